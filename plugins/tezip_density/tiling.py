@@ -1,0 +1,185 @@
+"""Planes, per-plane spatial decorrelation, tiles and their density classes.
+
+A plane is one channel of one frame. Each plane gets one spatial mode (none, left difference,
+up difference or 2-D Lorenzo, in wrapped arithmetic over the whole plane); its zig-zagged
+result is cut into ``tile x tile`` tiles (zero-padded at the right and bottom edges), and every
+tile is classified by the bits its non-zero symbols need: class 0 is an empty tile, class
+``1 + floor(2 * log2(sum of bit lengths))`` otherwise, so classes step by half an octave of
+coded size and separate sparse, low-magnitude tiles from dense, noisy ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tezip.codes import zigzag
+from tezip_density.bits import bit_length
+
+NONE, LEFT, UP, LORENZO = 0, 1, 2, 3
+#: planes sampled for the mode choice: this many evenly spread rows (with the row above each)
+SAMPLE_ROWS = 16
+
+
+#: the channel the others are predicted from when a frame's channels are decorrelated
+REFERENCE_CHANNEL = 1
+
+
+def choose_channel_modes(residuals: np.ndarray) -> np.ndarray:
+    """Per frame of ``(F, H, W, C)``, 1 if subtracting the reference channel from the others
+    saves estimated bits on sampled rows, else 0."""
+    frames, height = residuals.shape[:2]
+    if residuals.ndim == 3 or residuals.shape[3] < 2 or not residuals.size:
+        return np.zeros(frames, np.uint8)
+    rows = np.unique(np.linspace(0, height - 1, min(SAMPLE_ROWS, height)).astype(np.int64))
+    sample = np.ascontiguousarray(residuals[:, rows])
+    costs = [
+        bit_length(zigzag(option).ravel()).reshape(frames, -1).sum(axis=1)
+        for option in (sample, decorrelate_channels(sample, np.ones(frames, np.uint8)))
+    ]
+    return (costs[1] < costs[0]).astype(np.uint8)
+
+
+def decorrelate_channels(residuals: np.ndarray, modes: np.ndarray) -> np.ndarray:
+    """Subtract the reference channel from the other channels of frames with mode 1."""
+    out = residuals.copy()
+    chosen = np.flatnonzero(modes == 1)
+    for c in range(residuals.shape[3]):
+        if c != REFERENCE_CHANNEL:
+            out[chosen, :, :, c] -= residuals[chosen, :, :, REFERENCE_CHANNEL]
+    return out
+
+
+def correlate_channels(residuals: np.ndarray, modes: np.ndarray) -> np.ndarray:
+    """Invert :func:`decorrelate_channels` (in place)."""
+    chosen = np.flatnonzero(modes == 1)
+    for c in range(residuals.shape[3]):
+        if c != REFERENCE_CHANNEL:
+            residuals[chosen, :, :, c] += residuals[chosen, :, :, REFERENCE_CHANNEL]
+    return residuals
+
+
+def to_planes(residuals: np.ndarray) -> np.ndarray:
+    """``(F, H, W)`` or ``(F, H, W, C)`` to ``(F * C, H, W)`` (channel planes of each frame)."""
+    if residuals.ndim == 3:
+        return np.ascontiguousarray(residuals)
+    frames, height, width, channels = residuals.shape
+    return np.ascontiguousarray(residuals.transpose(0, 3, 1, 2)).reshape(
+        frames * channels, height, width
+    )
+
+
+def from_planes(planes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Invert :func:`to_planes` for an array of ``shape``."""
+    if len(shape) == 3:
+        return planes.reshape(shape)
+    frames, height, width, channels = shape
+    return np.ascontiguousarray(
+        planes.reshape(frames, channels, height, width).transpose(0, 2, 3, 1)
+    )
+
+
+def _apply(planes: np.ndarray, mode: int) -> np.ndarray:
+    out = planes.copy()
+    if mode & LEFT:
+        np.subtract(out[:, :, 1:], planes[:, :, :-1], out=out[:, :, 1:])
+    if mode & UP:
+        np.subtract(out[:, 1:, :], out[:, :-1, :], out=out[:, 1:, :])
+    return out
+
+
+def choose_modes(planes: np.ndarray) -> np.ndarray:
+    """Per plane, the mode whose sampled rows cost the fewest estimated bits."""
+    height = planes.shape[1]
+    if not planes.size:
+        return np.zeros(len(planes), np.uint8)
+    if height < 2:
+        rows = np.zeros(1, np.int64)
+    else:
+        rows = np.unique(np.linspace(1, height - 1, min(SAMPLE_ROWS, height - 1)).astype(np.int64))
+    sample = planes[:, np.concatenate([rows - (rows > 0), rows])]
+    # rows (r-1, r) pairs: apply each mode to the pair and cost the second row
+    pairs = sample.reshape(len(planes), 2, len(rows), -1).transpose(0, 2, 1, 3)
+    pairs = pairs.reshape(-1, 2, planes.shape[2])
+    costs = []
+    for mode in (NONE, LEFT, UP, LORENZO):
+        coded = _apply(pairs, mode)[:, 1]
+        cost = bit_length(zigzag(np.ascontiguousarray(coded)).ravel()).reshape(len(planes), -1)
+        costs.append(cost.sum(axis=1))
+    if height < 2:
+        costs[UP] = costs[LORENZO] = costs[NONE] + 1  # no row above: up modes are pointless
+    return np.argmin(np.stack(costs), axis=0).astype(np.uint8)
+
+
+def transform(planes: np.ndarray, modes: np.ndarray) -> np.ndarray:
+    """Apply each plane's mode (wrapped differences)."""
+    out = np.empty_like(planes)
+    for mode in (NONE, LEFT, UP, LORENZO):
+        chosen = modes == mode
+        if chosen.any():
+            out[chosen] = _apply(planes[chosen], mode)
+    return out
+
+
+def untransform(planes: np.ndarray, modes: np.ndarray) -> np.ndarray:
+    """Invert :func:`transform` by wrapped prefix sums."""
+    out = planes
+    for mode in (LEFT, UP, LORENZO):
+        chosen = modes == mode
+        if chosen.any():
+            part = out[chosen]
+            if mode & UP:
+                part = np.cumsum(part, axis=1, dtype=part.dtype)
+            if mode & LEFT:
+                part = np.cumsum(part, axis=2, dtype=part.dtype)
+            out[chosen] = part
+    return out
+
+
+def grid(height: int, width: int, tile: int) -> tuple[int, int]:
+    """Tiles down and across a plane."""
+    return -(-height // tile), -(-width // tile)
+
+
+def to_tiles(symbols: np.ndarray, tile: int) -> np.ndarray:
+    """Planes ``(P, H, W)`` to tiles ``(P * rows * cols, tile * tile)``, zero-padded."""
+    count, height, width = symbols.shape
+    rows, cols = grid(height, width, tile)
+    if (rows * tile, cols * tile) != (height, width):
+        full = np.zeros((count, rows * tile, cols * tile), symbols.dtype)
+        full[:, :height, :width] = symbols
+        symbols = full
+    tiles = symbols.reshape(count, rows, tile, cols, tile).transpose(0, 1, 3, 2, 4)
+    return tiles.reshape(-1, tile * tile)
+
+
+def from_tiles(tiles: np.ndarray, count: int, height: int, width: int, tile: int) -> np.ndarray:
+    """Invert :func:`to_tiles`, cropping the padding."""
+    rows, cols = grid(height, width, tile)
+    planes = tiles.reshape(count, rows, cols, tile, tile).transpose(0, 1, 3, 2, 4)
+    planes = planes.reshape(count, rows * tile, cols * tile)
+    return np.ascontiguousarray(planes[:, :height, :width])
+
+
+def classes(count: int, tile: int) -> int:
+    """Number of density classes (including the empty class 0) for tiles of ``tile**2``
+    symbols of up to ``count`` bits."""
+    return 2 + int(np.floor(2 * np.log2(count * tile * tile)))
+
+
+_SMALL_LENGTHS = {
+    bits: bit_length(np.arange(1 << bits, dtype=np.uint64)).astype(np.uint8) for bits in (8, 16)
+}
+
+
+def classify(tiles: np.ndarray) -> np.ndarray:
+    """Density class of each tile (0: empty)."""
+    bits = tiles.dtype.itemsize * 8
+    if bits in _SMALL_LENGTHS:
+        lengths = _SMALL_LENGTHS[bits][tiles]
+    else:
+        lengths = bit_length(tiles.ravel()).reshape(tiles.shape)
+    cost = lengths.sum(axis=1, dtype=np.int64)
+    out = np.zeros(len(tiles), np.int64)
+    busy = cost > 0
+    out[busy] = 1 + np.floor(2 * np.log2(cost[busy])).astype(np.int64)
+    return out

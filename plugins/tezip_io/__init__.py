@@ -1,0 +1,1 @@
+"""tezip's built-in input readers: ``.npy`` arrays and folders of images."""

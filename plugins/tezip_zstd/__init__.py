@@ -1,0 +1,1 @@
+"""``tezip.zstd``: zig-zag, byte-plane shuffle and zstd, the simple entropy stage."""

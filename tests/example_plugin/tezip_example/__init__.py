@@ -1,0 +1,1 @@
+"""An example third-party tezip plugin: the ``example.mean`` predictor."""

@@ -1,0 +1,188 @@
+"""The command line: help, exit codes, one-line errors, outputs like the inputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import tezip
+from tezip.cli import cli
+
+COMMANDS = ["pack", "unpack", "inspect", "plugins"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-c", "from tezip.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(1)
+    data = np.cumsum(rng.integers(-2, 3, (12, 20, 24)), axis=0) + 1000
+    path = tmp_path / "stack.npy"
+    np.save(path, data.astype(np.uint16))
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(2)
+    out = tmp_path / "frames"
+    out.mkdir()
+    base = rng.integers(0, 200, (16, 20, 3))
+    for index in (1, 2, 10, 11, 3):  # natural order: 1 2 3 10 11
+        frame = np.clip(base + index, 0, 255).astype(np.uint8)
+        Image.fromarray(frame, "RGB").save(out / f"f{index}.png")
+    return out
+
+
+@pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
+def test_help(command: list[str]) -> None:
+    result = CliRunner().invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+
+
+def test_pack_unpack_npy_with_bound(stack: Path, tmp_path: Path) -> None:
+    archive, out = tmp_path / "a.tez", tmp_path / "out.npy"
+    result = CliRunner().invoke(cli, ["pack", str(stack), "-o", str(archive), "--abs", "2"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["unpack", str(archive), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    original, decoded = np.load(stack), np.load(out)
+    assert decoded.dtype == original.dtype
+    assert np.abs(decoded.astype(int) - original).max() <= 2
+
+
+def test_folder_roundtrip_keeps_names_and_modes(folder: Path, tmp_path: Path) -> None:
+    archive, out = tmp_path / "a.tez", tmp_path / "out"
+    assert CliRunner().invoke(cli, ["pack", str(folder), "-o", str(archive), "-q"]).exit_code == 0
+    assert CliRunner().invoke(cli, ["unpack", str(archive), "-o", str(out), "-q"]).exit_code == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(p.name for p in folder.iterdir())
+    for name in names:
+        with Image.open(folder / name) as a, Image.open(out / name) as b:
+            assert a.mode == b.mode
+            assert np.array_equal(np.asarray(a), np.asarray(b))
+    header = tezip.open(archive).header
+    assert header.source["names"] == ["f1.png", "f2.png", "f3.png", "f10.png", "f11.png"]
+
+
+def test_frames_selection_decodes_only_needed_gops(
+    stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive, out = tmp_path / "a.tez", tmp_path / "part.npy"
+    tezip.pack(stack, archive, gop=4)
+    decoded_gops: list[int] = []
+    original = tezip.pipeline.Pipeline.decode
+
+    def counting(self: tezip.pipeline.Pipeline, record: object) -> np.ndarray:
+        decoded_gops.append(record.first)  # type: ignore[attr-defined]
+        return original(self, record)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tezip.pipeline.Pipeline, "decode", counting)
+    result = CliRunner().invoke(cli, ["unpack", str(archive), "-o", str(out), "--frames", "5:7"])
+    assert result.exit_code == 0, result.output
+    assert decoded_gops == [4]
+    assert np.array_equal(np.load(out), np.load(stack)[5:7])
+
+
+def test_inspect_json_and_verify(stack: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "a.tez"
+    tezip.pack(stack, archive, rel=1e-3, gop=5)
+    result = CliRunner().invoke(cli, ["inspect", str(archive), "--json", "--verify"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["verified"] is True
+    assert info["header"]["frames"] == 12
+    assert [g["frames"] for g in info["gops"]] == [5, 5, 2]
+    assert info["header"]["bound"]["mode"] == "rel"
+    text = CliRunner().invoke(cli, ["inspect", str(archive)])
+    assert "tezip.zstd" in text.output and "ratio" in text.output
+
+
+def test_plugins_lists_builtins() -> None:
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    listing = json.loads(result.output)
+    assert {"tezip.zero", "tezip.previous", "tezip.linear"} <= set(listing["predictors"])
+    assert {"tezip.zstd", "tezip.lorenzo"} <= set(listing["stages"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["pack", "missing.npy", "-o", "x.tez"], "no such file"),
+        (["pack", "{stack}", "-o", "x.tez", "--abs", "-1"], "--abs must be"),
+        (["pack", "{stack}", "-o", "x.tez", "--lossless", "--abs", "1"], "--lossless cannot"),
+        (["pack", "{stack}", "-o", "x.tez", "--predictor", "nope.x"], "unknown predictor id"),
+        (["pack", "{stack}", "-o", "x.tez", "--entropy-opt", "level=99"], "level must be"),
+        (["unpack", "{stack}", "-o", "y.npy"], "not a .tez archive"),
+        (["inspect", "missing.tez"], "missing.tez"),
+    ],
+)
+def test_bad_input_is_one_line_exit_1(
+    args: list[str], message: str, stack: Path, tmp_path: Path
+) -> None:
+    argv = [a.replace("{stack}", str(stack)) for a in args]
+    argv = [str(tmp_path / a) if a.endswith((".tez", "y.npy")) else a for a in argv]
+    result = run(*argv)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.tez").exists()
+
+
+def test_usage_error_exits_2() -> None:
+    assert run("pack").returncode == 2
+    assert run("unpack", "a.tez", "-o", "b", "--format", "gif").returncode == 2
+
+
+def test_existing_archive_needs_force(stack: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "a.tez"
+    archive.write_bytes(b"keep")
+    result = run("pack", str(stack), "-o", str(archive), "-q")
+    assert result.returncode == 1 and "--force" in result.stderr
+    assert archive.read_bytes() == b"keep"
+    assert run("pack", str(stack), "-o", str(archive), "-q", "--force").returncode == 0
+
+
+def test_failed_pack_leaves_nothing(
+    stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tezip.pipeline.Pipeline, "encode", explode)
+    with pytest.raises(KeyboardInterrupt):
+        tezip.pack(stack, tmp_path / "a.tez")
+    assert list(tmp_path.iterdir()) == [stack]
+
+
+def test_mismatched_frames_name_the_file(folder: Path, tmp_path: Path) -> None:
+    Image.fromarray(np.zeros((5, 5), np.uint8), "L").save(folder / "f12.png")
+    result = run("pack", str(folder), "-o", str(tmp_path / "a.tez"))
+    assert result.returncode == 1
+    assert "f12.png" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cuda_without_gpu_is_a_clear_error(stack: Path, tmp_path: Path) -> None:
+    from tezip.device import cuda_available
+
+    if cuda_available():
+        pytest.skip("a CUDA device is present")
+    result = run("pack", str(stack), "-o", str(tmp_path / "a.tez"), "--device", "cuda")
+    assert result.returncode == 1 and "tezip[gpu]" in result.stderr

@@ -1,0 +1,118 @@
+"""Plugin discovery: in-process plugins, duplicate ids, unknown ids, the out-of-tree example."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tezip
+from tezip.abc import CodeSpace, Predictor, PredictorState
+from tezip.errors import DuplicateIdError, UnknownIdError
+from tezip.registry import Registry, plugin_manager
+from tezip_classic.predictors import PreviousPredictor
+
+
+class _HalfState(PredictorState):
+    def __init__(self, space: CodeSpace, shape: tuple[int, ...]) -> None:
+        self.last = np.zeros(shape, space.dtype)
+
+    def predict(self, side: bytes | None) -> tuple[np.ndarray, bytes]:
+        return self.last >> 1, b""
+
+    def update(self, codes: np.ndarray) -> None:
+        self.last = codes
+
+
+class HalfPredictor(Predictor):
+    """Half the previous frame (a deliberately odd predictor)."""
+
+    id = "test.half"
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        return {}
+
+    def start(self, space: CodeSpace, frame_shape: tuple[int, ...]) -> PredictorState:
+        return _HalfState(space, frame_shape)
+
+
+class InProcessPlugin:
+    @tezip.hookimpl
+    def tezip_register_predictors(self) -> list[type[Predictor]]:
+        return [HalfPredictor]
+
+
+class Impostor(PreviousPredictor):
+    """Claims a built-in id."""
+
+
+class DuplicatePlugin:
+    @tezip.hookimpl
+    def tezip_register_predictors(self) -> list[type[Predictor]]:
+        return [Impostor]
+
+
+def registry_with(*plugins: object) -> Registry:
+    manager = plugin_manager()
+    for plugin in plugins:
+        manager.register(plugin)
+    return Registry(manager)
+
+
+def test_in_process_plugin_round_trips(tmp_path: Path) -> None:
+    registry = registry_with(InProcessPlugin())
+    data = np.random.default_rng(0).integers(0, 999, (6, 8, 8)).astype(np.uint16)
+    path = tmp_path / "a.tez"
+    tezip.pack(data, path, predictor="test.half", registry=registry)
+    with tezip.archive.Archive(path, registry=registry) as archive:
+        assert archive.header.predictors[0]["id"] == "test.half"
+        assert np.array_equal(archive[:], data)
+
+
+def test_unknown_id_at_unpack_names_it_and_the_installed(tmp_path: Path) -> None:
+    registry = registry_with(InProcessPlugin())
+    path = tmp_path / "a.tez"
+    tezip.pack(np.zeros((2, 4, 4), np.uint8), path, predictor="test.half", registry=registry)
+    with pytest.raises(UnknownIdError, match=r"test\.half.*tezip\.previous") as caught:
+        tezip.unpack(path)
+    assert isinstance(caught.value, KeyError) and caught.value.code == "plugin.unknown"
+
+
+def test_duplicate_id_names_both_classes() -> None:
+    with pytest.raises(DuplicateIdError, match=r"Impostor.*PreviousPredictor"):
+        registry_with(DuplicatePlugin())
+
+
+HAS_EXAMPLE = importlib.util.find_spec("tezip_example") is not None
+
+
+@pytest.mark.skipif(not HAS_EXAMPLE, reason="pip install ./tests/example_plugin first")
+def test_out_of_tree_plugin_through_the_cli(tmp_path: Path) -> None:
+    data = np.cumsum(np.ones((9, 10, 11), np.int16), axis=0, dtype=np.int16)
+    source, archive, out = tmp_path / "in.npy", tmp_path / "a.tez", tmp_path / "out.npy"
+    np.save(source, data)
+
+    def tezip_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", "from tezip.cli import main; main()", *args]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    listing = tezip_cli("plugins")
+    assert "example.mean" in listing.stdout
+    packed = tezip_cli("pack", str(source), "-o", str(archive), "--predictor", "example.mean")
+    assert packed.returncode == 0, packed.stderr
+    assert tezip_cli("unpack", str(archive), "-o", str(out)).returncode == 0
+    assert np.array_equal(np.load(out), data)
+
+
+@pytest.mark.skipif(not HAS_EXAMPLE, reason="pip install ./tests/example_plugin first")
+def test_example_plugin_passes_the_conformance_kit() -> None:
+    from tezip.testing import check_predictor
+    from tezip_example.plugin import MeanPredictor
+
+    check_predictor(MeanPredictor)

@@ -1,0 +1,27 @@
+"""tezip: error-bounded predictive compression of time-evolving image data.
+
+>>> import tezip
+>>> tezip.pack(frames, "run.tez", abs=2)     # every value within 2 of the original
+>>> tezip.unpack("run.tez")                  # -> ndarray
+>>> with tezip.open("run.tez") as archive:   # random access: decodes only the GOPs needed
+...     frame = archive[100]
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from tezip.api import PackResult, open, pack, unpack, unpack_to
+from tezip.errors import TezipError
+from tezip.hookspecs import hookimpl
+
+__all__ = [
+    "PackResult",
+    "TezipError",
+    "__version__",
+    "hookimpl",
+    "open",
+    "pack",
+    "unpack",
+    "unpack_to",
+]

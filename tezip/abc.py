@@ -1,0 +1,155 @@
+"""What a predictor and a pipeline stage are: the contracts every plugin implements.
+
+Data flows one way (DESIGN.md section 2)::
+
+    codes --Predictor--> wrapped residuals --ArrayToArrayStage*--> ArrayToBytesStage --> bytes
+
+*Codes* are unsigned integers of ``CodeSpace.bits`` bits in ``[0, CodeSpace.max_code]``.
+*Residuals* have the same dtype and hold ``(codes - prediction) mod 2**bits``: two's-complement
+differences wrapped into the unsigned type. Every stage is exact integer arithmetic, so the
+decoder reproduces the encoder bit for bit. Arrays handed to stages are shaped
+``(frames, height, width)`` or ``(frames, height, width, channels)`` and cover one group of
+frames (GOP); a stage never sees two GOPs at once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = [
+    "ArrayToArrayStage",
+    "ArrayToBytesStage",
+    "CodeSpace",
+    "Plugin",
+    "Predictor",
+    "PredictorState",
+    "RunContext",
+]
+
+
+@dataclass(frozen=True)
+class CodeSpace:
+    """The integer domain of one GOP's codes.
+
+    ``to_values`` maps codes to approximate physical values (float64) and ``from_values``
+    maps values back onto the nearest valid code; neural predictors use them to work in
+    the data's own units. Both are deterministic NumPy arithmetic.
+    """
+
+    bits: int
+    max_code: int
+    to_values: Callable[[np.ndarray], np.ndarray]
+    from_values: Callable[[np.ndarray], np.ndarray]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(f"uint{self.bits}")
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where and with what a predictor runs; not part of its configuration.
+
+    ``models`` holds model files given by the user (``--model``) or embedded in the archive;
+    ``fingerprint`` is the model an archive being decoded needs (``None`` when encoding).
+    """
+
+    device: str = "cpu"
+    models: tuple[bytes, ...] = ()
+    fingerprint: str | None = None
+
+
+class Plugin(ABC):
+    """Common shape of predictors and stages: a stable id, a version, a configuration.
+
+    ``id`` never changes meaning once released; ``version`` is bumped when the encoded
+    output changes. ``configuration`` must be msgpack-serialisable and complete: the header
+    stores it and the decoder rebuilds the object as ``cls(**configuration)``.
+    """
+
+    id: ClassVar[str]
+    version: ClassVar[int] = 1
+
+    @property
+    @abstractmethod
+    def configuration(self) -> dict[str, Any]:
+        """Everything needed to rebuild this object with ``cls(**configuration)``."""
+
+    def describe(self) -> dict[str, Any]:
+        """The ``{id, version, configuration}`` record written to the header."""
+        return {"id": self.id, "version": self.version, "configuration": self.configuration}
+
+
+class PredictorState(ABC):
+    """The per-GOP state of a predictor: it sees only frames the decoder also has."""
+
+    @abstractmethod
+    def predict(self, side: bytes | None) -> tuple[np.ndarray, bytes]:
+        """Predict the next frame's codes.
+
+        The encoder passes ``side=None`` and receives side information (often ``b""``) that
+        is stored in the archive; the decoder passes that stored side information and must
+        get the identical prediction. Predictions have the frame's shape and the code dtype.
+        """
+
+    @abstractmethod
+    def update(self, codes: np.ndarray) -> None:
+        """Feed the reconstructed codes of the frame just predicted."""
+
+
+class Predictor(Plugin):
+    """Predicts each frame of a GOP from the reconstructed frames before it."""
+
+    #: sha256 of the model a learned predictor uses; ``None`` for parameter-free ones.
+    fingerprint: str | None = None
+    #: True when an element's prediction depends only on that element's own history, so the
+    #: encoder may compare predictors on a subsample of rows (``--predictor auto``).
+    pointwise: ClassVar[bool] = False
+
+    def bind(self, context: RunContext) -> None:
+        """Load models and pick the device before use; learned predictors set ``fingerprint``.
+
+        Raise ``ModelError`` naming the fingerprint when ``context.fingerprint`` is set and no
+        supplied model matches it.
+        """
+
+    def model_file(self) -> bytes | None:
+        """The bytes of the model in use, for ``--embed-model``; ``None`` without a model."""
+        return None
+
+    @abstractmethod
+    def start(self, space: CodeSpace, frame_shape: tuple[int, ...]) -> PredictorState:
+        """Fresh state at a keyframe; the first prediction of a GOP has no history."""
+
+
+class ArrayToArrayStage(Plugin):
+    """An invertible integer transform of the residuals (e.g. spatial decorrelation)."""
+
+    @abstractmethod
+    def encode(self, residuals: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Return transformed residuals (same shape and dtype) and msgpack-able metadata."""
+
+    @abstractmethod
+    def decode(self, residuals: np.ndarray, meta: Any) -> np.ndarray:
+        """Invert :meth:`encode` given the metadata it returned."""
+
+
+class ArrayToBytesStage(Plugin):
+    """The entropy stage: residual array to bytes and back."""
+
+    #: True when the stage decorrelates residuals spatially itself, so the default pipeline
+    #: puts no ``tezip.lorenzo`` stage before it.
+    decorrelates: ClassVar[bool] = False
+
+    @abstractmethod
+    def encode(self, residuals: np.ndarray) -> bytes:
+        """Encode an unsigned integer array into a self-delimiting byte string."""
+
+    @abstractmethod
+    def decode(self, data: bytes, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """Decode bytes from :meth:`encode`; raise ``StreamError`` on malformed input."""

@@ -1,0 +1,254 @@
+"""The ``tezip`` command line: pack, unpack, inspect, plugins (and commands from plugins).
+
+Errors from tezip and the operating system become one line on stderr and exit status 1;
+usage errors exit 2 (click's convention). No traceback reaches the user for a bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from tezip import __version__
+from tezip.api import DEFAULT_ENTROPY, pack, unpack_to
+from tezip.bounds import ErrorBound
+from tezip.errors import TezipError
+from tezip.inspection import describe_archive, format_description
+from tezip.registry import get_registry
+
+
+class TezipGroup(click.Group):
+    """A group that turns ``TezipError`` and ``OSError`` into one-line messages."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TezipError as exc:
+            raise click.ClickException(f"{exc} [{exc.code}]") from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+
+
+@contextmanager
+def progress_bar(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal's stderr; nothing with ``--quiet`` or when redirected."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr, width=30) as bar:
+        yield bar.update
+
+
+def parse_options(pairs: tuple[str, ...], flag: str) -> dict[str, Any]:
+    """``key=value`` pairs; values are JSON literals where they parse, else strings."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected key=value, got {pair!r}", param_hint=flag)
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def parse_frames(text: str | None) -> slice | None:
+    """``START:STOP``, ``START:`` , ``:STOP`` or a single index."""
+    if text is None:
+        return None
+    start, sep, stop = text.partition(":")
+    try:
+        first = int(start) if start else None
+        if not sep:
+            return slice(first, None if first is None or first == -1 else first + 1)
+        return slice(first, int(stop) if stop else None)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected START:STOP, got {text!r}", param_hint="--frames"
+        ) from None
+
+
+@click.group(cls=TezipGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tezip")
+def cli() -> None:
+    """Error-bounded predictive compression of time-evolving image data."""
+
+
+@cli.command("pack")
+@click.argument("source", type=click.Path(path_type=str))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=str), help="Archive.")
+@click.option("--lossless", is_flag=True, help="Bit-exact (the default when no bound is given).")
+@click.option("--abs", "abs_", type=float, help="Every value within E of the original.")
+@click.option("--rel", type=float, help="E = R x (max - min) of the whole input.")
+@click.option("--pwrel", type=float, help="Every value within R x its own magnitude.")
+@click.option(
+    "--predictor",
+    default="auto",
+    show_default=True,
+    help="Predictor id, ids to choose among per GOP (a,b), or 'auto'.",
+)
+@click.option("--predictor-opt", multiple=True, metavar="KEY=VALUE", help="Predictor option.")
+@click.option("--entropy", default=DEFAULT_ENTROPY, show_default=True, help="Entropy stage id.")
+@click.option("--entropy-opt", multiple=True, metavar="KEY=VALUE", help="e.g. level=19.")
+@click.option("--spatial", default="auto", show_default=True, help="Spatial stage id or 'none'.")
+@click.option("--gop", default="auto", show_default=True, help="Frames per GOP, or auto[:MAX].")
+@click.option("--model", type=click.Path(path_type=str), help="Model file for learned predictors.")
+@click.option("--embed-model", is_flag=True, help="Store the model inside the archive.")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option("--workers", type=click.IntRange(1), help="Threads (default: all cores).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing archive.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def pack_command(
+    source: str,
+    output: str,
+    lossless: bool,
+    abs_: float | None,
+    rel: float | None,
+    pwrel: float | None,
+    predictor: str,
+    predictor_opt: tuple[str, ...],
+    entropy: str,
+    entropy_opt: tuple[str, ...],
+    spatial: str,
+    gop: str,
+    model: str | None,
+    embed_model: bool,
+    device: str,
+    workers: int | None,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Compress SOURCE (a .npy array or a folder of images) into an archive."""
+    from tezip.io import open_source
+
+    ErrorBound.from_options(lossless=lossless, abs=abs_, rel=rel, pwrel=pwrel)  # fail early
+    frames = open_source(source)
+    with progress_bar(len(frames), "packing", quiet) as update:
+        result = pack(
+            frames,
+            output,
+            lossless=lossless,
+            abs=abs_,
+            rel=rel,
+            pwrel=pwrel,
+            predictor=predictor,
+            predictor_options=parse_options(predictor_opt, "--predictor-opt"),
+            entropy=entropy,
+            entropy_options=parse_options(entropy_opt, "--entropy-opt"),
+            spatial=spatial,
+            gop=gop,
+            model=model,
+            embed_model=embed_model,
+            device=device,
+            workers=workers,
+            overwrite=force,
+            progress=update,
+        )
+    if not quiet:
+        click.echo(
+            f"{result.path}: {result.frames} frames, {result.input_bytes} -> "
+            f"{result.output_bytes} bytes (ratio {result.ratio:.3f})",
+            err=True,
+        )
+
+
+@cli.command("unpack")
+@click.argument("archive", type=click.Path(path_type=str))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=str))
+@click.option("--frames", help="Only frames START:STOP (decodes only the GOPs needed).")
+@click.option("--format", "fmt", type=click.Choice(["png", "tiff", "npy"]), help="Output kind.")
+@click.option("--workers", type=click.IntRange(1), help="Threads (default: all cores).")
+@click.option("--model", type=click.Path(path_type=str), help="Model file the archive needs.")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def unpack_command(
+    archive: str,
+    output: str,
+    frames: str | None,
+    fmt: str | None,
+    workers: int | None,
+    model: str | None,
+    device: str,
+    quiet: bool,
+) -> None:
+    """Decode ARCHIVE into OUTPUT (same kind of output as the packed input by default)."""
+    import tezip
+
+    selection = parse_frames(frames)
+    with tezip.open(archive, model=model, device=device) as opened:
+        total = len(range(*(selection or slice(None)).indices(len(opened))))
+    with progress_bar(total, "unpacking", quiet) as update:
+        unpack_to(
+            archive,
+            output,
+            frames=selection,
+            fmt=fmt,
+            workers=workers,
+            progress=update,
+            model=model,
+            device=device,
+        )
+
+
+@cli.command("inspect")
+@click.argument("archive", type=click.Path(path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--verify", is_flag=True, help="Decode everything and check every checksum.")
+@click.option("--model", type=click.Path(path_type=str), help="Model file the archive needs.")
+def inspect_command(archive: str, as_json: bool, verify: bool, model: str | None) -> None:
+    """Show an archive's header, pipeline, GOPs and sizes."""
+    description = describe_archive(archive, verify=verify, model=model)
+    if as_json:
+        click.echo(json.dumps(description, indent=2))
+    else:
+        click.echo(format_description(description))
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins_command(as_json: bool) -> None:
+    """List installed predictors and stages with their versions."""
+    registry = get_registry()
+    listing = {
+        "predictors": {i: _plugin_info(c) for i, c in sorted(registry.predictors.items())},
+        "stages": {i: _plugin_info(c) for i, c in sorted(registry.stages.items())},
+        "distributions": registry.distributions(),
+    }
+    if as_json:
+        click.echo(json.dumps(listing, indent=2))
+        return
+    for kind in ("predictors", "stages"):
+        click.echo(f"{kind}:")
+        for identifier, info in listing[kind].items():
+            click.echo(f"  {identifier:<20} v{info['version']}  {info['summary']}")
+
+
+def _plugin_info(cls: type) -> dict[str, Any]:
+    doc = (cls.__doc__ or "").strip().splitlines()
+    return {
+        "version": getattr(cls, "version", 1),
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "summary": doc[0] if doc else "",
+    }
+
+
+def main() -> None:
+    """Console-script entry point (adds plugin commands first)."""
+    try:
+        get_registry().manager.hook.tezip_add_commands(cli=cli)
+    except TezipError as exc:
+        click.echo(f"Error: {exc} [{exc.code}]", err=True)
+        sys.exit(1)
+    cli()
+

@@ -1,0 +1,120 @@
+"""The archive header: a msgpack map with a fixed schema (FORMAT.md section 3)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from tezip.codes import SUPPORTED_DTYPES
+from tezip.errors import HeaderError
+
+#: largest frame accepted from a header, in elements (guards allocations from crafted files)
+MAX_FRAME_ELEMENTS = 1 << 32
+
+
+@dataclass(frozen=True)
+class Header:
+    """Everything the decoder needs before the first GOP, plus provenance."""
+
+    frames: int
+    frame_shape: tuple[int, ...]
+    dtype: str
+    source: dict[str, Any]
+    bound: dict[str, Any]
+    quantizer: dict[str, Any]
+    predictors: list[dict[str, Any]]
+    stages: list[dict[str, Any]]
+    gop: dict[str, Any]
+    writer: str
+    checksum: str = "crc32"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        return np.dtype(self.dtype)
+
+    @property
+    def frame_bytes(self) -> int:
+        return int(np.prod(self.frame_shape)) * self.numpy_dtype.itemsize
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["frame_shape"] = list(self.frame_shape)
+        extra = record.pop("extra")
+        return {**extra, **record}
+
+
+def _require(record: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in record:
+        raise HeaderError(f"header lacks the required field {key!r}")
+    value = record[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise HeaderError(f"header field {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _stage_record(value: Any, where: str) -> dict[str, Any]:
+    if not (
+        isinstance(value, dict)
+        and isinstance(value.get("id"), str)
+        and type(value.get("version")) is int
+        and value["version"] >= 1
+        and isinstance(value.get("configuration"), dict)
+    ):
+        raise HeaderError(f"{where}: expected {{id, version, configuration}}, got {value!r}")
+    return value
+
+
+def header_from_record(record: Any) -> Header:
+    """Validate a decoded header map; unknown keys are kept in ``extra``."""
+    if not isinstance(record, dict):
+        raise HeaderError("header is not a map")
+    frames = _require(record, "frames", int)
+    shape = _require(record, "frame_shape", list)
+    dtype = _require(record, "dtype", str)
+    if frames < 1:
+        raise HeaderError(f"header declares {frames} frames")
+    if not 2 <= len(shape) <= 3 or not all(type(n) is int and n >= 1 for n in shape):
+        raise HeaderError(f"header frame_shape {shape!r} is not (H, W) or (H, W, C)")
+    if int(np.prod(shape, dtype=np.float64)) > MAX_FRAME_ELEMENTS:
+        raise HeaderError(f"header frame_shape {shape!r} exceeds {MAX_FRAME_ELEMENTS} elements")
+    if dtype not in SUPPORTED_DTYPES:
+        raise HeaderError(f"header dtype {dtype!r} is not one of {', '.join(SUPPORTED_DTYPES)}")
+    checksum = _require(record, "checksum", str)
+    if checksum != "crc32":
+        raise HeaderError(f"unknown frame checksum {checksum!r}")
+    predictors = _require(record, "predictors", list)
+    stages = _require(record, "stages", list)
+    if not predictors or not stages:
+        raise HeaderError("header lists no predictor or no stage")
+    known = set(Header.__dataclass_fields__) - {"extra"}
+    return Header(
+        frames=frames,
+        frame_shape=tuple(shape),
+        dtype=dtype,
+        source=_require(record, "source", dict),
+        bound=_require(record, "bound", dict),
+        quantizer=_require(record, "quantizer", dict),
+        predictors=[_stage_record(p, "predictor") for p in predictors],
+        stages=[_stage_record(s, "stage") for s in stages],
+        gop=_require(record, "gop", dict),
+        writer=_require(record, "writer", str),
+        checksum=checksum,
+        extra={k: v for k, v in record.items() if k not in known},
+    )
+
+
+def pack_msgpack(value: Any) -> bytes:
+    """Deterministic msgpack (bin type for bytes, str for text)."""
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def unpack_msgpack(data: bytes | memoryview, what: str, error: type[Exception]) -> Any:
+    """Decode msgpack, turning every malformation into ``error`` naming ``what``."""
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
+    except Exception as exc:  # msgpack raises many unrelated types on damage
+        raise error(f"{what} is not valid msgpack ({type(exc).__name__}: {exc})") from None

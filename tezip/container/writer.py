@@ -1,0 +1,107 @@
+"""Streaming, atomic ``.tez`` writer: sections go to a temporary file renamed into place."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from tezip.container.header import Header, pack_msgpack
+from tezip.container.layout import (
+    END_MAGIC,
+    GOP_SECTION,
+    HEADER_CRC,
+    INDEX_COUNT,
+    INDEX_ENTRY,
+    INDEX_SECTION,
+    MAJOR,
+    MAX_HEADER,
+    MINOR,
+    PREAMBLE,
+    SECTION_CRC,
+    SECTION_HEAD,
+    SIGNATURE,
+    TRAILER,
+    crc32,
+    valid_type,
+)
+from tezip.errors import InputError
+
+
+class ArchiveWriter:
+    """Writes header, sections, GOP index and trailer; only ``commit`` makes the file appear.
+
+    Use as a context manager: leaving the block normally commits, an exception (including
+    KeyboardInterrupt) removes the temporary file so no partial archive is ever left.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], header: Header, overwrite: bool = False):
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise InputError(f"{self.path} already exists (use --force to overwrite)")
+        if self.path.is_dir():
+            raise InputError(f"{self.path} is a folder, not an archive path")
+        header_bytes = pack_msgpack(header.to_record())
+        if len(header_bytes) > MAX_HEADER:
+            raise InputError(
+                f"archive header would be {len(header_bytes)} bytes (limit {MAX_HEADER})"
+            )
+        folder = self.path.parent
+        if not folder.is_dir():
+            raise InputError(f"{folder}: output folder does not exist")
+        handle, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=folder)
+        self._temp = Path(temp)
+        self._file = os.fdopen(handle, "wb")
+        self._position = 0
+        self._index: list[tuple[int, int, int]] = []
+        preamble = PREAMBLE.pack(SIGNATURE, MAJOR, MINOR, 0, len(header_bytes))
+        self._write(preamble, header_bytes, HEADER_CRC.pack(crc32(preamble[8:], header_bytes)))
+
+    def _write(self, *parts: bytes) -> None:
+        for part in parts:
+            self._file.write(part)
+            self._position += len(part)
+
+    def add_section(self, kind: bytes, payload: bytes) -> int:
+        """Append a section; returns its offset."""
+        if not valid_type(kind):
+            raise ValueError(f"section type {kind!r} is not four ASCII letters")
+        offset = self._position
+        head = SECTION_HEAD.pack(kind, len(payload))
+        self._write(head, payload, SECTION_CRC.pack(crc32(head, payload)))
+        return offset
+
+    def add_gop(self, first: int, count: int, payload: bytes) -> None:
+        """Append one GOP's section and remember it for the index."""
+        self._index.append((self.add_section(GOP_SECTION, payload), first, count))
+
+    def commit(self) -> None:
+        """Write the index and trailer, flush to disk and rename into place."""
+        entries = b"".join(INDEX_ENTRY.pack(o, f, c, 0) for o, f, c in self._index)
+        index_offset = self.add_section(INDEX_SECTION, INDEX_COUNT.pack(len(self._index)) + entries)
+        offset_bytes = index_offset.to_bytes(8, "little")
+        self._write(TRAILER.pack(index_offset, crc32(offset_bytes), END_MAGIC))
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._temp, self.path)
+
+    def abort(self) -> None:
+        """Discard everything written."""
+        self._file.close()
+        self._temp.unlink(missing_ok=True)
+
+    def __enter__(self) -> ArchiveWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()

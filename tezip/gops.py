@@ -1,0 +1,97 @@
+"""Keyframe policy: how the frame sequence is cut into independent groups of frames (GOPs).
+
+``fixed`` cuts every N frames. ``auto`` also starts a new GOP where frames *become* cheaper
+to code on their own (intra, spatial only) than predicted from the frame before, e.g. a scene
+cut or a detector reset; the original TEZip's static and dynamic windows, but decided on the
+estimated coded size rather than a threshold on the raw difference. A run of frames that stay
+cheaper alone is not cut further: the per-GOP predictor choice codes it intra, and one GOP
+keeps the entropy coder's context across the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from tezip.costs import row_pairs, spatial_cost
+from tezip.errors import InputError
+from tezip.io import FrameSource
+from tezip.quantize import Quantizer
+
+#: raw bytes one GOP may hold (bounds memory for large frames)
+MAX_GOP_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_FRAMES = 64
+
+
+@dataclass(frozen=True)
+class GopPolicy:
+    """``size`` is the fixed interval, or the longest GOP ``auto`` may make."""
+
+    auto: bool
+    size: int
+
+    @classmethod
+    def parse(cls, value: int | str) -> GopPolicy:
+        """Accept ``"auto"``, ``"auto:N"`` or a positive integer."""
+        text = str(value).strip().lower()
+        auto = text.startswith("auto")
+        number = text.partition(":")[2] if auto else text
+        try:
+            size = int(number) if number else DEFAULT_MAX_FRAMES
+        except ValueError:
+            raise InputError(f"--gop must be a positive integer or 'auto', got {value!r}") from None
+        if size < 1:
+            raise InputError(f"--gop must be >= 1, got {size}")
+        return cls(auto, size)
+
+    def record(self) -> dict[str, object]:
+        return {"policy": "auto" if self.auto else "fixed", "size": self.size}
+
+    def frames_per_gop(self, frame_bytes: int) -> int:
+        """The interval, reduced so that one GOP stays within ``MAX_GOP_BYTES``."""
+        return max(1, min(self.size, MAX_GOP_BYTES // max(frame_bytes, 1)))
+
+
+#: a GOP starts where intra coding costs less than this fraction of temporal prediction...
+ONSET_RATIO = 0.75
+#: ...after a frame that was at least as cheap to predict as to code alone (hysteresis)
+
+
+def intra_to_temporal(frames: np.ndarray, before: np.ndarray, quantizer: Quantizer) -> np.ndarray:
+    """Per frame, estimated intra cost over the cost of predicting it from its predecessor.
+
+    ``before`` holds the frame preceding ``frames[0]`` (or nothing at the start, which counts
+    as predictable). Costs are estimated on the quantized codes of a sample of row pairs.
+    """
+    stack = np.concatenate([before, frames]) if len(before) else frames
+    if stack.shape[1] < 2 or len(stack) < 2:
+        return np.ones(len(frames))
+    sample = quantizer.quantize(row_pairs(stack)).codes
+    intra = spatial_cost(sample[1:]) + 1.0
+    ratios = intra / (spatial_cost(sample[1:] - sample[:-1]) + 1.0)
+    return ratios if len(before) else np.concatenate([[1.0], ratios])
+
+
+def plan(
+    source: FrameSource, policy: GopPolicy, quantizer: Quantizer
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(first frame index, frames)`` for each GOP, reading each frame once."""
+    length = policy.frames_per_gop(int(np.prod(source.frame_shape)) * source.dtype.itemsize)
+    start, total = 0, len(source)
+    pending = source.read(0, 0)
+    ratios = np.zeros(0)  # intra / temporal cost of each pending frame
+    while start < total:
+        want = min(length, total - start)
+        if len(pending) < want:  # read a whole GOP's worth so each frame is copied once more
+            fresh = source.read(start + len(pending), min(total, start + len(pending) + length))
+            if policy.auto:
+                fresh_ratios = intra_to_temporal(fresh, pending[-1:], quantizer)
+                ratios = np.concatenate([ratios, fresh_ratios])
+            pending = np.concatenate([pending, fresh]) if len(pending) else fresh
+        onsets = (ratios[1:want] < ONSET_RATIO) & (ratios[: want - 1] >= 1)
+        found = np.flatnonzero(onsets) if policy.auto else ()
+        cut = 1 + int(found[0]) if len(found) else want
+        yield start, pending[:cut]
+        pending, ratios, start = pending[cut:], ratios[cut:], start + cut

@@ -1,0 +1,31 @@
+"""Frames stored in one ``.npy`` array, memory-mapped so only the frames read touch memory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tezip.errors import InputError
+from tezip.io.source import ArraySource, reason
+
+
+class NpySource(ArraySource):
+    """A ``.npy`` file shaped ``(frames, H, W)`` or ``(frames, H, W, C)``.
+
+    Any byte order and memory order is accepted; :meth:`read` returns native-order,
+    C-contiguous frames.
+    """
+
+    kind = "npy"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            array = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError) as err:
+            raise InputError(f"{self.path}: not a readable .npy array ({reason(err)})") from None
+        if not isinstance(array, np.ndarray):  # an .npz archive under an .npy name
+            raise InputError(f"{self.path}: is an .npz archive, not an .npy array")
+        super().__init__(array, str(self.path))

@@ -1,0 +1,370 @@
+"""Where decoded frames go: a ``.npy`` file or a folder of PNG/TIFF images, written atomically.
+
+A sink writes into a temporary sibling (``.NAME.tezip-XXXXXXXX.tmp``) and only
+:meth:`FrameSink.commit` renames it into place, so a failure or interruption never leaves a
+partial output behind. Everything that can be checked (format vs. dtype, target folder,
+frame names) is checked by :func:`open_sink`, before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO
+
+import numpy as np
+from PIL import Image
+
+from tezip.errors import FormatError, InputError
+from tezip.io.images import MODES, parallel_map
+from tezip.io.source import reason
+
+FORMATS = ("npy", "png", "tiff")
+
+#: Image modes each writable format holds exactly.
+_FORMAT_MODES: dict[str, frozenset[str]] = {
+    "png": frozenset({"1", "L", "LA", "RGB", "RGBA", "I;16", "I;16L", "I;16B"}),
+    "tiff": frozenset(MODES),
+}
+_PIL_FORMAT = {"png": "PNG", "tiff": "TIFF"}
+#: Fast settings: PNG at zlib level 1, TIFF uncompressed.
+_SAVE_OPTIONS: dict[str, dict[str, Any]] = {"png": {"compress_level": 1}, "tiff": {}}
+_EXTENSION = {"png": ".png", "tiff": ".tif"}
+_KEEP_EXTENSIONS = {"png": (".png",), "tiff": (".tif", ".tiff")}
+#: Array dtype handed to ``Image.fromarray`` to get each mode (others use the frame's own).
+_ARRAY_DTYPE = {
+    "1": np.dtype(bool),  # nonzero -> 1: never moves a value further from a 0/1 original
+    "I;16": np.dtype("<u2"),
+    "I;16L": np.dtype("<u2"),
+    "I;16B": np.dtype(">u2"),
+}
+
+
+class FrameSink(ABC):
+    """Receives consecutive chunks of decoded frames and publishes them atomically.
+
+    Use as a context manager: leaving the block normally commits, an exception aborts. Any
+    failure inside :meth:`write` or :meth:`commit` aborts too, removing everything written.
+    """
+
+    def __init__(self, path: Path, count: int, frame_shape: tuple[int, ...], dtype: np.dtype):
+        self.path = path
+        self.count = count
+        self.frame_shape = frame_shape
+        self.dtype = dtype
+        self._written = 0
+        self._temp: Path | None = None
+        self._state = "open"
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append ``frames`` shaped ``(n, *frame_shape)`` of ``dtype``."""
+        self._require_open()
+        if frames.shape[1:] != self.frame_shape or frames.dtype != self.dtype:
+            raise ValueError(
+                f"frames {frames.dtype}{frames.shape} do not match sink "
+                f"{self.dtype}(n, {', '.join(map(str, self.frame_shape))})"
+            )
+        if self._written + len(frames) > self.count:
+            raise ValueError(f"more than the {self.count} frames this sink was opened for")
+        with self._aborting():
+            if self._temp is None:
+                self._temp = self._start()
+            self._write(frames, self._written)
+        self._written += len(frames)
+
+    def commit(self) -> None:
+        """Finish the output and rename it into place."""
+        self._require_open()
+        if self._written != self.count:
+            self.abort()
+            raise ValueError(f"sink got {self._written} of {self.count} frames; output discarded")
+        with self._aborting():
+            if self._temp is None:
+                self._temp = self._start()
+            self._publish(self._temp)
+        self._state = "committed"
+
+    def abort(self) -> None:
+        """Remove everything written; a no-op once committed or aborted."""
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        if self._temp is not None:
+            self._discard(self._temp)
+
+    def __enter__(self) -> FrameSink:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+        elif self._state == "open":
+            self.commit()
+
+    def _require_open(self) -> None:
+        if self._state != "open":
+            raise ValueError(f"sink for {self.path} is already {self._state}")
+
+    @contextmanager
+    def _aborting(self) -> Iterator[None]:
+        """Abort when the block raises (``KeyboardInterrupt`` included), then re-raise."""
+        try:
+            yield
+        except BaseException:
+            self.abort()
+            raise
+
+    def _temp_path(self) -> Path:
+        """A fresh hidden sibling of the target: same file system, so the rename is atomic."""
+        return self.path.with_name(f".{self.path.name}.tezip-{secrets.token_hex(4)}.tmp")
+
+    @abstractmethod
+    def _start(self) -> Path:
+        """Create the temporary output and return its path."""
+
+    @abstractmethod
+    def _write(self, frames: np.ndarray, first: int) -> None:
+        """Write ``frames``, the first being output frame number ``first``."""
+
+    @abstractmethod
+    def _publish(self, temp: Path) -> None:
+        """Finish the temporary output and rename it onto :attr:`path`."""
+
+    @abstractmethod
+    def _discard(self, temp: Path) -> None:
+        """Remove the temporary output (it may be partly written)."""
+
+
+class NpySink(FrameSink):
+    """Streams frames into one ``.npy`` file (format 1.0, C order, native byte order).
+
+    Frames are appended with plain file writes (not a memory map, whose writes fail with a
+    fatal ``SIGBUS`` when the disk fills up), so memory stays flat in the frame count. An
+    existing file at :attr:`path` is replaced on commit.
+    """
+
+    def __init__(self, path: Path, count: int, frame_shape: tuple[int, ...], dtype: np.dtype):
+        super().__init__(path, count, frame_shape, dtype)
+        _check_parent(path)
+        if path.is_dir():
+            raise InputError(f"{path}: is a folder; cannot write a .npy file there")
+        self._file: BinaryIO | None = None
+
+    def _start(self) -> Path:
+        temp = self._temp_path()
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        self._file = os.fdopen(fd, "wb")
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": (self.count, *self.frame_shape),
+        }
+        np.lib.format.write_array_header_1_0(self._file, header)
+        return temp
+
+    def _write(self, frames: np.ndarray, first: int) -> None:
+        assert self._file is not None
+        self._file.write(np.ascontiguousarray(frames).data)
+
+    def _publish(self, temp: Path) -> None:
+        assert self._file is not None
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(temp, self.path)
+
+    def _discard(self, temp: Path) -> None:
+        if self._file is not None:
+            self._file.close()
+        temp.unlink(missing_ok=True)
+
+
+class ImageFolderSink(FrameSink):
+    """Writes one image per frame into a new folder (PNG at zlib level 1, TIFF uncompressed).
+
+    The target must not exist or be an empty folder; a non-empty one is never overwritten.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        fmt: str,
+        names: list[str],
+        modes: list[str],
+        frame_shape: tuple[int, ...],
+        dtype: np.dtype,
+    ) -> None:
+        super().__init__(path, len(names), frame_shape, dtype)
+        _check_parent(path)
+        if path.exists() and not path.is_dir():
+            raise InputError(f"{path}: exists and is not a folder; cannot write images there")
+        if path.is_dir() and any(path.iterdir()):
+            raise InputError(f"{path}: folder is not empty; refusing to overwrite it")
+        self.format = fmt
+        self.names = names
+        self.modes = modes
+
+    def _start(self) -> Path:
+        temp = self._temp_path()
+        temp.mkdir()
+        return temp
+
+    def _write(self, frames: np.ndarray, first: int) -> None:
+        assert self._temp is not None
+        temp = self._temp
+
+        def save(k: int) -> None:
+            mode = self.modes[first + k]
+            image = Image.fromarray(frames[k].astype(_ARRAY_DTYPE.get(mode, frames.dtype)))
+            image.save(
+                temp / self.names[first + k], _PIL_FORMAT[self.format], **_SAVE_OPTIONS[self.format]
+            )
+
+        parallel_map(save, range(len(frames)))
+
+    def _publish(self, temp: Path) -> None:
+        try:
+            os.replace(temp, self.path)
+        except OSError as err:  # the target appeared or filled up meanwhile
+            raise InputError(
+                f"{self.path}: cannot move the written images into place ({reason(err)})"
+            ) from None
+
+    def _discard(self, temp: Path) -> None:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def open_sink(
+    path: str | os.PathLike[str],
+    *,
+    fmt: str | None,
+    source: dict[str, Any],
+    frame_shape: tuple[int, ...],
+    dtype: np.dtype,
+    indices: Sequence[int],
+) -> FrameSink:
+    """Open the sink for frames ``indices`` of an archive whose input record is ``source``.
+
+    ``fmt`` is ``"npy"``, ``"png"``, ``"tiff"`` or ``None``. ``None`` writes ``.npy`` when
+    ``path`` ends in ``.npy`` or the input was not images; otherwise a folder of images under
+    their original names and modes, in the original format where that is PNG or TIFF (else
+    PNG, or TIFF for data PNG cannot hold). With an explicit image format, names keep their
+    stem and take the format's extension (``frame_000000.png`` when there are no names).
+    Data a format cannot hold exactly raises ``InputError`` here, before anything is written.
+    """
+    path, frame_shape, dtype = Path(path), tuple(frame_shape), np.dtype(dtype)
+    if fmt is not None and fmt not in FORMATS:
+        raise InputError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    images = source.get("kind") == "images" and path.suffix.lower() != ".npy"
+    if fmt == "npy" or (fmt is None and not images):
+        return NpySink(path, len(indices), frame_shape, dtype)
+    modes = _frame_modes(source.get("modes"), indices, frame_shape, dtype)
+    fmt = fmt or _default_format(source.get("format"), modes)
+    _check_format(fmt, modes, dtype)
+    names = _frame_names(source.get("names"), indices, fmt)
+    return ImageFolderSink(path, fmt, names, modes, frame_shape, dtype)
+
+
+def _check_parent(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise InputError(f"{path}: output folder {path.parent} does not exist")
+
+
+def _recorded(values: Sequence[Any] | None, index: int, what: str) -> Any:
+    """``values[index]`` from the archive's input record, or ``FormatError``."""
+    if values is None or not 0 <= index < len(values):
+        raise FormatError(f"the archive records no {what} for frame {index}")
+    return values[index]
+
+
+def _mode_for(frame_shape: tuple[int, ...], dtype: np.dtype) -> str:
+    """The image mode holding frames of this layout, or ``InputError``."""
+    for mode in ("L", "LA", "RGB", "RGBA", "I;16", "I", "F"):
+        layout = MODES[mode]
+        if layout.dtype == dtype and layout.frame_shape(*frame_shape[:2]) == frame_shape:
+            return mode
+    raise InputError(
+        f"frames of {dtype} shaped {frame_shape} cannot be written as PNG or TIFF images; "
+        "write a .npy output instead"
+    )
+
+
+def _frame_modes(
+    recorded: Sequence[str] | None,
+    indices: Sequence[int],
+    frame_shape: tuple[int, ...],
+    dtype: np.dtype,
+) -> list[str]:
+    """Per output frame, the image mode to write: the recorded one, or one fitting the data."""
+    if recorded is None:
+        return [_mode_for(frame_shape, dtype)] * len(indices)
+    modes = [_recorded(recorded, i, "image mode") for i in indices]
+    for mode in modes:
+        layout = MODES.get(mode) if isinstance(mode, str) else None
+        if (
+            layout is None
+            or layout.frame_shape(*frame_shape[:2]) != frame_shape
+            or layout.dtype != dtype
+        ):
+            raise FormatError(
+                f"the archive records image mode {mode!r} for {dtype} frames shaped {frame_shape}"
+            )
+    return modes
+
+
+def _default_format(original: str | None, modes: list[str]) -> str:
+    """The original format when tezip writes it exactly, else PNG, else TIFF."""
+    for fmt in [original, "png"]:
+        if fmt in _FORMAT_MODES and _FORMAT_MODES[fmt].issuperset(modes):
+            return fmt
+    return "tiff"
+
+
+def _check_format(fmt: str, modes: list[str], dtype: np.dtype) -> None:
+    """Raise ``InputError`` unless ``fmt`` holds every mode exactly."""
+    misfit = sorted(set(modes) - _FORMAT_MODES[fmt])
+    if misfit:
+        hint = "--format tiff or " if fmt != "tiff" else ""
+        raise InputError(
+            f"{fmt.upper()} cannot hold {dtype} frames of image mode {misfit[0]!r} exactly; "
+            f"use {hint}a .npy output"
+        )
+
+
+def _frame_names(names: Sequence[str] | None, indices: Sequence[int], fmt: str) -> list[str]:
+    """Output file names: recorded names (extension fitted to ``fmt``) or numbered ones."""
+    extension = _EXTENSION[fmt]
+    if names is None:
+        width = max(6, len(str(max(indices, default=0))))
+        return [f"frame_{i:0{width}d}{extension}" for i in indices]
+    out: list[str] = []
+    owner: dict[str, str] = {}  # output name -> the recorded name it came from
+    for i in indices:
+        original = _plain_name(_recorded(names, i, "file name"))
+        stem, suffix = os.path.splitext(original)
+        name = original if suffix.lower() in _KEEP_EXTENSIONS[fmt] else stem + extension
+        if owner.setdefault(name, original) != original:
+            raise InputError(
+                f"frames {owner[name]} and {original} would both be written as {name}; "
+                "write a .npy output instead"
+            )
+        out.append(name)
+    return out
+
+
+def _plain_name(name: object) -> str:
+    """``name`` if it is a plain file name (no folders, no ``..``), else ``FormatError``."""
+    if not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+        raise FormatError(f"the archive records an unsafe frame file name {name!r}")
+    return name

@@ -1,0 +1,193 @@
+"""One GOP through the pipeline: quantize, predict in closed loop, transform, entropy-code.
+
+Encoding and decoding run the same predictor loop over the same integer codes, so the
+decoder reproduces the encoder's predictions exactly; every decoded frame is then checked
+against the CRC-32 the encoder stored (DESIGN.md section 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, CodeSpace, Predictor, RunContext
+from tezip.container.gop import GopRecord
+from tezip.container.header import Header
+from tezip.container.layout import crc32
+from tezip.costs import row_pairs, spatial_cost
+from tezip.errors import HeaderError, IntegrityError, ModelError, StreamError
+from tezip.quantize import Quantizer, quantizer_from_configuration
+from tezip.registry import Registry
+from tezip.zstd_frames import compress, decompress_exact
+
+EXACT_LEVEL = 3  # zstd level for outliers (rare; speed matters more than size)
+
+
+def frame_checksums(frames: np.ndarray) -> list[int]:
+    """CRC-32 of each frame's little-endian bytes."""
+    little = frames.astype(frames.dtype.newbyteorder("<"), copy=False)
+    return [crc32(np.ascontiguousarray(frame).data) for frame in little]
+
+
+def _run_predictor(
+    predictor: Predictor, space: CodeSpace, codes: np.ndarray
+) -> tuple[np.ndarray, list[bytes]]:
+    """Encoder loop: wrapped residuals and side information for every frame."""
+    state = predictor.start(space, codes.shape[1:])
+    residuals = np.empty_like(codes)
+    sides = []
+    for index, frame in enumerate(codes):
+        prediction, side = state.predict(None)
+        np.subtract(frame, prediction, out=residuals[index])
+        sides.append(side)
+        state.update(frame)
+    return residuals, sides
+
+
+def _prediction_cost(predictor: Predictor, space: CodeSpace, sample: np.ndarray) -> float:
+    residuals, _ = _run_predictor(predictor, space, sample)
+    return float(spatial_cost(residuals[1:]).sum())
+
+
+@dataclass
+class Pipeline:
+    """The decoded form of a header's pipeline: everything needed to code GOPs."""
+
+    frame_shape: tuple[int, ...]
+    dtype: np.dtype
+    quantizer: Quantizer
+    predictors: Sequence[Predictor]
+    transforms: Sequence[ArrayToArrayStage]
+    entropy: ArrayToBytesStage
+
+    @classmethod
+    def from_header(
+        cls, header: Header, registry: Registry, context: RunContext | None = None
+    ) -> Pipeline:
+        """Instantiate every stage a header names (unknown ids raise ``UnknownIdError``)."""
+        context = context or RunContext()
+        quantizer = quantizer_from_configuration(header.quantizer)
+        if quantizer.dtype != header.numpy_dtype:
+            raise HeaderError("quantizer dtype differs from the header dtype")
+        predictors = [registry.from_record("predictor", r) for r in header.predictors]
+        stages = [registry.from_record("stage", r) for r in header.stages]
+        *transforms, entropy = stages
+        if not isinstance(entropy, ArrayToBytesStage) or not all(
+            isinstance(s, ArrayToArrayStage) for s in transforms
+        ):
+            raise HeaderError("pipeline must be array-to-array stages then one array-to-bytes")
+        for record, predictor in zip(header.predictors, predictors, strict=True):
+            wanted = record.get("fingerprint")
+            predictor.bind(replace(context, fingerprint=wanted))
+            if wanted is not None and wanted != predictor.fingerprint:
+                raise ModelError(
+                    f"predictor {predictor.id} needs the model with fingerprint {wanted}, "
+                    f"but was given {predictor.fingerprint}; pass it with --model"
+                )
+        return cls(
+            header.frame_shape, header.numpy_dtype, quantizer, predictors, transforms, entropy
+        )
+
+    def choose_predictor(self, codes: np.ndarray, space: CodeSpace) -> int:
+        """Index of the candidate predictor with the smallest estimated cost on this GOP.
+
+        Point-wise predictors are compared on a sample of row pairs; a single candidate or
+        a GOP of one frame needs no comparison.
+        """
+        candidates = [i for i, p in enumerate(self.predictors) if p.pointwise]
+        if len(self.predictors) == 1 or len(codes) == 1 or codes.shape[1] < 2 or not candidates:
+            return 0
+        sample = row_pairs(codes)
+        costs = [_prediction_cost(self.predictors[i], space, sample) for i in candidates]
+        return candidates[int(np.argmin(costs))]
+
+    def encode(self, frames: np.ndarray, first: int) -> GopRecord:
+        """Code one GOP of frames ``(n, *frame_shape)``."""
+        quantized = self.quantizer.quantize(frames)
+        codes = quantized.codes
+        bits = codes.dtype.itemsize * 8
+        space = self.quantizer.space(quantized.offset, bits)
+        chosen = self.choose_predictor(codes, space)
+        residuals, sides = _run_predictor(self.predictors[chosen], space, codes)
+        metas = []
+        for stage in self.transforms:
+            residuals, meta = stage.encode(residuals)
+            metas.append(meta)
+        positions = np.flatnonzero(quantized.outliers)
+        exact = b""
+        if positions.size:
+            deltas = np.diff(positions, prepend=0).astype("<u8")
+            values = frames.reshape(-1)[positions].astype(self.dtype.newbyteorder("<"))
+            exact = compress(deltas.tobytes() + values.tobytes(), EXACT_LEVEL)
+        return GopRecord(
+            first=first,
+            count=len(frames),
+            predictor=chosen,
+            bits=bits,
+            offset=quantized.offset,
+            side=sides if any(sides) else [],
+            stages=metas,
+            crc=frame_checksums(quantized.reconstruction),
+            outliers=int(positions.size),
+            residuals=self.entropy.encode(residuals),
+            exact=exact,
+        )
+
+    def decode(self, record: GopRecord) -> np.ndarray:
+        """Frames of one GOP, each verified against its stored checksum."""
+        if not 0 <= record.predictor < len(self.predictors):
+            raise StreamError(f"GOP names predictor #{record.predictor}, header lists fewer")
+        if len(record.stages) != len(self.transforms):
+            raise StreamError("GOP stage metadata does not match the pipeline")
+        if not -(1 << 63) <= record.offset < 1 << 63:
+            raise StreamError("GOP code offset out of range")
+        shape = (record.count, *self.frame_shape)
+        code_dtype = np.dtype(f"uint{record.bits}")
+        if self.quantizer.mode == "lossless" and (record.bits, record.offset) != (
+            self.dtype.itemsize * 8,
+            0,
+        ):
+            raise StreamError("lossless GOP with a code width other than the dtype's")
+        residuals = self.entropy.decode(record.residuals, shape, code_dtype)
+        if residuals.shape != shape or residuals.dtype != code_dtype:
+            raise StreamError(f"{self.entropy.id} decoded the wrong shape or dtype")
+        for stage, meta in zip(reversed(self.transforms), reversed(record.stages), strict=True):
+            residuals = stage.decode(residuals, meta)
+        space = self.quantizer.space(record.offset, record.bits)
+        state = self.predictors[record.predictor].start(space, self.frame_shape)
+        codes = residuals  # reconstructed in place, frame by frame
+        for index in range(record.count):
+            prediction, _ = state.predict(record.side[index] if record.side else b"")
+            np.add(prediction, residuals[index], out=codes[index])
+            state.update(codes[index])
+        frames = self.quantizer.dequantize(codes, record.offset)
+        if record.outliers:
+            frames = self._patch_outliers(frames, record)
+        self._verify(frames, record)
+        return frames
+
+    def _patch_outliers(self, frames: np.ndarray, record: GopRecord) -> np.ndarray:
+        count, width = record.outliers, self.dtype.itemsize
+        if count > frames.size:
+            raise StreamError("GOP declares more outliers than elements")
+        raw = decompress_exact(record.exact, count * (8 + width), "outliers")
+        positions = np.cumsum(np.frombuffer(raw, "<u8", count), dtype=np.uint64)
+        if positions[-1] >= frames.size or (count > 1 and not (np.diff(positions) > 0).all()):
+            raise StreamError("outlier positions out of range or not increasing")
+        values = np.frombuffer(raw, self.dtype.newbyteorder("<"), count, offset=8 * count)
+        frames = np.array(frames, copy=True)
+        frames.reshape(-1)[positions.astype(np.intp)] = values
+        return frames
+
+    @staticmethod
+    def _verify(frames: np.ndarray, record: GopRecord) -> None:
+        checks = zip(frame_checksums(frames), record.crc, strict=True)
+        for index, (got, stored) in enumerate(checks):
+            if got != stored:
+                raise IntegrityError(
+                    f"frame {record.first + index} does not match its stored checksum: "
+                    "the archive is damaged or was written with a predictor that behaves "
+                    "differently here (model or device)"
+                )

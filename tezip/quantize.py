@@ -1,0 +1,319 @@
+"""Prequantization: frames <-> unsigned integer codes, with the bound checked in the output dtype.
+
+Three quantizers (DESIGN.md section 2):
+
+- ``lossless``: integers map to codes by offset binary, floats by an order-preserving map of
+  their bit patterns; a bijection, so NaN payloads and -0.0 survive.
+- ``grid`` (abs/rel): ``q = round(x / step)``; integer data with tolerance ``t`` use the
+  odd step ``2t + 1`` in exact integer arithmetic, floats use ``step = 2E``.
+- ``log`` (pwrel): ``q = round(K * log2|x|)`` with the sign folded in and zero kept exact;
+  reconstruction uses a correctly rounded table of ``2**(j/K)`` and ``ldexp``, so it is the
+  same on every machine.
+
+Every lossy reconstruction is compared with the input in the output dtype; elements that miss
+(rounding, overflow, NaN, Inf) become *outliers* stored exactly by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from tezip.abc import CodeSpace
+from tezip.bounds import ErrorBound
+from tezip.codes import bits_for, canonical_dtype, from_ordered_bits, ordered_bits, unsigned
+from tezip.errors import BoundError, HeaderError
+
+#: smallest --pwrel accepted: the reconstruction table has about 0.35/R entries.
+MIN_PWREL = 1e-5
+_Q_LIMIT = 2.0**62  # |q| beyond this would overflow int64 arithmetic: stored as outliers
+
+
+@dataclass
+class Quantized:
+    """One GOP's codes plus what the decoder needs beside them."""
+
+    codes: np.ndarray  # uint{bits}, frames' shape
+    offset: int  # codes + offset = the quantizer's signed integers
+    outliers: np.ndarray  # bool mask: elements to store exactly
+    reconstruction: np.ndarray  # decoded frames, outliers already exact
+
+
+class Quantizer(ABC):
+    """Maps frames of one dtype to unsigned codes and back."""
+
+    mode: str
+
+    def __init__(self, dtype: np.dtype | str) -> None:
+        self.dtype = canonical_dtype(dtype)
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        return {"mode": self.mode, "dtype": self.dtype.name}
+
+    @abstractmethod
+    def quantize(self, frames: np.ndarray) -> Quantized:
+        """Codes for one GOP, with the bound checked element by element."""
+
+    @abstractmethod
+    def dequantize(self, codes: np.ndarray, offset: int) -> np.ndarray:
+        """Frames (outliers not yet patched) from codes."""
+
+    @abstractmethod
+    def space(self, offset: int, bits: int) -> CodeSpace:
+        """The code domain of a GOP, for predictors."""
+
+
+class LosslessQuantizer(Quantizer):
+    """Bit-exact bijection between values and codes."""
+
+    mode = "lossless"
+
+    def quantize(self, frames: np.ndarray) -> Quantized:
+        codes = frames if self.dtype.kind == "u" else ordered_bits(frames)
+        return Quantized(codes, 0, np.zeros(frames.shape, bool), frames)
+
+    def dequantize(self, codes: np.ndarray, offset: int) -> np.ndarray:
+        return codes if self.dtype.kind == "u" else from_ordered_bits(codes, self.dtype)
+
+    def space(self, offset: int, bits: int) -> CodeSpace:
+        code = unsigned(bits)
+
+        def to_values(codes: np.ndarray) -> np.ndarray:
+            return self.dequantize(codes, 0).astype(np.float64)
+
+        def from_values(values: np.ndarray) -> np.ndarray:
+            if self.dtype.kind == "f":
+                return ordered_bits(np.asarray(values).astype(self.dtype))
+            info = np.iinfo(self.dtype)
+            exact = np.clip(np.rint(values), info.min, info.max).astype(self.dtype)
+            return self.quantize(exact).codes.astype(code, copy=False)
+
+        return CodeSpace(bits, (1 << bits) - 1, to_values, from_values)
+
+
+class _SignedQuantizer(Quantizer):
+    """Lossy quantizers: signed integers ``q`` shifted by a per-GOP offset into codes."""
+
+    @abstractmethod
+    def _integers(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Signed integers ``q`` and a mask of elements that cannot be represented."""
+
+    @abstractmethod
+    def _values(self, q: np.ndarray) -> np.ndarray:
+        """Reconstruction in the output dtype from signed integers (int64)."""
+
+    @abstractmethod
+    def _within_bound(self, reconstruction: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        """Element-wise check of the bound, computed on output-dtype values."""
+
+    def quantize(self, frames: np.ndarray) -> Quantized:
+        if _small_integers(frames.dtype) and frames.size > 1 << 8 * frames.dtype.itemsize:
+            return self._quantize_by_table(frames)
+        q, invalid = self._integers(frames)
+        valid_q = q[~invalid] if invalid.any() else q
+        low = int(valid_q.min()) if valid_q.size else 0
+        high = int(valid_q.max()) if valid_q.size else 0
+        if invalid.any():
+            q = np.where(invalid, low, q)
+        code = unsigned(bits_for(high - low))
+        codes = (q - low).astype(code)
+        reconstruction = self.dequantize(codes, low)
+        outliers = invalid | ~self._within_bound(reconstruction, frames)
+        if outliers.any():
+            reconstruction = np.where(outliers, frames, reconstruction)
+        return Quantized(codes, low, outliers, reconstruction)
+
+    def _quantize_by_table(self, frames: np.ndarray) -> Quantized:
+        """8/16-bit integers: quantize every possible value once, then look frames up."""
+        unsigned_view = unsigned(frames.dtype.itemsize * 8)
+        domain = np.arange(1 << 8 * frames.dtype.itemsize, dtype=np.int64)
+        if frames.dtype.kind == "i":
+            domain += np.iinfo(frames.dtype).min
+        table = self.quantize(domain.astype(frames.dtype))
+        index = frames.view(unsigned_view)
+        if frames.dtype.kind == "i":  # value order: flip the sign bit
+            index = index ^ unsigned_view.type(1 << (8 * frames.dtype.itemsize - 1))
+        outliers = (
+            table.outliers[index] if table.outliers.any() else np.zeros(frames.shape, bool)
+        )
+        return Quantized(table.codes[index], table.offset, outliers, table.reconstruction[index])
+
+    #: signed integer type wide enough for ``q`` and the reconstruction arithmetic
+    work: type[np.signedinteger] = np.int64
+
+    def dequantize(self, codes: np.ndarray, offset: int) -> np.ndarray:
+        size = 1 << 8 * codes.dtype.itemsize
+        if codes.dtype.itemsize <= 2 and codes.size > size:  # evaluate each code once
+            return self.dequantize(np.arange(size, dtype=codes.dtype), offset)[codes]
+        return self._values(codes.astype(self.work) + self.work(offset))
+
+    def space(self, offset: int, bits: int) -> CodeSpace:
+        max_code = (1 << bits) - 1
+        code = unsigned(bits)
+
+        def to_values(codes: np.ndarray) -> np.ndarray:
+            return self.dequantize(codes, offset).astype(np.float64)
+
+        def from_values(values: np.ndarray) -> np.ndarray:
+            q, _ = self._integers(np.asarray(values, dtype=np.float64))
+            return np.clip(q - offset, 0, max_code).astype(code)
+
+        return CodeSpace(bits, max_code, to_values, from_values)
+
+
+def _small_integers(dtype: np.dtype) -> bool:
+    return dtype.kind in "ui" and dtype.itemsize <= 2
+
+
+class GridQuantizer(_SignedQuantizer):
+    """Uniform grid: every element within ``tolerance`` of the input."""
+
+    mode = "grid"
+
+    def __init__(self, dtype: np.dtype | str, tolerance: float) -> None:
+        super().__init__(dtype)
+        if self.dtype.kind == "f":
+            self.tolerance = float(tolerance)
+            self.step: float | int = 2.0 * self.tolerance
+        else:
+            self.tolerance = float(math.floor(tolerance))
+            self.step = 2 * int(self.tolerance) + 1
+            if self.dtype.itemsize <= 2 and self.step < 1 << 16:
+                self.work = np.int32  # q * step and x + tolerance stay far below 2**31
+        if not self.tolerance > 0 or not math.isfinite(self.step):
+            raise BoundError(f"grid quantizer needs a positive finite tolerance, got {tolerance}")
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        return {**super().configuration, "tolerance": self.tolerance}
+
+    def _integers(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if frames.dtype.kind in "ui":
+            work = self.work
+            q = (frames.astype(work) + work(self.tolerance)) // work(self.step)
+            return q, np.zeros(frames.shape, bool)
+        with np.errstate(invalid="ignore", over="ignore"):
+            scaled = np.rint(frames.astype(np.float64) / self.step)
+            invalid = ~(np.abs(scaled) < _Q_LIMIT)
+            scaled[invalid] = 0
+        return scaled.astype(np.int64), invalid
+
+    def _values(self, q: np.ndarray) -> np.ndarray:
+        if self.dtype.kind == "f":
+            with np.errstate(over="ignore"):
+                return (q.astype(np.float64) * self.step).astype(self.dtype)
+        info = np.iinfo(self.dtype)
+        values = q * self.work(self.step)
+        if values.size and (values.min() < info.min or values.max() > info.max):
+            np.clip(values, info.min, info.max, out=values)
+        return values.astype(self.dtype)
+
+    def _within_bound(self, reconstruction: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        if self.dtype.kind in "ui":  # exact integer arithmetic in the work type
+            error = np.abs(reconstruction.astype(self.work) - frames.astype(self.work))
+            return error <= self.work(self.tolerance)
+        with np.errstate(invalid="ignore", over="ignore"):
+            error = np.abs(reconstruction.astype(np.float64) - frames.astype(np.float64))
+        return error <= self.tolerance
+
+
+@lru_cache(maxsize=4)
+def _power_table(steps: int) -> np.ndarray:
+    """``2**(j/steps)`` for ``j < steps``, correctly rounded to float64 (no libm involved)."""
+    with localcontext() as context:
+        context.prec = 30
+        two, k = Decimal(2), Decimal(steps)
+        return np.array([float(two ** (Decimal(j) / k)) for j in range(steps)], np.float64)
+
+
+class LogQuantizer(_SignedQuantizer):
+    """Point-wise relative bound: ``|x' - x| <= R * |x|``; zero stays zero."""
+
+    mode = "log"
+
+    def __init__(self, dtype: np.dtype | str, pwrel: float) -> None:
+        super().__init__(dtype)
+        if not MIN_PWREL <= pwrel < 1:
+            raise BoundError(f"--pwrel must be in [{MIN_PWREL:g}, 1), got {pwrel}")
+        self.pwrel = float(pwrel)
+        # q = round(K * log2|x|): the reconstruction is within 2**(0.5/K) of |x|
+        self.steps = math.ceil(0.5 / math.log2(1 + self.pwrel))
+        if self.dtype.kind == "f":
+            info = np.finfo(self.dtype)
+            tiny = math.log2(float(info.smallest_subnormal))
+        else:
+            tiny = 0.0
+        self._base = math.floor(tiny * self.steps) - 1  # magnitudes are >= 1 after folding
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        return {**super().configuration, "pwrel": self.pwrel}
+
+    def _integers(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values = frames.astype(np.float64)
+        magnitude = np.abs(values)
+        nonzero = magnitude != 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            level = np.rint(np.log2(magnitude) * self.steps)
+        invalid = ~np.isfinite(level) & nonzero
+        level[~nonzero | invalid] = self._base
+        sign = np.where(np.signbit(values), -1, 1)
+        return (level.astype(np.int64) - self._base) * sign, invalid
+
+    def _values(self, q: np.ndarray) -> np.ndarray:
+        level = np.abs(q) + self._base
+        exponent, fraction = np.divmod(level, self.steps)
+        with np.errstate(over="ignore"):
+            magnitude = np.ldexp(_power_table(self.steps)[fraction], exponent)
+        values = np.where(q == 0, 0.0, np.copysign(magnitude, q))
+        if self.dtype.kind == "f":
+            with np.errstate(over="ignore"):
+                return values.astype(self.dtype)
+        info = np.iinfo(self.dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(self.dtype)
+
+    def _within_bound(self, reconstruction: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        original = frames.astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            error = np.abs(reconstruction.astype(np.float64) - original)
+            return error <= self.pwrel * np.abs(original)
+
+
+def make_quantizer(
+    bound: ErrorBound, dtype: np.dtype, value_range: tuple[float, float] | None
+) -> Quantizer:
+    """The quantizer that implements ``bound`` for data of ``dtype``."""
+    if bound.mode == "pwrel":
+        assert bound.pwrel is not None
+        return LogQuantizer(dtype, bound.pwrel)
+    tolerance = bound.resolve(value_range)
+    if (
+        tolerance is None
+        or tolerance == 0
+        or not math.isfinite(tolerance)  # a value range beyond float64: store exactly
+        or (dtype.kind in "ui" and tolerance < 1)
+    ):
+        return LosslessQuantizer(dtype)
+    return GridQuantizer(dtype, tolerance)
+
+
+def quantizer_from_configuration(configuration: dict[str, Any]) -> Quantizer:
+    """Rebuild a quantizer from the header record; ``HeaderError`` if it is malformed."""
+    try:
+        options = dict(configuration)
+        mode = options.pop("mode")
+        kinds: dict[str, type[Quantizer]] = {
+            "lossless": LosslessQuantizer,
+            "grid": GridQuantizer,
+            "log": LogQuantizer,
+        }
+        return kinds[mode](**options)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise HeaderError(f"invalid quantizer record {configuration!r}: {exc}") from None

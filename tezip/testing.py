@@ -1,0 +1,105 @@
+"""Conformance kit for plugin authors: run these checks against your predictor or stage.
+
+>>> from tezip.testing import check_predictor, check_stage
+>>> check_predictor(MyPredictor)          # raises AssertionError naming what is wrong
+>>> check_stage(MyEntropyStage)
+
+The checks build the plugin from its own ``configuration`` (as a decoder would), code
+assorted integer arrays (every code width, frames of one row and one column, channels,
+extreme values) through the real pipeline, and require bit-exact round trips and identical
+output from two independent instances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, CodeSpace, Plugin, Predictor
+
+SHAPES = ((4, 1, 1), (3, 1, 9), (3, 7, 1), (5, 16, 12), (4, 9, 7, 3))
+
+
+def sample_arrays(seed: int = 0) -> Iterator[np.ndarray]:
+    """Unsigned code arrays of every width: smooth, noisy, constant and extreme."""
+    rng = np.random.default_rng(seed)
+    for bits in (8, 16, 32, 64):
+        dtype = np.dtype(f"uint{bits}")
+        top = np.iinfo(dtype).max
+        for shape in SHAPES:
+            smooth = np.cumsum(rng.integers(0, 3, shape), axis=0) + 100
+            yield smooth.astype(dtype)
+            yield rng.integers(0, top, shape, dtype=dtype, endpoint=True)
+            yield np.full(shape, top, dtype)
+            yield np.zeros(shape, dtype)
+
+
+def _rebuilt(cls: type[Plugin], configuration: dict[str, Any]) -> Plugin:
+    record = msgpack.unpackb(msgpack.packb(configuration, use_bin_type=True), raw=False)
+    assert record == configuration, f"{cls.__name__}.configuration does not survive msgpack"
+    return cls(**record)
+
+
+def check_stage(cls: type[ArrayToArrayStage] | type[ArrayToBytesStage], **options: Any) -> None:
+    """Round-trip every sample array through a stage built as the decoder would build it."""
+    assert isinstance(getattr(cls, "id", None), str) and cls.id, "stage needs a string id"
+    encoder = cls(**options)
+    decoder = _rebuilt(cls, encoder.configuration)
+    for array in sample_arrays():
+        if isinstance(encoder, ArrayToBytesStage):
+            data = encoder.encode(array)
+            assert isinstance(data, bytes), f"{cls.id}.encode must return bytes"
+            assert data == cls(**options).encode(array), f"{cls.id} encoding is not deterministic"
+            decoded = decoder.decode(data, array.shape, array.dtype)
+        else:
+            transformed, meta = encoder.encode(array)
+            assert transformed.shape == array.shape and transformed.dtype == array.dtype
+            meta = msgpack.unpackb(msgpack.packb(meta, use_bin_type=True), raw=False)
+            decoded = decoder.decode(transformed, meta)
+        assert decoded.dtype == array.dtype and decoded.shape == array.shape, (
+            f"{cls.id} decoded shape/dtype differs for {array.dtype} {array.shape}"
+        )
+        assert np.array_equal(decoded, array), f"{cls.id} round trip differs ({array.dtype})"
+
+
+def _space(dtype: np.dtype) -> CodeSpace:
+    """Codes that are the values themselves (as for lossless unsigned data)."""
+    top = np.iinfo(dtype).max
+
+    def to_values(codes: np.ndarray) -> np.ndarray:
+        return codes.astype(np.float64)
+
+    def from_values(values: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(values), 0, top).astype(dtype)
+
+    return CodeSpace(dtype.itemsize * 8, int(top), to_values, from_values)
+
+
+def check_predictor(cls: type[Predictor], **options: Any) -> None:
+    """Closed-loop encode/decode of every sample array; predictions must match exactly."""
+    assert isinstance(getattr(cls, "id", None), str) and cls.id, "predictor needs a string id"
+    encoder = cls(**options)
+    decoder = _rebuilt(cls, encoder.configuration)
+    assert decoder.fingerprint == encoder.fingerprint, "fingerprint changes when rebuilt"
+    for codes in sample_arrays():
+        space = _space(codes.dtype)
+        writer = encoder.start(space, codes.shape[1:])
+        residuals, sides = np.empty_like(codes), []
+        for index, frame in enumerate(codes):
+            prediction, side = writer.predict(None)
+            assert prediction.shape == frame.shape and prediction.dtype == frame.dtype, (
+                f"{cls.id} prediction has shape {prediction.shape} / {prediction.dtype}"
+            )
+            assert isinstance(side, bytes), f"{cls.id} side information must be bytes"
+            residuals[index] = frame - prediction
+            sides.append(side)
+            writer.update(frame)
+        reader = decoder.start(space, codes.shape[1:])
+        for index, frame in enumerate(codes):
+            prediction, _ = reader.predict(sides[index])
+            rebuilt = prediction + residuals[index]
+            assert np.array_equal(rebuilt, frame), f"{cls.id} decoder diverged at frame {index}"
+            reader.update(rebuilt)

@@ -1,0 +1,346 @@
+"""Markdown from a results document: summary, per-dataset tables, BENCHMARKS.md section."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+from .modes import CLASSES, INT_BOUNDS, REL_BOUNDS
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+CLASS_BOUNDS = {"lossless": "lossless"} | {
+    c: f"abs {e} / rel {r}" for c, e, r in zip(CLASSES[1:], INT_BOUNDS, REL_BOUNDS, strict=True)
+}
+
+
+def num(v: float | None, digits: int = 3) -> str:
+    """``digits`` significant figures, no exponent below 1e6; '-' for None."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if v == 0 or not math.isfinite(v):
+        return f"{v:g}"
+    if 1e-3 <= abs(v) < 1e6:
+        return f"{v:.{max(0, digits - 1 - math.floor(math.log10(abs(v))))}f}"
+    return f"{v:.{digits - 1}e}"
+
+
+def geomean(values: Iterable[float]) -> float | None:
+    vals = [v for v in values if v and v > 0]
+    return math.exp(sum(map(math.log, vals)) / len(vals)) if vals else None
+
+
+def _best(rows: Iterable[dict]) -> dict | None:
+    """The row with the highest ratio among those that passed their check."""
+    return max((r for r in rows if r["status"] == "ok"), key=lambda r: r["ratio"], default=None)
+
+
+def _check(r: dict) -> str:
+    if r["status"] == "ok":
+        return "ok"
+    detail = f" x{r['n_bad']}" if r.get("n_bad") else ""
+    return f"**{r['status']}**{detail} {r.get('error', '')}".strip()
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def glance(doc: dict) -> list[dict]:
+    """Per dataset and bound: tezip (defaults, or its best predictor), baseline, best peer."""
+    out = []
+    for ds in doc["datasets"]:
+        for mode in ds["modes"]:
+            rows = [
+                r
+                for r in doc["results"]
+                if r["dataset"] == ds["name"] and r["mode"] == mode["label"]
+            ]
+            tz = [r for r in rows if r["kind"] == "tezip"]
+            head = next((r for r in tz if r["compressor"] == "tezip"), _best(tz))
+            out.append(
+                {
+                    "dataset": ds["name"],
+                    "mode": mode["label"],
+                    "cls": mode["cls"],
+                    "tezip": head,
+                    "best_tezip": _best(tz),
+                    "baseline": next((r for r in rows if r["kind"] == "baseline"), None),
+                    "best_peer": _best(r for r in rows if r["kind"] == "peer"),
+                }
+            )
+    return out
+
+
+def _vs(g: dict, other: str) -> float | None:
+    """tezip's ratio over ``other``'s in a glance row, when both passed their checks."""
+    t, o = g["tezip"], g[other]
+    if t is None or o is None or t["status"] != "ok" or o["status"] != "ok":
+        return None
+    return t["ratio"] / o["ratio"]
+
+
+def summary_table(rows: list[dict]) -> str:
+    """Per bound class: tezip's ratio over the best peer's and over the baseline's."""
+    lines = [
+        "| bound class | bounds | pairs | tezip / best peer, geo-mean | min | "
+        "tezip / baseline, geo-mean | min |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    for cls in CLASSES:
+        mine = [g for g in rows if g["cls"] == cls]
+        if not mine:
+            continue
+        peer = [v for g in mine if (v := _vs(g, "best_peer")) is not None]
+        base = [v for g in mine if (v := _vs(g, "baseline")) is not None]
+        lines.append(
+            f"| {cls} | {CLASS_BOUNDS[cls]} | {len(mine)} | {num(geomean(peer))} | "
+            f"{num(min(peer, default=None))} | {num(geomean(base))} | "
+            f"{num(min(base, default=None))} |"
+        )
+    return "\n".join(lines)
+
+
+def data_mb(doc: dict, row: dict) -> float:
+    """Size in MB of the data a frame-scaling row ran on."""
+    return next(
+        d["nbytes"] / 1e6
+        for d in doc["scaling_datasets"]
+        if d["name"] == row["dataset"] and d["shape"][0] == row["frames"]
+    )
+
+
+def _targets(doc: dict, rows: list[dict]) -> list[str]:
+    """Issue 2's bars: ratio >= baseline everywhere, 8-bit speed, memory flat in frames."""
+    below = [
+        f"{g['dataset']} {g['mode']}"
+        for g in rows
+        if (v := _vs(g, "baseline")) is not None and v < 1
+    ]
+    failed = [
+        f"{g['dataset']} {g['mode']}"
+        for g in rows
+        if g["tezip"] is None or g["tezip"]["status"] != "ok"
+    ]
+    compared = sum(_vs(g, "baseline") is not None for g in rows)
+    if below:
+        out = [f"- ratio at least the baseline's: **no**, below on {', '.join(below)}"]
+    else:
+        out = [f"- ratio at least the baseline's: yes, on all {compared} pairs compared"]
+    if failed:
+        out.append(f"- tezip failed or did not run on: **{', '.join(failed)}**")
+    u8 = {d["name"] for d in doc["datasets"] if d["dtype"] == "uint8"}
+    fast = [
+        g["tezip"]
+        for g in rows
+        if g["dataset"] in u8 and g["tezip"] and g["tezip"]["status"] == "ok"
+    ]
+    if fast:
+        pack, unpack = ([r[k] for r in fast] for k in ("pack_mbs", "unpack_mbs"))
+        out.append(
+            f"- 8-bit data, MB/s geo-mean (slowest): pack {num(geomean(pack))} "
+            f"({num(min(pack))}), target 100; unpack {num(geomean(unpack))} "
+            f"({num(min(unpack))}), target 200"
+        )
+    peak: dict[int, tuple[float, float]] = {}
+    for r in doc["scaling"]:
+        if r["status"] == "ok" and r.get("pack_peak_mb") is not None:
+            mine = (r["pack_peak_mb"], r["unpack_peak_mb"] - data_mb(doc, r))
+            peak[r["frames"]] = tuple(map(max, peak.get(r["frames"], mine), mine))
+    if peak:
+        lo, hi = min(peak), max(peak)
+        out.append(
+            f"- peak memory, worst bound, {lo} -> {hi} frames: pack "
+            f"{num(peak[lo][0])} -> {num(peak[hi][0])} MB, unpack less its output "
+            f"{num(peak[lo][1])} -> {num(peak[hi][1])} MB"
+        )
+    return out
+
+
+def _ratio(r: dict | None, named: bool = False) -> str:
+    if r is None:
+        return "-"
+    if r["status"] != "ok":
+        return f"**{r['status']}**"
+    return num(r["ratio"]) + (f" ({r['compressor']})" if named else "")
+
+
+def glance_table(rows: list[dict]) -> str:
+    """One line per dataset and bound: the ratios that matter, and tezip's speed."""
+    lines = [
+        "| dataset | bound | tezip | best tezip predictor | baseline | best peer | "
+        "tezip / best peer | tezip pack / unpack MB/s |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for g in rows:
+        t = g["tezip"]
+        speed = (
+            f"{num(t['pack_mbs'])} / {num(t['unpack_mbs'])}" if t and t["status"] == "ok" else "-"
+        )
+        lines.append(
+            f"| {g['dataset']} | {g['mode']} | {_ratio(t)} | "
+            f"{_ratio(g['best_tezip'], True)} | {_ratio(g['baseline'])} | "
+            f"{_ratio(g['best_peer'], True)} | {num(_vs(g, 'best_peer'))} | {speed} |"
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- details
+
+
+def _order(rows: list[dict]) -> list[dict]:
+    """tezip rows, the baseline, then peers by ratio; failures last."""
+    rank = {"tezip": 0, "baseline": 1, "peer": 2}
+    return sorted(
+        rows,
+        key=lambda r: (
+            rank[r["kind"]],
+            r["status"] != "ok",
+            -r["ratio"] if r["kind"] == "peer" and "ratio" in r else 0,
+        ),
+    )
+
+
+def dataset_table(doc: dict, ds: dict) -> str:
+    """Every run on one dataset, best ratio per bound in bold, then what did not run and why."""
+    shape = " x ".join(map(str, ds["shape"]))
+    lines = [
+        f"#### {ds['name']}",
+        "",
+        f"{shape} {ds['dtype']}, {num(ds['nbytes'] / 1e6)} MB, values {num(ds['min'])} … "
+        f"{num(ds['max'])}.",
+        "",
+        "| bound | compressor | ratio | max error | PSNR dB | pack MB/s | unpack MB/s | "
+        "peak MB pack / unpack | check |",
+        "|---|---|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for mode in ds["modes"]:
+        rows = [
+            r for r in doc["results"] if r["dataset"] == ds["name"] and r["mode"] == mode["label"]
+        ]
+        best = _best(rows)
+        label = mode["label"] + (
+            ""
+            if mode["bound"] is None or mode["label"].startswith("abs")
+            else f" (E = {num(mode['bound'])})"
+        )
+        for r in _order(rows):
+            ratio = num(r.get("ratio"))
+            if r is best:
+                ratio = f"**{ratio}**"
+            peak = f"{num(r.get('pack_peak_mb'))} / {num(r.get('unpack_peak_mb'))}"
+            psnr = "∞" if r["status"] == "ok" and r.get("max_err") == 0 else num(r.get("psnr"))
+            lines.append(
+                f"| {label} | {r['compressor']} | {ratio} | {num(r.get('max_err'))} | "
+                f"{psnr} | {num(r.get('pack_mbs'))} | {num(r.get('unpack_mbs'))} | "
+                f"{peak} | {_check(r)} |"
+            )
+    reasons: dict[str, set[str]] = {}
+    for n in doc["not_applicable"]:
+        if n["dataset"] == ds["name"]:
+            reasons.setdefault(n["reason"], set()).add(n["compressor"])
+    if reasons:
+        lines += [
+            "",
+            "Not run: "
+            + "; ".join(
+                f"{', '.join(sorted(names))}: {why}" for why, names in sorted(reasons.items())
+            )
+            + ".",
+        ]
+    return "\n".join(lines)
+
+
+def scaling_table(doc: dict) -> str:
+    """tezip's frame-scaling runs."""
+    lines = [
+        "| dataset | frames | MB | bound | ratio | pack MB/s | unpack MB/s | pack peak MB | "
+        "unpack peak MB | unpack peak - output MB | check |",
+        "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for r in doc["scaling"]:
+        mb = data_mb(doc, r)
+        unpack = r.get("unpack_peak_mb")
+        extra = None if unpack is None else unpack - mb
+        lines.append(
+            f"| {r['dataset']} | {r['frames']} | {num(mb)} | {r['mode']} | "
+            f"{num(r.get('ratio'))} | {num(r.get('pack_mbs'))} | "
+            f"{num(r.get('unpack_mbs'))} | {num(r.get('pack_peak_mb'))} | {num(unpack)} | "
+            f"{num(extra)} | {_check(r)} |"
+        )
+    return "\n".join(lines)
+
+
+def render(doc: dict, images: dict[str, str]) -> str:
+    """The whole report; ``images`` maps a caption to an image path relative to the page."""
+    m = doc["machine"]
+    rows = glance(doc)
+    parts = [
+        f"Run {doc['date']} on {m['cpu']} ({m['cores']} cores, {m['usable_cores']} usable, "
+        f"{num(m['memory_gb'])} GB RAM), {m['system']}, Python {m['python']}, "
+        f"{doc['duration_s'] / 60:.1f} min.",
+        "",
+        f"Command: `{doc['command']}` (tezip revision {doc['revision'] or 'unknown'})",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
+    ]
+    if doc["settings"]["quick"]:
+        parts += [
+            "",
+            "**Quick mode**: 8 frames of 64 x 64 per dataset; ratios and speeds are "
+            "not representative.",
+        ]
+    if doc["skipped"]:
+        parts += [
+            "",
+            "Skipped: " + "; ".join(f"{s['name']} ({s['reason']})" for s in doc["skipped"]) + ".",
+        ]
+    parts += [
+        "",
+        "Ratio = original bytes / compressed bytes; MB/s = 10^6 original bytes per second of "
+        "wall time (best of "
+        f"{doc['settings']['repeat']}); peak memory: {doc['memory_method']}. Every decoded "
+        "stack is checked in float64 on its output dtype against the bound (lossless: "
+        "bit-exact); failures are shown, never dropped. tezip = its defaults; best peer = the "
+        "highest ratio among peers that passed the check; baseline = previous frame + "
+        "quantize + zstd -9.",
+        "",
+        "#### Summary (tezip / best peer and tezip / baseline, per bound class)",
+        "",
+        summary_table(rows),
+        "",
+        "#### Issue 2 targets",
+        "",
+        *_targets(doc, rows),
+        "",
+        "#### At a glance",
+        "",
+        glance_table(rows),
+        "",
+    ]
+    parts += [f"![{caption}]({path})" for caption, path in images.items()]
+    if doc["scaling"]:
+        parts += [
+            "",
+            "#### Memory against frame count",
+            "",
+            doc["scaling_note"],
+            "",
+            scaling_table(doc),
+        ]
+    parts += ["", "<details><summary>Every run</summary>", ""]
+    parts += [dataset_table(doc, ds) + "\n" for ds in doc["datasets"]]
+    parts += ["</details>"]
+    return "\n".join(parts) + "\n"
+
+
+def splice(path: Path, section: str) -> None:
+    """Put ``section`` between the bench markers of ``path``, keeping the rest of the file."""
+    block = f"{BEGIN}\n## Latest benchmark run\n\n{section}{END}\n"
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        rest = rest.split(END, 1)[1].lstrip("\n")
+        text = head + block + ("\n" + rest if rest else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text)

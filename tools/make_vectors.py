@@ -1,0 +1,706 @@
+#!/usr/bin/env python3
+"""Write the golden vectors of ``spec/vectors/`` (FORMAT.md section 14); never overwrite one.
+
+    python tools/make_vectors.py           # write the vectors that do not exist yet
+    python tools/make_vectors.py --check   # verify every existing vector against its sidecar
+
+Valid vectors are packed by tezip (or re-assembled from one, for ancillary sections and a
+future minor version); each ``.json`` sidecar records the header summary and the decoded
+array's SHA-256, shape, dtype and per-frame CRC-32s. Invalid vectors are derived from valid ones
+by byte edits (CRCs fixed up where the defect must lie behind them); each sidecar names the
+expected ``TezipError`` class, its ``code``, a message fragment and whether the defect is
+structural (``tools/spec_reader.py`` must then reject it with the same code). A new vector is
+checked before it is written; a vector whose check fails is not written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import struct
+import sys
+import tempfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+
+import tezip
+from tezip import errors
+from tezip.errors import TezipError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from spec_reader import SIGNATURE, SpecReader  # a sibling script, not a package
+
+ROOT = Path(__file__).resolve().parents[1]
+VECTORS = ROOT / "spec" / "vectors"
+VALID, INVALID = VECTORS / "valid", VECTORS / "invalid"
+RNG_SEED = 20261123
+
+
+# --------------------------------------------------------------------------- decoded summaries
+
+
+def decoded_summary(path: Path) -> dict[str, Any]:
+    """SHA-256, shape and dtype of the decoded array, and each frame's CRC-32 (little-endian)."""
+    frames = tezip.unpack(path)
+    little = np.ascontiguousarray(frames.astype(frames.dtype.newbyteorder("<"), copy=False))
+    return {
+        "shape": list(frames.shape),
+        "dtype": frames.dtype.name,
+        "sha256": hashlib.sha256(little.tobytes()).hexdigest(),
+        "frame_crc": [zlib.crc32(frame.tobytes()) for frame in little],
+    }
+
+
+def header_summary(path: Path) -> dict[str, Any]:
+    """What tezip's reader reports about the header and the GOP index."""
+    with tezip.open(path) as archive:
+        header = archive.header
+        return {
+            "format_version": list(archive.file.version),
+            "frames": header.frames,
+            "frame_shape": list(header.frame_shape),
+            "dtype": header.dtype,
+            "quantizer": header.quantizer,
+            "predictors": [p["id"] for p in header.predictors],
+            "stages": [s["id"] for s in header.stages],
+            "gops": [[gop.first, gop.count] for gop in archive.gops],
+            "sections": [s.kind.decode() for s in archive.file.sections],
+        }
+
+
+def raised(path: Path) -> TezipError | None:
+    """The ``TezipError`` that fully decoding ``path`` raises, or None."""
+    try:
+        tezip.unpack(path)
+    except TezipError as error:
+        return error
+    return None
+
+
+def error_problem(error: TezipError | None, expected: dict[str, Any]) -> str | None:
+    """Why ``error`` is not the error an invalid vector's sidecar expects (None if it is)."""
+    if error is None:
+        return "decoded without error"
+    got = (type(error).__name__, error.code)
+    if got != (expected["error"], expected["code"]) or expected["message"] not in str(error):
+        return f"raised {got[0]} [{got[1]}] {error}"
+    return None
+
+
+# ------------------------------------------------------------------------------ byte editing
+
+
+def u32(value: int) -> bytes:
+    return struct.pack("<I", value)
+
+
+def u64(value: int) -> bytes:
+    return struct.pack("<Q", value)
+
+
+def crc(*parts: bytes) -> int:
+    value = 0
+    for part in parts:
+        value = zlib.crc32(part, value)
+    return value
+
+
+def section(kind: bytes, payload: bytes) -> bytes:
+    head = struct.pack("<4sQ", kind, len(payload))
+    return head + payload + u32(crc(head, payload))
+
+
+def assemble(
+    header: dict[str, Any],
+    sections: list[tuple[bytes, bytes]],
+    entries: list[tuple[int, int]],
+    version: tuple[int, int] = (1, 0),
+) -> bytes:
+    """A complete file: ``sections`` in order, then a GIDX over its GOPD sections."""
+    body = msgpack.packb(header, use_bin_type=True)
+    preamble = struct.pack("<BBHI", *version, 0, len(body))
+    out = bytearray(SIGNATURE + preamble + body + u32(crc(preamble, body)))
+    offsets = []
+    for kind, payload in sections:
+        if kind == b"GOPD":
+            offsets.append(len(out))
+        out += section(kind, payload)
+    index = u32(len(entries)) + b"".join(
+        struct.pack("<QQII", offset, first, count, 0)
+        for offset, (first, count) in zip(offsets, entries, strict=True)
+    )
+    index_offset = len(out)
+    out += section(b"GIDX", index)
+    return bytes(out + trailer(index_offset))
+
+
+def trailer(index_offset: int) -> bytes:
+    offset = u64(index_offset)
+    return offset + u32(crc(offset)) + b"TZND"
+
+
+def edit_gop(payload: bytes, edit: Callable[[dict[str, Any]], Any]) -> bytes:
+    """A GOPD payload with its metadata map changed in place by ``edit``."""
+    (size,) = struct.unpack_from("<I", payload)
+    meta = msgpack.unpackb(payload[4 : 4 + size], raw=False)
+    edit(meta)
+    packed = msgpack.packb(meta, use_bin_type=True)
+    return u32(len(packed)) + packed + payload[4 + size :]
+
+
+def zstd_block_offset(frame: bytes) -> int:
+    """Offset of the first block header in a zstd frame (RFC 8878 section 3.1.1)."""
+    descriptor = frame[4]
+    single = descriptor >> 5 & 1
+    content_size = (single, 2, 4, 8)[descriptor >> 6]
+    return 5 + (not single) + (0, 1, 2, 4)[descriptor & 3] + content_size
+
+
+@dataclass
+class Source:
+    """A valid vector, parsed by the independent reader, to derive invalid ones from."""
+
+    path: Path
+    data: bytes = field(init=False)
+    spec: SpecReader = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.data = self.path.read_bytes()
+        self.spec = SpecReader(str(self.path))
+
+    @property
+    def header_end(self) -> int:
+        return 16 + self.spec.header_length
+
+    def offset(self, kind: str, number: int = 0) -> int:
+        return [s.offset for s in self.spec.sections if s.type == kind][number]
+
+    def payload(self, offset: int) -> bytes:
+        (length,) = struct.unpack_from("<Q", self.data, offset + 4)
+        return self.data[offset + 12 : offset + 12 + length]
+
+    def patch(self, offset: int, new: bytes, fix: str | int | None = None) -> bytes:
+        """Overwrite bytes; then fix the ``"header"``, ``"trailer"`` or section-at-``fix`` CRC."""
+        out = bytearray(self.data)
+        out[offset : offset + len(new)] = new
+        if fix == "header":
+            out[self.header_end : self.header_end + 4] = u32(crc(out[8 : self.header_end]))
+        elif fix == "trailer":
+            out[-8:] = u32(crc(out[-16:-8])) + b"TZND"
+        elif isinstance(fix, int):
+            (length,) = struct.unpack_from("<Q", out, fix + 4)
+            out[fix + 12 + length : fix + 16 + length] = u32(crc(out[fix : fix + 12 + length]))
+        return bytes(out)
+
+    def parts(self) -> tuple[dict[str, Any], list[tuple[bytes, bytes]], list[tuple[int, int]]]:
+        """Header map, sections other than GIDX, and the GIDX (first, frames) entries."""
+        sections = [
+            (s.type.encode(), self.payload(s.offset))
+            for s in self.spec.sections
+            if s.type != "GIDX"
+        ]
+        entries = [(first, frames) for _, first, frames in self.spec.index]
+        return dict(self.spec.header), sections, entries
+
+    def rebuild(
+        self,
+        header: Callable[[dict[str, Any]], Any] | None = None,
+        gop: Callable[[dict[str, Any]], Any] | None = None,
+        insert: tuple[int, bytes, bytes] | None = None,
+        version: tuple[int, int] = (1, 0),
+    ) -> bytes:
+        """Re-assemble with the header edited, GOP 0's metadata edited, a section inserted."""
+        record, sections, entries = self.parts()
+        if header:
+            header(record)
+        if gop:
+            sections[0] = (b"GOPD", edit_gop(sections[0][1], gop))
+        if insert:
+            sections.insert(insert[0], insert[1:])
+        return assemble(record, sections, entries, version)
+
+    def gop_blob(self, number: int, blob: int) -> int:
+        """File offset of a GOP's residual (0) or outlier (1) blob."""
+        start = self.offset("GOPD", number) + 12
+        (size,) = struct.unpack_from("<I", self.data, start)
+        meta = msgpack.unpackb(self.data[start + 4 : start + 4 + size], raw=False)
+        return start + 4 + size + (meta["blobs"][0] if blob else 0)
+
+
+# ---------------------------------------------------------------------------- valid vectors
+
+
+@dataclass(frozen=True)
+class ValidVector:
+    name: str
+    description: str
+    make: Callable[[np.random.Generator], np.ndarray]
+    options: dict[str, Any]
+
+
+def _smooth(rng: np.random.Generator, shape: tuple[int, ...], scale: float) -> np.ndarray:
+    """Moving ramps plus a little noise: data the predictors have something to do on."""
+    frames, height, width = shape[:3]
+    t, y, x = np.meshgrid(np.arange(frames), np.arange(height), np.arange(width), indexing="ij")
+    base = np.sin((x + 2 * t) / 5.0) + np.cos((y - t) / 4.0)
+    if len(shape) == 4:
+        base = base[..., None] + np.arange(shape[3]) * 0.3
+    return scale * base + rng.normal(0, scale * 0.02, shape)
+
+
+def _uint8(rng: np.random.Generator) -> np.ndarray:
+    return np.clip(_smooth(rng, (6, 16, 16), 60) + 128, 0, 255).astype(np.uint8)
+
+
+def _uint16(rng: np.random.Generator) -> np.ndarray:
+    return (_smooth(rng, (5, 12, 20), 900) + 3000).astype(np.uint16)
+
+
+def _int16(rng: np.random.Generator) -> np.ndarray:
+    frames = _smooth(rng, (4, 10, 12), 8000).astype(np.int16)
+    frames[0, 0, :2] = (-32768, 32767)
+    return frames
+
+
+def _int32(rng: np.random.Generator) -> np.ndarray:
+    return (_smooth(rng, (4, 8, 8), 4e6) - 1e5).astype(np.int32)
+
+
+def _float32_special(rng: np.random.Generator) -> np.ndarray:
+    frames = _smooth(rng, (4, 12, 12), 10).astype(np.float32)
+    frames[0, 1, 1], frames[1, 2, 3], frames[3, 5, 7] = np.nan, np.inf, -np.inf
+    return frames
+
+
+def _float32_bits(rng: np.random.Generator) -> np.ndarray:
+    frames = _smooth(rng, (3, 6, 6), 1).astype(np.float32)
+    bits = frames.view(np.uint32)
+    bits[0, 0, :4] = (0x7FC00001, 0xFFC0BEEF, 0x80000000, 0x00000001)  # NaN payloads, -0, tiny
+    return frames
+
+
+def _float64(rng: np.random.Generator) -> np.ndarray:
+    frames = _smooth(rng, (3, 10, 10), 100) * np.exp(rng.normal(0, 3, (3, 10, 10)))
+    frames[0, 0, :4] = (0.0, -0.0, 5e-324, -1e300)
+    frames[1, ::3, ::3] = 0.0
+    return frames
+
+
+def _rgb(rng: np.random.Generator) -> np.ndarray:
+    return np.clip(_smooth(rng, (3, 8, 10, 3), 50) + 100, 0, 255).astype(np.uint8)
+
+
+def _single(rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, 65536, (1, 9, 7), dtype=np.uint16)
+
+
+def _gops(rng: np.random.Generator) -> np.ndarray:
+    return np.clip(_smooth(rng, (12, 8, 8), 40) + 100, 0, 255).astype(np.uint8)
+
+
+def _int8(rng: np.random.Generator) -> np.ndarray:
+    return np.clip(_smooth(rng, (3, 8, 8), 50), -128, 127).astype(np.int8)
+
+
+def _uint32(rng: np.random.Generator) -> np.ndarray:
+    return (_smooth(rng, (2, 6, 6), 1e9) + 2.5e9).astype(np.uint32)
+
+
+VALID_VECTORS = [
+    ValidVector("uint8_lossless", "uint8, lossless, default options", _uint8, {}),
+    ValidVector(
+        "uint16_abs",
+        "uint16, --abs 3, tezip.previous, fixed GOP of 8",
+        _uint16,
+        {"abs": 3, "predictor": "tezip.previous", "gop": 8},
+    ),
+    ValidVector(
+        "int16_lossless",
+        "int16 with both extremes, lossless, tezip.linear",
+        _int16,
+        {"predictor": "tezip.linear"},
+    ),
+    ValidVector("int32_rel", "int32, --rel 1e-3 (integer grid)", _int32, {"rel": 1e-3}),
+    ValidVector(
+        "float32_rel_outliers",
+        "float32, --rel 1e-3, with NaN, +Inf and -Inf stored as outliers",
+        _float32_special,
+        {"rel": 1e-3},
+    ),
+    ValidVector(
+        "float32_lossless_bits",
+        "float32 lossless: NaN payloads, -0.0 and a subnormal survive bit for bit",
+        _float32_bits,
+        {},
+    ),
+    ValidVector(
+        "float64_pwrel",
+        "float64, --pwrel 1e-3 (log quantizer), zeros, -0.0, subnormal, huge values",
+        _float64,
+        {"pwrel": 1e-3},
+    ),
+    ValidVector("rgb_uint8", "RGB uint8 frames (H, W, 3), lossless", _rgb, {}),
+    ValidVector("single_frame", "one uint16 frame of odd size, lossless", _single, {}),
+    ValidVector(
+        "several_gops",
+        "12 uint8 frames, --abs 2, fixed GOP of 4: three GOPD sections",
+        _gops,
+        {"abs": 2, "gop": 4},
+    ),
+    ValidVector(
+        "zstd_plain",
+        "uint16 lossless, tezip.zero, no spatial stage, tezip.zstd level 1 without shuffle",
+        _uint16,
+        {
+            "predictor": "tezip.zero",
+            "spatial": "none",
+            "entropy_options": {"level": 1, "shuffle": False},
+        },
+    ),
+    ValidVector("int8_abs", "int8, --abs 1", _int8, {"abs": 1}),
+    ValidVector("uint32_lossless", "uint32, lossless", _uint32, {}),
+]
+
+
+def _ancillary(source: Source) -> bytes:
+    record, sections, entries = source.parts()
+    note = b"written by tools/make_vectors.py; readers skip this ancillary section"
+    sections.insert(0, (b"noTE", note))
+    sections.insert(2, (b"noTE", b"another one, between two GOPs"))
+    return assemble(record, sections, entries)
+
+
+def _future_minor(source: Source) -> bytes:
+    record, sections, entries = source.parts()
+    record["future_field"] = {"meaning": "added by a 1.1 writer; 1.0 readers ignore it"}
+    sections = [(b"ftRe", b"\x00\x01\x02")] + [
+        (kind, edit_gop(payload, lambda meta: meta.update(future_key=[1, 2, 3])))
+        for kind, payload in sections
+    ]
+    return assemble(record, sections, entries, version=(1, 1))
+
+
+#: valid vectors derived from another: name -> (description, source, builder)
+DERIVED_VALID: dict[str, tuple[str, str, Callable[[Source], bytes]]] = {
+    "ancillary_section": (
+        "several_gops with two unknown ancillary 'noTE' sections, which must be skipped",
+        "several_gops",
+        _ancillary,
+    ),
+    "future_minor": (
+        "version 1.1: an unknown header key, GOP metadata key and ancillary section",
+        "uint8_lossless",
+        _future_minor,
+    ),
+}
+
+
+# -------------------------------------------------------------------------- invalid vectors
+
+
+@dataclass(frozen=True)
+class InvalidVector:
+    name: str
+    description: str
+    error: str  # the TezipError subclass tezip must raise; its code is recorded too
+    message: str  # a fragment of the error message
+    build: Callable[[Source], bytes]
+    structural: bool = True  # the spec reader must reject it (with the same code)
+    source: str = "several_gops"
+
+
+def _index_entry(s: Source, number: int, field_offset: int, value: bytes) -> bytes:
+    """Overwrite a field of GIDX entry ``number`` and fix the GIDX CRC."""
+    index = s.offset("GIDX")
+    return s.patch(index + 16 + 24 * number + field_offset, value, fix=index)
+
+
+def _reserved_block(s: Source, gop: int, blob: int) -> bytes:
+    """Give the first zstd block of a blob the reserved block type 3; fix the GOPD CRC."""
+    start = s.gop_blob(gop, blob)
+    block = start + zstd_block_offset(s.data[start : start + 18])
+    return s.patch(block, bytes([s.data[block] | 0b110]), fix=s.offset("GOPD", gop))
+
+
+def _header(edit: Callable[[dict[str, Any]], Any]) -> Callable[[Source], bytes]:
+    return lambda s: s.rebuild(header=edit)
+
+
+def _gop(edit: Callable[[dict[str, Any]], Any]) -> Callable[[Source], bytes]:
+    return lambda s: s.rebuild(gop=edit)
+
+
+def _flip_residual(s: Source) -> bytes:
+    position = s.gop_blob(1, 0) + 10
+    return s.patch(position, bytes([s.data[position] ^ 0x40]))
+
+
+TRUNC, SECT, HEAD, STREAM = "TruncatedError", "SectionError", "HeaderError", "StreamError"
+END = "truncated or its end is damaged"
+STALE = "overlapping or stale offset"
+
+# fmt: off
+INVALID_VECTORS = [
+    InvalidVector("bad_signature", "'TEZ' became 'TEX'", "SignatureError", "bad signature",
+                  lambda s: s.patch(3, b"X")),
+    InvalidVector("crlf_to_lf", "CR LF in the signature became LF (text-mode transfer)",
+                  "SignatureError", "bad signature", lambda s: s.data[:4] + s.data[5:]),
+    InvalidVector("empty", "a file of zero bytes", TRUNC, "inside the signature",
+                  lambda s: b""),
+    InvalidVector("truncated_signature", "the first 5 bytes", TRUNC, "inside the signature",
+                  lambda s: s.data[:5]),
+    InvalidVector("truncated_preamble", "the first 12 bytes", TRUNC, "inside the preamble",
+                  lambda s: s.data[:12]),
+    InvalidVector("truncated_header", "cut in the middle of the header", TRUNC,
+                  "inside the header", lambda s: s.data[: 16 + s.spec.header_length // 2]),
+    InvalidVector("truncated_header_crc", "cut inside the header CRC", TRUNC,
+                  "inside the header CRC", lambda s: s.data[: s.header_end + 2]),
+    InvalidVector("truncated_gop", "cut in the middle of the second GOPD section", TRUNC, END,
+                  lambda s: s.data[: s.offset("GOPD", 1) + 40]),
+    InvalidVector("truncated_index", "cut inside the GIDX section", TRUNC, END,
+                  lambda s: s.data[: s.offset("GIDX") + 20]),
+    InvalidVector("truncated_last_byte", "the last byte is missing", TRUNC, END,
+                  lambda s: s.data[:-1]),
+    InvalidVector("header_length_past_end", "header_length (under the cap) past the file end",
+                  TRUNC, "inside the header", lambda s: s.patch(12, u32(len(s.data)))),
+    InvalidVector("header_oversized", "header_length is 16 MiB + 1, one over the cap", HEAD,
+                  "exceeds the 16777216 cap", lambda s: s.patch(12, u32((16 << 20) + 1))),
+    InvalidVector("header_crc_mismatch", "one byte of the header changed", "ChecksumError",
+                  "header CRC mismatch", lambda s: s.patch(s.data.index(b"tezip 0"), b"T")),
+    InvalidVector("header_not_msgpack", "the header starts with 0xC1 (never used), CRC fixed",
+                  HEAD, "not valid msgpack", lambda s: s.patch(16, b"\xc1", fix="header")),
+    InvalidVector("header_missing_dtype", "the header map lacks 'dtype'", HEAD,
+                  "lacks the required field 'dtype'", _header(lambda h: h.pop("dtype"))),
+    InvalidVector("header_bad_shape", "frame_shape has one entry", HEAD, "frame_shape",
+                  _header(lambda h: h.update(frame_shape=[64]))),
+    InvalidVector("header_bad_quantizer", "a grid quantizer with tolerance 0", HEAD,
+                  "invalid quantizer record",
+                  _header(lambda h: h["quantizer"].update(tolerance=0.0))),
+    InvalidVector("reserved_flags", "preamble flags = 1, header CRC fixed", "FormatError",
+                  "reserved preamble flags", lambda s: s.patch(10, b"\x01", fix="header")),
+    InvalidVector("newer_major", "major version 2, header CRC fixed", "VersionError",
+                  "format version 2.0", lambda s: s.patch(8, b"\x02", fix="header")),
+    InvalidVector("trailer_bad_magic", "end magic 'TZNX'", TRUNC, END,
+                  lambda s: s.patch(len(s.data) - 1, b"X")),
+    InvalidVector("trailer_crc_mismatch", "the trailer CRC zeroed", "ChecksumError",
+                  "trailer CRC mismatch", lambda s: s.patch(len(s.data) - 8, bytes(4))),
+    InvalidVector("trailer_stale_offset", "the trailer points at the first GOPD, CRC fixed",
+                  SECT, "does not point at a final GOP index",
+                  lambda s: s.patch(len(s.data) - 16, u64(s.offset("GOPD")), fix="trailer")),
+    InvalidVector("section_crc_mismatch", "one byte of the second GOPD payload changed",
+                  "ChecksumError", "CRC mismatch in GOPD section", _flip_residual),
+    InvalidVector("index_crc_mismatch", "one byte of the GIDX payload changed", "ChecksumError",
+                  "CRC mismatch in GIDX section",
+                  lambda s: s.patch(s.offset("GIDX") + 24, b"\x07")),
+    InvalidVector("invalid_section_type", "section type 'GO1D', section CRC fixed", SECT,
+                  "invalid section type",
+                  lambda s: s.patch(s.offset("GOPD"), b"GO1D", fix=s.offset("GOPD"))),
+    InvalidVector("unknown_critical_section", "a critical section 'FUTR' before the GOPs", SECT,
+                  "unknown critical section 'FUTR'",
+                  lambda s: s.rebuild(insert=(0, b"FUTR", b"a future critical feature"))),
+    InvalidVector("section_past_end", "a GOPD length field of 2**40", TRUNC,
+                  "runs past the end",
+                  lambda s: s.patch(s.offset("GOPD", 1) + 4, u64(1 << 40))),
+    InvalidVector("section_length_overlaps", "a GOPD length 4 too long: it overlaps the next",
+                  SECT, "invalid section type",
+                  lambda s: s.patch(s.offset("GOPD") + 4, u64(s.spec.sections[0].length + 4))),
+    InvalidVector("two_indexes", "an extra GIDX section between the GOPs", SECT,
+                  "more than one GOP index section",
+                  lambda s: s.rebuild(insert=(1, b"GIDX", s.payload(s.offset("GIDX"))))),
+    InvalidVector("missing_index", "no GIDX; the trailer points at the last GOPD", SECT,
+                  "does not point at a final GOP index",
+                  lambda s: s.data[: s.offset("GIDX")] + trailer(s.offset("GOPD", 2))),
+    InvalidVector("index_stale_offset", "GIDX entry 1 points 1 byte into its GOPD, CRC fixed",
+                  SECT, STALE, lambda s: _index_entry(s, 1, 0, u64(s.offset("GOPD", 1) + 1))),
+    InvalidVector("index_overlapping_offset", "GIDX entries 0 and 1 name one GOPD, CRC fixed",
+                  SECT, STALE, lambda s: _index_entry(s, 1, 0, u64(s.offset("GOPD")))),
+    InvalidVector("index_frame_count_mismatch", "the last GIDX entry claims 5 frames, CRC fixed",
+                  SECT, "covers 13 frames, header declares 12",
+                  lambda s: _index_entry(s, 2, 16, u32(5))),
+    InvalidVector("index_entry_count_mismatch", "GIDX count 2 with 3 entries, CRC fixed", SECT,
+                  "does not match its 2 entries",
+                  lambda s: s.patch(s.offset("GIDX") + 12, u32(2), fix=s.offset("GIDX"))),
+    InvalidVector("index_reserved_set", "GIDX entry 0's reserved field is 1, CRC fixed", SECT,
+                  "entry 0 is inconsistent", lambda s: _index_entry(s, 0, 20, u32(1))),
+    InvalidVector("gop_first_mismatch", "GOP 0 metadata says first = 1, GIDX says 0", STREAM,
+                  "metadata disagrees with the GOP index",
+                  _gop(lambda m: m.update(first=1))),
+    InvalidVector("gop_blob_lengths", "GOP 0 blob lengths exceed the payload", SECT,
+                  "do not add up", _gop(lambda m: m["blobs"].insert(0, m["blobs"].pop(0) + 1))),
+    InvalidVector("gop_meta_length", "GOP 0 meta_length exceeds the payload, CRC fixed", SECT,
+                  "exceeds the payload",
+                  lambda s: s.patch(s.offset("GOPD") + 12, u32(1 << 20), fix=s.offset("GOPD"))),
+    InvalidVector("gop_predictor_out_of_range", "GOP 0 names predictor #7", STREAM,
+                  "predictor #7", _gop(lambda m: m.update(predictor=7))),
+    InvalidVector("unknown_stage_id", "the entropy stage is 'tezip.nope'", "UnknownIdError",
+                  "unknown stage id 'tezip.nope'",
+                  _header(lambda h: h["stages"][-1].update(id="tezip.nope")),
+                  structural=False),
+    InvalidVector("unknown_predictor_id", "a predictor 'acme.oracle'", "UnknownIdError",
+                  "unknown predictor id 'acme.oracle'",
+                  _header(lambda h: h["predictors"][0].update(id="acme.oracle")),
+                  structural=False),
+    InvalidVector("stage_version_newer", "tezip.zstd version 2", "PluginError",
+                  "version 2 is newer",
+                  _header(lambda h: h["stages"][-1].update(version=2)),
+                  structural=False),
+    InvalidVector("fingerprint_mismatch", "a parameter-free predictor with a fingerprint", HEAD,
+                  "fingerprint",
+                  _header(lambda h: h["predictors"][0].update(fingerprint="0" * 64)),
+                  structural=False),
+    InvalidVector("corrupt_zstd_blob", "GOP 1 residual zstd block of reserved type, CRC fixed",
+                  STREAM, "tezip.zstd: damaged zstd data", lambda s: _reserved_block(s, 1, 0),
+                  structural=False),
+    InvalidVector("zstd_not_a_frame", "GOP 0 residual blob lacks the zstd magic, CRC fixed",
+                  STREAM, "tezip.zstd: not a zstd frame",
+                  lambda s: s.patch(s.gop_blob(0, 0), b"\x00", fix=s.offset("GOPD")),
+                  structural=False),
+    InvalidVector("corrupt_outlier_blob", "outlier zstd block of reserved type, CRC fixed",
+                  STREAM, "outliers: damaged zstd data", lambda s: _reserved_block(s, 0, 1),
+                  structural=False, source="float32_rel_outliers"),
+    InvalidVector("lorenzo_bad_mode", "a tezip.lorenzo mode byte of 9", STREAM,
+                  "tezip.lorenzo: unknown mode byte",
+                  _gop(lambda m: m.update(stages=[b"\x09" + m["stages"][0][1:]])),
+                  structural=False),
+    InvalidVector("frame_checksum_mismatch", "GOP 0's stored CRC of frame 1 changed, CRC fixed",
+                  "IntegrityError", "frame 1 does not match its stored checksum",
+                  _gop(lambda m: m["crc"].insert(1, m["crc"].pop(1) ^ 1)),
+                  structural=False),
+]
+# fmt: on
+
+
+# ------------------------------------------------------------------------------ write, check
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "xb") as handle:  # "x": never overwrite
+        handle.write(data)
+
+
+def _sidecar(path: Path, record: dict[str, Any]) -> None:
+    with open(path.with_suffix(".json"), "x") as handle:
+        json.dump(record, handle, indent=1)
+        handle.write("\n")
+
+
+def _bound_problem(original: np.ndarray, decoded: np.ndarray, bound: dict[str, Any]) -> str | None:
+    """Why a freshly packed vector misses its bound (lossless and non-finite values: exactly)."""
+    if bound["mode"] == "lossless":
+        return None if original.tobytes() == decoded.tobytes() else "lossless vector differs"
+    finite = np.isfinite(original)
+    if original[~finite].tobytes() != decoded[~finite].tobytes():
+        return "non-finite elements differ"
+    values = original[finite].astype(np.float64)
+    error = np.abs(decoded[finite].astype(np.float64) - values)
+    limit = bound["pwrel"] * np.abs(values) if bound["mode"] == "pwrel" else bound["resolved"]
+    return None if bool(np.all(error <= limit)) else "bound exceeded"
+
+
+def write_valid() -> list[str]:
+    """Pack the missing valid vectors; returns problems."""
+    problems = []
+    for vector in VALID_VECTORS:
+        path = VALID / f"{vector.name}.tez"
+        if path.exists():
+            continue
+        frames = vector.make(np.random.default_rng(RNG_SEED))
+        tezip.pack(frames, path, overwrite=False, workers=1, **vector.options)
+        with tezip.open(path) as archive:
+            problem = _bound_problem(frames, archive[:], archive.header.bound)
+        if problem:
+            path.unlink()
+            problems.append(f"{path.name}: {problem}")
+            continue
+        _sidecar(path, _valid_record(path, vector.description, vector.options))
+    for name, (description, source, build) in DERIVED_VALID.items():
+        path = VALID / f"{name}.tez"
+        if not path.exists():
+            _write(path, build(Source(VALID / f"{source}.tez")))
+            _sidecar(path, _valid_record(path, description, {"derived_from": source}))
+    return problems
+
+
+def _valid_record(path: Path, description: str, options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "options": options,
+        "header": header_summary(path),
+        "decoded": decoded_summary(path),
+    }
+
+
+def write_invalid() -> list[str]:
+    """Derive the missing invalid vectors; a vector tezip does not reject as expected is skipped."""
+    problems = []
+    for vector in INVALID_VECTORS:
+        path = INVALID / f"{vector.name}.tez"
+        if path.exists():
+            continue
+        data = vector.build(Source(VALID / f"{vector.source}.tez"))
+        record = {
+            "description": vector.description,
+            "derived_from": vector.source,
+            "error": vector.error,
+            "code": getattr(errors, vector.error).code,
+            "message": vector.message,
+            "structural": vector.structural,
+        }
+        with tempfile.TemporaryDirectory() as folder:
+            trial = Path(folder) / path.name
+            trial.write_bytes(data)
+            problem = error_problem(raised(trial), record)
+        if problem:
+            problems.append(f"{path.name}: {problem}")
+            continue
+        _write(path, data)
+        _sidecar(path, record)
+    return problems
+
+
+def check() -> list[str]:
+    """Every existing vector still behaves as its sidecar records."""
+    problems = []
+    for path in sorted(VALID.glob("*.tez")):
+        expected = json.loads(path.with_suffix(".json").read_text())
+        try:
+            if decoded_summary(path) != expected["decoded"]:
+                problems.append(f"{path.name}: decodes to other data")
+            if header_summary(path) != expected["header"]:
+                problems.append(f"{path.name}: header summary differs")
+        except TezipError as error:
+            problems.append(f"{path.name}: {type(error).__name__}: {error}")
+    for path in sorted(INVALID.glob("*.tez")):
+        expected = json.loads(path.with_suffix(".json").read_text())
+        problem = error_problem(raised(path), expected)
+        if problem:
+            problems.append(f"{path.name}: {problem}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="verify the existing vectors")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = check()
+    else:
+        VALID.mkdir(parents=True, exist_ok=True)
+        INVALID.mkdir(parents=True, exist_ok=True)
+        problems = write_valid() + write_invalid()
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    total = len(list(VECTORS.glob("*/*.tez")))
+    print(f"{total} vectors, {len(problems)} problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
