@@ -75,6 +75,15 @@ def parse_frames(text: str | None) -> slice | None:
         ) from None
 
 
+device_option = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where learned predictors and GPU stages run.",
+)
+
+
 @click.group(cls=TezipGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tezip")
 def cli() -> None:
@@ -101,9 +110,7 @@ def cli() -> None:
 @click.option("--gop", default="auto", show_default=True, help="Frames per GOP, or auto[:MAX].")
 @click.option("--model", type=click.Path(path_type=str), help="Model file for learned predictors.")
 @click.option("--embed-model", is_flag=True, help="Store the model inside the archive.")
-@click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
-)
+@device_option
 @click.option("--workers", type=click.IntRange(1), help="Threads (default: all cores).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing archive.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
@@ -168,9 +175,7 @@ def pack_command(
 @click.option("--format", "fmt", type=click.Choice(["png", "tiff", "npy"]), help="Output kind.")
 @click.option("--workers", type=click.IntRange(1), help="Threads (default: all cores).")
 @click.option("--model", type=click.Path(path_type=str), help="Model file the archive needs.")
-@click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
-)
+@device_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def unpack_command(
     archive: str,
