@@ -84,7 +84,7 @@ def test_abs_bound_holds(dtype: str, data: st.DataObject, bound: float) -> None:
 def test_rel_bound_holds(dtype: str, data: st.DataObject, rel: float, also_abs: bool) -> None:
     array = data.draw(st.one_of(frames(dtype), smooth_frames(dtype)))
     finite = array[np.isfinite(array)].astype(np.float64)
-    spread = float(finite.max() - finite.min()) if finite.size else 0.0
+    spread = float(finite.max()) - float(finite.min()) if finite.size else 0.0
     tolerance = rel * spread if np.isfinite(spread) else np.inf
     options = {"rel": rel, **({"abs": 0.5} if also_abs else {})}
     out = roundtrip(array, **options, **data.draw(OPTIONS))

@@ -8,9 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 
-LEFT, UP = 1, 2
+LEFT, UP, CHANNEL = 1, 2, 4
 #: none, left difference, up difference, 2-D Lorenzo (N + W - NW)
 MODES = (0, LEFT, UP, LEFT | UP)
+#: the channel that the other channels are differenced against (G of RGB)
+REFERENCE_CHANNEL = 1
+
+
+def spatial_modes(channels: int) -> tuple[int, ...]:
+    """The modes open to frames with ``channels`` channels (1 without a channel axis)."""
+    return MODES + tuple(mode | CHANNEL for mode in MODES) if channels >= 2 else MODES
+
+
+def channels_of(frames: np.ndarray, element_axes: int) -> int:
+    """Channel count of an array whose last ``element_axes`` axes are ``H, W[, C]``-like."""
+    return frames.shape[-1] if frames.ndim > element_axes else 1
 
 
 def estimated_bits(residuals: np.ndarray, frames_axis: bool = False) -> np.ndarray:
@@ -41,6 +53,16 @@ def difference(frame: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
+def channel_difference(frames: np.ndarray) -> np.ndarray:
+    """Every channel but the reference minus the reference channel (last axis, wrapping)."""
+    out = frames.copy()
+    reference = frames[..., REFERENCE_CHANNEL]
+    for channel in range(frames.shape[-1]):  # one strided pass each beats broadcasting
+        if channel != REFERENCE_CHANNEL:
+            np.subtract(frames[..., channel], reference, out=out[..., channel])
+    return out
+
+
 def row_pairs(frames: np.ndarray, budget: int = 4096) -> np.ndarray:
     """Evenly spread pairs of adjacent rows of frames ``(n, H, W[, C])``, about ``budget``
     elements per frame (at least 2 and at most 16 pairs).
@@ -55,10 +77,13 @@ def row_pairs(frames: np.ndarray, budget: int = 4096) -> np.ndarray:
 
 
 def mode_costs(pairs: np.ndarray) -> np.ndarray:
-    """Estimated bits ``(len(MODES), n)`` of each spatial mode on row pairs ``(n, k, 2, W..)``."""
+    """Estimated bits ``(len(modes), n)`` of each of :func:`spatial_modes` on row pairs
+    ``(n, k, 2, W[, C])``."""
     above, below = pairs[:, :, 0], pairs[:, :, 1]
     left_above, left_below = difference(above, 2), difference(below, 2)
-    candidates = (below, left_below, below - above, left_below - left_above)
+    candidates = [below, left_below, below - above, left_below - left_above]
+    if channels_of(pairs, 4) >= 2:
+        candidates += [channel_difference(c) for c in candidates]
     return np.stack([estimated_bits(c, frames_axis=True) for c in candidates])
 
 

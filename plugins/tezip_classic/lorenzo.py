@@ -7,12 +7,26 @@ from typing import Any
 import numpy as np
 
 from tezip.abc import ArrayToArrayStage
-from tezip.costs import LEFT, MODES, UP, difference, estimated_bits, mode_costs, row_pairs
+from tezip.costs import (
+    CHANNEL,
+    LEFT,
+    REFERENCE_CHANNEL,
+    UP,
+    channel_difference,
+    channels_of,
+    difference,
+    estimated_bits,
+    mode_costs,
+    row_pairs,
+    spatial_modes,
+)
 from tezip.errors import StreamError
 
 
 def transform(frame: np.ndarray, mode: int) -> np.ndarray:
     """Apply a mode to one frame ``(H, W[, C])``."""
+    if mode & CHANNEL:
+        frame = channel_difference(frame)
     if mode & LEFT:
         frame = difference(frame, 1)
     if mode & UP:
@@ -26,6 +40,12 @@ def untransform(frame: np.ndarray, mode: int) -> np.ndarray:
         frame = np.cumsum(frame, axis=0, dtype=frame.dtype)
     if mode & LEFT:
         frame = np.cumsum(frame, axis=1, dtype=frame.dtype)
+    if mode & CHANNEL:
+        frame = frame.copy()
+        reference = frame[..., REFERENCE_CHANNEL]
+        for channel in range(frame.shape[-1]):
+            if channel != REFERENCE_CHANNEL:
+                frame[..., channel] += reference
     return frame
 
 
@@ -35,14 +55,17 @@ def best_modes(residuals: np.ndarray) -> list[int]:
         left = estimated_bits(difference(residuals, 2), frames_axis=True)
         none = estimated_bits(residuals, frames_axis=True)
         return [LEFT if a < b else 0 for a, b in zip(left, none, strict=True)]
-    return [MODES[i] for i in mode_costs(row_pairs(residuals)).argmin(axis=0)]
+    modes = spatial_modes(channels_of(residuals, 3))
+    return [modes[i] for i in mode_costs(row_pairs(residuals)).argmin(axis=0)]
 
 
 class LorenzoStage(ArrayToArrayStage):
-    """Chooses per frame among none / left / up / 2-D Lorenzo differences of the residuals.
+    """Chooses per frame among none / left / up / 2-D Lorenzo differences of the residuals,
+    each optionally followed by differencing the channels against the G (second) channel.
 
     Temporal residuals of smooth motion and intra-coded keyframes keep spatial structure;
-    a first or second order difference removes it. Metadata: one mode byte per frame.
+    a first or second order difference removes it, and colour channels share most of it.
+    Metadata: one mode byte per frame.
     """
 
     id = "tezip.lorenzo"
@@ -62,7 +85,8 @@ class LorenzoStage(ArrayToArrayStage):
     def decode(self, residuals: np.ndarray, meta: Any) -> np.ndarray:
         if not isinstance(meta, bytes) or len(meta) != len(residuals):
             raise StreamError("tezip.lorenzo: metadata must hold one mode byte per frame")
-        if any(mode not in MODES for mode in meta):
+        allowed = spatial_modes(channels_of(residuals, 3))
+        if any(mode not in allowed for mode in meta):
             raise StreamError("tezip.lorenzo: unknown mode byte")
         out = np.empty_like(residuals)
         for index, (frame, mode) in enumerate(zip(residuals, meta, strict=True)):
