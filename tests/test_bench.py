@@ -22,7 +22,7 @@ from benchlib.report import BEGIN, END, splice  # noqa: E402
 from benchlib.represent import floating, unsigned  # noqa: E402
 from benchlib.verify import check  # noqa: E402
 
-OURS = ("tezip", "tezip.zero", "tezip.previous", "tezip.linear", "baseline")
+OURS = ("tezip", "tezip.zero", "tezip.previous", "tezip.linear", "tezip+density", "baseline")
 
 
 def _has_tezip() -> bool:
@@ -69,6 +69,7 @@ def test_quick_run(stacks: dict[str, Path], tmp_path: Path) -> None:
             assert ours == dict.fromkeys(OURS, "ok")
             assert all(r["ratio"] > 0 and r["pack_mbs"] > 0 for r in rows if r["status"] == "ok")
     assert sorted(r["frames"] for r in doc["scaling"]) == [4, 4, 9, 9]
+    assert all(r["stream_status"] == "ok" and r["stream_mbs"] > 0 for r in doc["scaling"])
     text = page.read_text()
     assert "intro" in text and "keep me" in text and "stale" not in text
     assert text.count(BEGIN) == text.count(END) == 1 and "| loose |" in text

@@ -80,12 +80,15 @@ class Archive:
     def read(self, start: int, stop: int) -> np.ndarray:
         """Frames ``start:stop`` (clamped to the archive)."""
         start, stop = max(0, start), min(len(self), stop)
-        out = np.empty((max(0, stop - start), *self.header.frame_shape), self.header.numpy_dtype)
+        shape = (max(0, stop - start), *self.header.frame_shape)
+        out: np.ndarray | None = None
         for number, frames in self.iter_gops(start, stop, workers=os.cpu_count() or 1):
+            if out is None:  # only once a GOP has decoded, so a forged frame shape costs nothing
+                out = np.empty(shape, self.header.numpy_dtype)
             entry = self.gops[number]
             low, high = max(start, entry.first), min(stop, entry.first + entry.count)
             out[low - start : high - start] = frames[low - entry.first : high - entry.first]
-        return out
+        return np.empty(shape, self.header.numpy_dtype) if out is None else out
 
     def iter_gops(
         self, start: int = 0, stop: int | None = None, workers: int = 1

@@ -32,7 +32,7 @@ def describe_archive(
             record = decode_gop(file.payload(entry.section))
             predictor = (
                 header.predictors[record.predictor]["id"]
-                if record.predictor < len(header.predictors)
+                if 0 <= record.predictor < len(header.predictors)
                 else f"#{record.predictor}"
             )
             used[predictor] += 1
@@ -79,18 +79,27 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _number(value: Any) -> str:
+    """A number in ``%g`` style; anything else (informative fields are unchecked) as is."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return f"{value:g}" if number else str(value)
+
+
 def format_description(d: dict[str, Any]) -> str:
-    """Human-readable rendering of :func:`describe_archive`."""
+    """Human-readable rendering of :func:`describe_archive`.
+
+    The informative header maps (``bound``, ``gop``, ``source``) may lack keys or hold other
+    types in a file from another writer (FORMAT.md section 4): they are shown as found.
+    """
     h = d["header"]
-    bound = h["bound"]
-    bound_text = (
-        ", ".join(
-            f"{key} {bound[key]:g}" for key in ("abs", "rel", "pwrel") if bound.get(key) is not None
-        )
-        or bound["mode"]
-    )
+    bound, gop = h["bound"], h["gop"]
+    bound_text = ", ".join(
+        f"{key} {_number(bound[key])}"
+        for key in ("abs", "rel", "pwrel")
+        if bound.get(key) is not None
+    ) or str(bound.get("mode", "unknown"))
     if bound.get("resolved") is not None:
-        bound_text += f" (resolved E = {bound['resolved']:g})"
+        bound_text += f" (resolved E = {_number(bound['resolved'])})"
     sizes = [g["frames"] for g in d["gops"]]
     lines = [
         f"{d['path']}: tez format {'.'.join(map(str, d['format_version']))}, "
@@ -102,7 +111,7 @@ def format_description(d: dict[str, Any]) -> str:
         f"quantizer  {', '.join(f'{k}={v}' for k, v in h['quantizer'].items())}",
         "predictors " + ", ".join(_stage_text(p) for p in h["predictors"]),
         "stages     " + " -> ".join(_stage_text(s) for s in h["stages"]),
-        f"gops       {len(sizes)} ({h['gop']['policy']}, max {h['gop']['size']}), "
+        f"gops       {len(sizes)} ({gop.get('policy', 'unknown')}, max {gop.get('size')}), "
         f"frames per GOP {min(sizes)}..{max(sizes)}; predictor use "
         + ", ".join(f"{k} x{v}" for k, v in d["predictor_use"].items()),
         f"size       {d['input_bytes']} -> {d['archive_bytes']} bytes, ratio {d['ratio']:.3f}",

@@ -174,7 +174,8 @@ class Pipeline:
             raise StreamError("GOP declares more outliers than elements")
         raw = decompress_exact(record.exact, count * (8 + width), "outliers")
         positions = np.cumsum(np.frombuffer(raw, "<u8", count), dtype=np.uint64)
-        if positions[-1] >= frames.size or (count > 1 and not (np.diff(positions) > 0).all()):
+        # compared directly, not through np.diff: a sum that wraps past 2**64 must fail too
+        if positions[-1] >= frames.size or not (positions[1:] > positions[:-1]).all():
             raise StreamError("outlier positions out of range or not increasing")
         values = np.frombuffer(raw, self.dtype.newbyteorder("<"), count, offset=8 * count)
         frames = np.array(frames, copy=True)

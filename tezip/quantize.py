@@ -152,7 +152,7 @@ class _SignedQuantizer(Quantizer):
         size = 1 << 8 * codes.dtype.itemsize
         if codes.dtype.itemsize <= 2 and codes.size > size:  # evaluate each code once
             return self.dequantize(np.arange(size, dtype=codes.dtype), offset)[codes]
-        return self._values(codes.astype(self.work) + self.work(offset))
+        return self._values(codes.astype(np.int64) + np.int64(offset))
 
     def space(self, offset: int, bits: int) -> CodeSpace:
         max_code = (1 << bits) - 1
@@ -179,11 +179,16 @@ class GridQuantizer(_SignedQuantizer):
 
     def __init__(self, dtype: np.dtype | str, tolerance: float) -> None:
         super().__init__(dtype)
+        if not math.isfinite(tolerance):
+            raise BoundError(f"grid quantizer needs a positive finite tolerance, got {tolerance}")
         if self.dtype.kind == "f":
             self.tolerance = float(tolerance)
             self.step: float | int = 2.0 * self.tolerance
         else:
-            self.tolerance = float(math.floor(tolerance))
+            # a tolerance beyond the dtype's reach quantizes like the reach: every q is 0
+            info = np.iinfo(self.dtype)
+            reach = max(-int(info.min), int(info.max))
+            self.tolerance = float(min(math.floor(tolerance), reach))
             self.step = 2 * int(self.tolerance) + 1
             if self.dtype.itemsize <= 2 and self.step < 1 << 16:
                 self.work = np.int32  # q * step and x + tolerance stay far below 2**31
@@ -210,7 +215,11 @@ class GridQuantizer(_SignedQuantizer):
             with np.errstate(over="ignore"):
                 return (q.astype(np.float64) * self.step).astype(self.dtype)
         info = np.iinfo(self.dtype)
-        values = q * self.work(self.step)
+        # beyond +-reach every q clamps to MIN or MAX alike: clip first, so q * step is exact
+        reach = max(-int(info.min), int(info.max)) // self.step + 1
+        if q.size and (q.min() < -reach or q.max() > reach):
+            q = np.clip(q, -reach, reach)
+        values = q.astype(self.work, copy=False) * self.work(self.step)
         if values.size and (values.min() < info.min or values.max() > info.max):
             np.clip(values, info.min, info.max, out=values)
         return values.astype(self.dtype)
@@ -314,6 +323,8 @@ def quantizer_from_configuration(configuration: dict[str, Any]) -> Quantizer:
             "grid": GridQuantizer,
             "log": LogQuantizer,
         }
+        if any(isinstance(value, bool) for value in options.values()):
+            raise TypeError("a boolean is not a number")  # FORMAT.md 1: never a boolean
         return kinds[mode](**options)
     except (KeyError, TypeError, ValueError) as exc:
         raise HeaderError(f"invalid quantizer record {configuration!r}: {exc}") from None

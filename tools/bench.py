@@ -47,7 +47,9 @@ SCALING_NOTE = (
     "tezip (defaults) on {name} repeated in time to N frames, forwards then "
     "backwards (so no scene cut at the seams): synthetic length from real frames. "
     "Pack reads an in-memory array; unpack returns the whole array, so its peak "
-    "includes the output; the column after it subtracts that."
+    "includes the output (the column after it subtracts that); streaming unpack "
+    "(`tezip.unpack_to`, CLI `tezip unpack x.tez -o out.npy`) writes a .npy file GOP by "
+    "GOP and holds no more than a few GOPs."
 )
 
 
@@ -167,6 +169,7 @@ def _scaling_plan(
         args.device,
         args.repeat,
         lambda m: m.cls in SCALING_CLASSES,
+        stream=True,
     )
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Write the golden vectors of ``spec/vectors/`` (FORMAT.md section 14); never overwrite one.
 
-    python tools/make_vectors.py           # write the vectors that do not exist yet
-    python tools/make_vectors.py --check   # verify every existing vector against its sidecar
+    python tools/make_vectors.py             # write the vectors that do not exist yet
+    python tools/make_vectors.py --check     # verify every existing vector against its sidecar
+    python tools/make_vectors.py --out DIR   # the same into DIR/valid and DIR/invalid
 
 Valid vectors are packed by tezip (or re-assembled from one, for ancillary sections and a
 future minor version); each ``.json`` sidecar records the header summary and the decoded
@@ -39,7 +40,6 @@ from spec_reader import SIGNATURE, SpecReader  # a sibling script, not a package
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "spec" / "vectors"
-VALID, INVALID = VECTORS / "valid", VECTORS / "invalid"
 RNG_SEED = 20261123
 
 
@@ -310,7 +310,10 @@ def _int8(rng: np.random.Generator) -> np.ndarray:
 
 
 def _uint32(rng: np.random.Generator) -> np.ndarray:
-    return (_smooth(rng, (2, 6, 6), 1e9) + 2.5e9).astype(np.uint32)
+    values = _smooth(rng, (2, 6, 6), 1e9) + 2.5e9
+    # values past the uint32 range become 0, as the unchecked cast that wrote the released
+    # vector did on x86-64; spelled out, so that every platform regenerates the same bytes
+    return np.where(values < 2**32, values, 0).astype(np.uint32)
 
 
 VALID_VECTORS = [
@@ -437,6 +440,33 @@ def _gop(edit: Callable[[dict[str, Any]], Any]) -> Callable[[Source], bytes]:
     return lambda s: s.rebuild(gop=edit)
 
 
+def _zstd_raw_frame(content: bytes) -> bytes:
+    """A zstd frame holding ``content`` in one raw block (RFC 8878), independent of libzstd."""
+    descriptor = 0b1010_0000  # 4-byte Frame_Content_Size, single segment, no checksum
+    block = (len(content) << 3 | 1).to_bytes(3, "little")  # raw block, the last one
+    return b"\x28\xb5\x2f\xfd" + bytes([descriptor]) + u32(len(content)) + block + content
+
+
+def _outliers(deltas: list[int], values: bytes) -> Callable[[Source], bytes]:
+    """GOP 0 with its outlier blob replaced by these position deltas and element values."""
+
+    def edit(meta: dict[str, Any], blob: bytes) -> None:
+        meta.update(outliers=len(deltas), blobs=[meta["blobs"][0], len(blob)])
+
+    def build(s: Source) -> bytes:
+        record, sections, entries = s.parts()
+        blob = _zstd_raw_frame(b"".join(u64(d) for d in deltas) + values)
+        payload = sections[0][1]
+        (size,) = struct.unpack_from("<I", payload)
+        residuals = payload[4 + size : s.gop_blob(0, 1) - s.offset("GOPD") - 12]
+        gop = edit_gop(payload, lambda meta: edit(meta, blob))
+        (new_size,) = struct.unpack_from("<I", gop)
+        sections[0] = (b"GOPD", gop[: 4 + new_size] + residuals + blob)
+        return assemble(record, sections, entries)
+
+    return build
+
+
 def _flip_residual(s: Source) -> bytes:
     position = s.gop_blob(1, 0) + 10
     return s.patch(position, bytes([s.data[position] ^ 0x40]))
@@ -483,6 +513,9 @@ INVALID_VECTORS = [
     InvalidVector("header_bad_quantizer", "a grid quantizer with tolerance 0", HEAD,
                   "invalid quantizer record",
                   _header(lambda h: h["quantizer"].update(tolerance=0.0))),
+    InvalidVector("header_bool_tolerance", "a grid tolerance of true (a boolean, not 1.0)",
+                  HEAD, "invalid quantizer record",
+                  _header(lambda h: h["quantizer"].update(tolerance=True)), source="int8_abs"),
     InvalidVector("reserved_flags", "preamble flags = 1, header CRC fixed", "FormatError",
                   "reserved preamble flags", lambda s: s.patch(10, b"\x01", fix="header")),
     InvalidVector("newer_major", "major version 2, header CRC fixed", "VersionError",
@@ -551,8 +584,15 @@ INVALID_VECTORS = [
                   "version 2 is newer",
                   _header(lambda h: h["stages"][-1].update(version=2)),
                   structural=False),
-    InvalidVector("fingerprint_mismatch", "a parameter-free predictor with a fingerprint", HEAD,
-                  "fingerprint",
+    InvalidVector("fingerprint_not_str", "a predictor fingerprint that is an int", HEAD,
+                  "predictor: expected {id, version, configuration}",
+                  _header(lambda h: h["predictors"][0].update(fingerprint=5))),
+    InvalidVector("stage_bad_configuration", "tezip.zstd with level 99", "InputError",
+                  "tezip.zstd level must be an integer in 1..22",
+                  _header(lambda h: h["stages"][-1]["configuration"].update(level=99)),
+                  structural=False),
+    InvalidVector("fingerprint_mismatch", "a parameter-free predictor with a fingerprint",
+                  "ModelError", "needs the model with fingerprint 0000",
                   _header(lambda h: h["predictors"][0].update(fingerprint="0" * 64)),
                   structural=False),
     InvalidVector("corrupt_zstd_blob", "GOP 1 residual zstd block of reserved type, CRC fixed",
@@ -569,6 +609,29 @@ INVALID_VECTORS = [
                   "tezip.lorenzo: unknown mode byte",
                   _gop(lambda m: m.update(stages=[b"\x09" + m["stages"][0][1:]])),
                   structural=False),
+    InvalidVector("lf_to_crlf", "the signature's last LF became CR LF (text-mode transfer)",
+                  "SignatureError", "bad signature", lambda s: s.data[:7] + b"\r" + s.data[7:]),
+    InvalidVector("high_bit_cleared", "the signature's 0x89 became 0x09 (7-bit channel)",
+                  "SignatureError", "bad signature", lambda s: s.patch(0, b"\x09")),
+    InvalidVector("trailing_garbage", "three zero bytes after the end magic", TRUNC, END,
+                  lambda s: s.data + bytes(3)),
+    InvalidVector("header_huge_tolerance", "an integer grid tolerance of 1e300 (overflowed once)",
+                  "IntegrityError", "frame 0 does not match its stored checksum",
+                  _header(lambda h: h["quantizer"].update(tolerance=1e300)),
+                  structural=False, source="int8_abs"),
+    InvalidVector("gop_offset_huge", "GOP 0 code offset 2**62 on uint8 data (overflowed once)",
+                  "IntegrityError", "frame 0 does not match its stored checksum",
+                  _gop(lambda m: m.update(offset=1 << 62)), structural=False),
+    InvalidVector("header_forged_shape", "frame_shape [65536, 65536]: 48 GiB for 12 frames",
+                  STREAM, "zstd frame holds 256 bytes, expected 17179869184",
+                  _header(lambda h: h.update(frame_shape=[65536, 65536])), structural=False),
+    InvalidVector("outlier_positions_wrap", "outlier deltas 2**63, 2**63 + 5: the sum wraps",
+                  STREAM, "outlier positions out of range",
+                  _outliers([1 << 63, (1 << 63) + 5], bytes(8)), structural=False,
+                  source="float32_rel_outliers"),
+    InvalidVector("outlier_count_huge", "GOP 0 declares 10**6 outliers in 576 elements", STREAM,
+                  "more outliers than elements", _gop(lambda m: m.update(outliers=10**6)),
+                  structural=False, source="float32_rel_outliers"),
     InvalidVector("frame_checksum_mismatch", "GOP 0's stored CRC of frame 1 changed, CRC fixed",
                   "IntegrityError", "frame 1 does not match its stored checksum",
                   _gop(lambda m: m["crc"].insert(1, m["crc"].pop(1) ^ 1)),
@@ -604,11 +667,11 @@ def _bound_problem(original: np.ndarray, decoded: np.ndarray, bound: dict[str, A
     return None if bool(np.all(error <= limit)) else "bound exceeded"
 
 
-def write_valid() -> list[str]:
-    """Pack the missing valid vectors; returns problems."""
-    problems = []
+def write_valid(root: Path = VECTORS) -> list[str]:
+    """Pack the missing valid vectors into ``root/valid``; returns problems."""
+    valid, problems = root / "valid", []
     for vector in VALID_VECTORS:
-        path = VALID / f"{vector.name}.tez"
+        path = valid / f"{vector.name}.tez"
         if path.exists():
             continue
         frames = vector.make(np.random.default_rng(RNG_SEED))
@@ -621,9 +684,9 @@ def write_valid() -> list[str]:
             continue
         _sidecar(path, _valid_record(path, vector.description, vector.options))
     for name, (description, source, build) in DERIVED_VALID.items():
-        path = VALID / f"{name}.tez"
+        path = valid / f"{name}.tez"
         if not path.exists():
-            _write(path, build(Source(VALID / f"{source}.tez")))
+            _write(path, build(Source(valid / f"{source}.tez")))
             _sidecar(path, _valid_record(path, description, {"derived_from": source}))
     return problems
 
@@ -637,14 +700,17 @@ def _valid_record(path: Path, description: str, options: dict[str, Any]) -> dict
     }
 
 
-def write_invalid() -> list[str]:
-    """Derive the missing invalid vectors; a vector tezip does not reject as expected is skipped."""
+def write_invalid(root: Path = VECTORS) -> list[str]:
+    """Derive the missing invalid vectors into ``root/invalid`` from those in ``root/valid``.
+
+    A vector tezip does not reject as its sidecar says is reported and not written.
+    """
     problems = []
     for vector in INVALID_VECTORS:
-        path = INVALID / f"{vector.name}.tez"
+        path = root / "invalid" / f"{vector.name}.tez"
         if path.exists():
             continue
-        data = vector.build(Source(VALID / f"{vector.source}.tez"))
+        data = vector.build(Source(root / "valid" / f"{vector.source}.tez"))
         record = {
             "description": vector.description,
             "derived_from": vector.source,
@@ -665,10 +731,10 @@ def write_invalid() -> list[str]:
     return problems
 
 
-def check() -> list[str]:
-    """Every existing vector still behaves as its sidecar records."""
+def check(root: Path = VECTORS) -> list[str]:
+    """Every existing vector under ``root`` still behaves as its sidecar records."""
     problems = []
-    for path in sorted(VALID.glob("*.tez")):
+    for path in sorted((root / "valid").glob("*.tez")):
         expected = json.loads(path.with_suffix(".json").read_text())
         try:
             if decoded_summary(path) != expected["decoded"]:
@@ -677,7 +743,7 @@ def check() -> list[str]:
                 problems.append(f"{path.name}: header summary differs")
         except TezipError as error:
             problems.append(f"{path.name}: {type(error).__name__}: {error}")
-    for path in sorted(INVALID.glob("*.tez")):
+    for path in sorted((root / "invalid").glob("*.tez")):
         expected = json.loads(path.with_suffix(".json").read_text())
         problem = error_problem(raised(path), expected)
         if problem:
@@ -688,16 +754,19 @@ def check() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="verify the existing vectors")
+    parser.add_argument(
+        "--out", type=Path, default=VECTORS, help="folder holding valid/ and invalid/"
+    )
     args = parser.parse_args(argv)
     if args.check:
-        problems = check()
+        problems = check(args.out)
     else:
-        VALID.mkdir(parents=True, exist_ok=True)
-        INVALID.mkdir(parents=True, exist_ok=True)
-        problems = write_valid() + write_invalid()
+        (args.out / "valid").mkdir(parents=True, exist_ok=True)
+        (args.out / "invalid").mkdir(parents=True, exist_ok=True)
+        problems = write_valid(args.out) + write_invalid(args.out)
     for problem in problems:
         print(problem, file=sys.stderr)
-    total = len(list(VECTORS.glob("*/*.tez")))
+    total = len(list(args.out.glob("*/*.tez")))
     print(f"{total} vectors, {len(problems)} problems")
     return 1 if problems else 0
 

@@ -3,8 +3,8 @@
 
 It walks the signature, preamble, header, sections, GOP index and trailer, verifies the CRC of
 every section it knows (unknown ancillary sections are skipped) and the container-level fields
-of each GOP (FORMAT.md section 10, steps 1-18 and 25-28, plus the quantizer map of step 19),
-and prints a summary. It decodes no stage: codecs are out of scope.
+of each GOP (FORMAT.md section 10, steps 1-20 and 26-29), and prints a summary. It decodes no
+stage and loads no plugin or model: codecs are out of scope.
 It deliberately imports nothing from ``tezip`` (only the standard library and msgpack), so that
 it checks the specification rather than the implementation.
 
@@ -39,7 +39,7 @@ DTYPE_BITS = {
     "uint32": 32, "int32": 32, "float32": 32, "float64": 64,
 }  # fmt: skip
 QUANTIZER_KEYS = {"lossless": set(), "grid": {"tolerance"}, "log": {"pwrel"}}
-KNOWN_SECTIONS = {"GOPD", "GIDX"}
+KNOWN_SECTIONS = {"GOPD", "GIDX", "MODL"}
 INDEX_ENTRY = struct.Struct("<QQII")
 CHUNK = 1 << 20
 
@@ -133,7 +133,9 @@ def check_header(header: dict[str, Any]) -> None:
 def check_quantizer(quantizer: dict[str, Any], dtype: str) -> None:
     """FORMAT.md section 5 (the map only; no value is reconstructed)."""
     mode = quantizer.get("mode")
-    if mode not in QUANTIZER_KEYS or set(quantizer) != {"mode", "dtype"} | QUANTIZER_KEYS[mode]:
+    if not isinstance(mode, str) or mode not in QUANTIZER_KEYS:
+        raise SpecError("format.header", f"invalid quantizer mode {mode!r}")
+    if set(quantizer) != {"mode", "dtype"} | QUANTIZER_KEYS[mode]:
         raise SpecError("format.header", f"invalid quantizer map {quantizer!r}")
     if quantizer["dtype"] != dtype:
         raise SpecError("format.header", "quantizer dtype differs from the header dtype")
@@ -161,6 +163,9 @@ class SpecReader:
             self._read_trailer()
             self._walk()
             self._read_index()
+            for section in self.sections:
+                if section.type == "MODL":
+                    self._payload(section, 0)  # an embedded model: its CRC only
             check_quantizer(self.header["quantizer"], self.header["dtype"])
             self.gops = [self._read_gop(number) for number in range(len(self.index))]
 
@@ -261,7 +266,7 @@ class SpecReader:
             raise SpecError("format.section", f"GIDX covers {total} frames, header {declared}")
 
     def _read_gop(self, number: int) -> dict[str, Any]:
-        """FORMAT.md section 7 and steps 25-28 of section 10 (no stage is decoded)."""
+        """FORMAT.md section 7 and steps 26-29 of section 10 (no stage is decoded)."""
         section, first, frames = self.index[number]
         head = self._payload(section, 4)
         if len(head) < 4:
@@ -359,7 +364,7 @@ def render(summary: dict[str, Any]) -> str:
         )
     lines.append(
         f"  GIDX at {summary['index_offset']}; CRCs of the header, trailer, GIDX and every "
-        "GOPD verified"
+        "GOPD and MODL verified"
     )
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""The payload of a ``GOPD`` section: msgpack metadata followed by two blobs (FORMAT.md 5)."""
+"""A ``GOPD`` section payload: msgpack metadata, then two blobs (FORMAT.md section 7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The archive header: a msgpack map with a fixed schema (FORMAT.md section 3)."""
+"""The archive header: a msgpack map with a fixed schema (FORMAT.md section 4)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,7 @@ def _stage_record(value: Any, where: str) -> dict[str, Any]:
         and type(value.get("version")) is int
         and value["version"] >= 1
         and isinstance(value.get("configuration"), dict)
+        and (where != "predictor" or isinstance(value.get("fingerprint", ""), str))
     ):
         raise HeaderError(f"{where}: expected {{id, version, configuration}}, got {value!r}")
     return value

@@ -1,4 +1,4 @@
-"""Byte-level constants of the ``.tez`` format (FORMAT.md sections 2-5)."""
+"""Byte-level constants of the ``.tez`` format (FORMAT.md sections 2, 3, 6, 7 and 9)."""
 
 from __future__ import annotations
 

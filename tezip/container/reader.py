@@ -65,7 +65,7 @@ class GopEntry:
 
 
 class ArchiveFile:
-    """An open archive whose structure has been validated (FORMAT.md section 6)."""
+    """An open archive whose structure has been validated (FORMAT.md section 10, steps 1-18)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)

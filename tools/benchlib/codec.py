@@ -29,6 +29,7 @@ class Codec:
 
     encode: Callable[[np.ndarray], Blob]
     decode: Callable[[Blob], np.ndarray]
+    stream: Callable[[Blob, Path], object] | None = None  # decode into a .npy file, if it can
 
 
 @dataclass(frozen=True)

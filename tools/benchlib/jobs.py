@@ -16,6 +16,7 @@ class Job:
     mode: Mode
     device: str = "cpu"
     repeat: int = 1  # timings are the best of this many runs
+    stream: bool = False  # also time and check decoding into a .npy file (Codec.stream)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -25,6 +26,7 @@ class Job:
                 "mode": self.mode.to_dict(),
                 "device": self.device,
                 "repeat": self.repeat,
+                "stream": self.stream,
             }
         )
 
@@ -32,7 +34,12 @@ class Job:
     def from_json(cls, text: str) -> Job:
         d = json.loads(text)
         return cls(
-            DataSpec(**d["spec"]), d["compressor"], Mode(**d["mode"]), d["device"], d["repeat"]
+            DataSpec(**d["spec"]),
+            d["compressor"],
+            Mode(**d["mode"]),
+            d["device"],
+            d["repeat"],
+            d.get("stream", False),
         )
 
     @property

@@ -106,7 +106,11 @@ def throughput(doc: dict, path: Path) -> None:
 def memory_scaling(doc: dict, path: Path) -> None:
     """Peak memory of pack and of unpack (less its output) against the number of frames."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    sizes = sorted((d["shape"][0], d["nbytes"] / 1e6) for d in doc["scaling_datasets"])
+    if sizes:
+        xs, ys = zip(*sizes, strict=True)
+        ax.plot(xs, ys, color="grey", linestyle="--", label="data size (for reference)")
     for mode in dict.fromkeys(r["mode"] for r in doc["scaling"]):
         rows = sorted(
             (r for r in doc["scaling"] if r["mode"] == mode and r.get("pack_peak_mb") is not None),
@@ -120,10 +124,19 @@ def memory_scaling(doc: dict, path: Path) -> None:
             "s--",
             label=f"unpack less its output, {mode}",
         )
+        streamed = [r for r in rows if r.get("stream_peak_mb") is not None]
+        if streamed:
+            ax.plot(
+                [r["frames"] for r in streamed],
+                [r["stream_peak_mb"] for r in streamed],
+                "^:",
+                label=f"unpack to .npy (streaming), {mode}",
+            )
     ax.set_xlabel("frames")
     ax.set_ylabel("peak memory growth, MB")
     ax.set_title("tezip memory against frame count")
+    ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

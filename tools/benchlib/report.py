@@ -141,19 +141,30 @@ def _targets(doc: dict, rows: list[dict]) -> list[str]:
             f"({num(min(pack))}), target 100; unpack {num(geomean(unpack))} "
             f"({num(min(unpack))}), target 200"
         )
-    peak: dict[int, tuple[float, float]] = {}
+    peak: dict[int, tuple[float, ...]] = {}
     for r in doc["scaling"]:
         if r["status"] == "ok" and r.get("pack_peak_mb") is not None:
-            mine = (r["pack_peak_mb"], r["unpack_peak_mb"] - data_mb(doc, r))
+            mine = (
+                r["pack_peak_mb"],
+                r["unpack_peak_mb"] - data_mb(doc, r),
+                r.get("stream_peak_mb", math.nan),
+            )
             peak[r["frames"]] = tuple(map(max, peak.get(r["frames"], mine), mine))
     if peak:
         lo, hi = min(peak), max(peak)
         out.append(
-            f"- peak memory, worst bound, {lo} -> {hi} frames: pack "
-            f"{num(peak[lo][0])} -> {num(peak[hi][0])} MB, unpack less its output "
-            f"{num(peak[lo][1])} -> {num(peak[hi][1])} MB"
+            f"- peak memory, worst bound, {lo} -> {hi} frames "
+            f"({num(peak_data(doc, lo))} -> {num(peak_data(doc, hi))} MB of data): pack "
+            f"{num(peak[lo][0])} -> {num(peak[hi][0])} MB; unpack to an array, less the "
+            f"array itself, {num(peak[lo][1])} -> {num(peak[hi][1])} MB; streaming unpack "
+            f"to .npy {num(peak[lo][2])} -> {num(peak[hi][2])} MB"
         )
     return out
+
+
+def peak_data(doc: dict, frames: int) -> float:
+    """Size in MB of the frame-scaling data with ``frames`` frames."""
+    return next(d["nbytes"] / 1e6 for d in doc["scaling_datasets"] if d["shape"][0] == frames)
 
 
 def _ratio(r: dict | None, named: bool = False) -> str:
@@ -167,9 +178,9 @@ def _ratio(r: dict | None, named: bool = False) -> str:
 def glance_table(rows: list[dict]) -> str:
     """One line per dataset and bound: the ratios that matter, and tezip's speed."""
     lines = [
-        "| dataset | bound | tezip | best tezip predictor | baseline | best peer | "
-        "tezip / best peer | tezip pack / unpack MB/s |",
-        "|---|---|--:|--:|--:|--:|--:|--:|",
+        "| dataset | bound | tezip | best tezip variant | baseline | tezip / baseline | "
+        "best peer | tezip / best peer | tezip pack / unpack MB/s |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for g in rows:
         t = g["tezip"]
@@ -179,6 +190,7 @@ def glance_table(rows: list[dict]) -> str:
         lines.append(
             f"| {g['dataset']} | {g['mode']} | {_ratio(t)} | "
             f"{_ratio(g['best_tezip'], True)} | {_ratio(g['baseline'])} | "
+            f"{num(_vs(g, 'baseline'))} | "
             f"{_ratio(g['best_peer'], True)} | {num(_vs(g, 'best_peer'))} | {speed} |"
         )
     return "\n".join(lines)
@@ -254,8 +266,9 @@ def scaling_table(doc: dict) -> str:
     """tezip's frame-scaling runs."""
     lines = [
         "| dataset | frames | MB | bound | ratio | pack MB/s | unpack MB/s | pack peak MB | "
-        "unpack peak MB | unpack peak - output MB | check |",
-        "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|---|",
+        "unpack peak MB | unpack peak - output MB | unpack to .npy MB/s | "
+        "unpack to .npy peak MB | check |",
+        "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for r in doc["scaling"]:
         mb = data_mb(doc, r)
@@ -265,7 +278,8 @@ def scaling_table(doc: dict) -> str:
             f"| {r['dataset']} | {r['frames']} | {num(mb)} | {r['mode']} | "
             f"{num(r.get('ratio'))} | {num(r.get('pack_mbs'))} | "
             f"{num(r.get('unpack_mbs'))} | {num(r.get('pack_peak_mb'))} | {num(unpack)} | "
-            f"{num(extra)} | {_check(r)} |"
+            f"{num(extra)} | {num(r.get('stream_mbs'))} | {num(r.get('stream_peak_mb'))} | "
+            f"{_check(r)} |"
         )
     return "\n".join(lines)
 
@@ -300,9 +314,11 @@ def render(doc: dict, images: dict[str, str]) -> str:
         "wall time (best of "
         f"{doc['settings']['repeat']}); peak memory: {doc['memory_method']}. Every decoded "
         "stack is checked in float64 on its output dtype against the bound (lossless: "
-        "bit-exact); failures are shown, never dropped. tezip = its defaults; best peer = the "
-        "highest ratio among peers that passed the check; baseline = previous frame + "
-        "quantize + zstd -9.",
+        "bit-exact); failures are shown, never dropped. tezip = its defaults (per GOP the "
+        "best of the classical predictors tezip.zero / tezip.previous / tezip.linear, "
+        "entropy stage tezip.zstd); tezip+density = the same with `--entropy tezip.density`; "
+        "best peer = the highest ratio among peers that passed the check; baseline = "
+        "previous frame + quantize + zstd -9.",
         "",
         "#### Summary (tezip / best peer and tezip / baseline, per bound class)",
         "",

@@ -52,8 +52,10 @@ def plan(
     device: str,
     repeat: int,
     keep_mode: Callable[[Mode], bool] | None = None,
+    stream: bool = False,
 ) -> Plan:
-    """Every applicable (dataset, mode, compressor); ``keep_mode(mode)`` filters modes."""
+    """Every applicable (dataset, mode, compressor); ``keep_mode(mode)`` filters modes;
+    ``stream``: also decode into a .npy file where the compressor can."""
     out = Plan()
     for spec in specs:
         x = load(spec)
@@ -72,7 +74,7 @@ def plan(
                         }
                     )
                 else:
-                    out.jobs.append(Job(spec, comp.name, mode, device, repeat))
+                    out.jobs.append(Job(spec, comp.name, mode, device, repeat, stream))
         del x
     return out
 

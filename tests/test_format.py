@@ -1,0 +1,316 @@
+"""The golden vectors of ``spec/vectors`` (FORMAT.md section 14), read three ways.
+
+Every valid vector must decode, through ``tezip.unpack``, ``tezip.open`` and ``tezip inspect
+--verify``, to exactly what its sidecar records; every invalid one must raise exactly the
+recorded ``TezipError`` with a helpful one-line message. ``tools/spec_reader.py``, written from
+FORMAT.md alone, must accept the valid vectors and reject the structurally invalid ones with the
+same code. The vectors are found by glob, so new ones are tested without editing this file.
+``tools/make_vectors.py`` must never overwrite a vector and must reproduce the released ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+import zstandard
+from click.testing import CliRunner
+
+import tezip
+from tezip import errors
+from tezip.cli import cli
+from tezip.errors import TezipError
+from tezip.inspection import describe_archive
+
+ROOT = Path(__file__).resolve().parents[1]
+VECTORS = ROOT / "spec" / "vectors"
+VALID = sorted((VECTORS / "valid").glob("*.tez"))
+INVALID = sorted((VECTORS / "invalid").glob("*.tez"))
+#: libzstd that compressed the released valid vectors: only it reproduces their exact bytes
+WRITTEN_WITH_ZSTD = (1, 5, 7)
+
+
+def _tool(name: str) -> ModuleType:
+    """A script of ``tools/`` imported as a module (once; ``make_vectors`` imports its sibling)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+spec_reader = _tool("spec_reader")
+make_vectors = _tool("make_vectors")
+
+
+def sidecar(path: Path) -> dict[str, Any]:
+    return json.loads(path.with_suffix(".json").read_text())
+
+
+def decoded(frames: np.ndarray) -> dict[str, Any]:
+    """What a valid sidecar's ``decoded`` records, computed here independently of the tools."""
+    little = np.ascontiguousarray(frames.astype(frames.dtype.newbyteorder("<"), copy=False))
+    return {
+        "shape": list(frames.shape),
+        "dtype": frames.dtype.name,
+        "sha256": hashlib.sha256(little.tobytes()).hexdigest(),
+        "frame_crc": [zlib.crc32(frame.tobytes()) for frame in little],
+    }
+
+
+def ids(paths: list[Path]) -> list[str]:
+    return [path.stem for path in paths]
+
+
+def check_message(error: TezipError, expected: dict[str, Any]) -> None:
+    """The exact class and code, the recorded fragment, and a single non-empty line."""
+    assert type(error).__name__ == expected["error"], f"{type(error).__name__}: {error}"
+    assert isinstance(error, getattr(errors, expected["error"]))
+    assert error.code == expected["code"]
+    message = str(error)
+    assert expected["message"] in message
+    assert message.strip() and "\n" not in message and "Traceback" not in message
+
+
+# ------------------------------------------------------------------------------ the sets
+
+
+def test_vector_sets_are_complete() -> None:
+    assert len(VALID) >= 15 and len(INVALID) >= 50
+    for folder in ("valid", "invalid"):
+        tez = {p.stem for p in (VECTORS / folder).glob("*.tez")}
+        sidecars = {p.stem for p in (VECTORS / folder).glob("*.json")}
+        assert tez == sidecars, f"{folder}: vectors and sidecars differ: {tez ^ sidecars}"
+    assert not {p.stem for p in VALID} & {p.stem for p in INVALID}
+    for path in INVALID:
+        record = sidecar(path)
+        assert getattr(errors, record["error"]).code == record["code"], path.name
+        assert isinstance(record["structural"], bool) and record["message"], path.name
+        assert (VECTORS / "valid" / f"{record['derived_from']}.tez").exists(), path.name
+
+
+#: the damage issue 2 asks the invalid set to cover: vector -> the class it must raise
+REQUIRED = {
+    "bad_signature": "SignatureError",
+    "crlf_to_lf": "SignatureError",
+    "truncated_header": "TruncatedError",
+    "truncated_gop": "TruncatedError",
+    "truncated_last_byte": "TruncatedError",
+    "header_crc_mismatch": "ChecksumError",
+    "section_crc_mismatch": "ChecksumError",
+    "index_crc_mismatch": "ChecksumError",
+    "trailer_crc_mismatch": "ChecksumError",
+    "unknown_critical_section": "SectionError",
+    "unknown_stage_id": "UnknownIdError",
+    "unknown_predictor_id": "UnknownIdError",
+    "header_oversized": "HeaderError",
+    "index_overlapping_offset": "SectionError",
+    "section_length_overlaps": "SectionError",
+    "newer_major": "VersionError",
+}
+
+
+def test_invalid_set_covers_the_required_damage() -> None:
+    found = {path.stem: sidecar(path)["error"] for path in INVALID}
+    for name, error in REQUIRED.items():
+        assert found.get(name) == error, f"missing or changed invalid vector {name}"
+
+
+def test_every_error_code_of_the_spec_has_a_vector() -> None:
+    """Each code of FORMAT.md section 10 is raised by at least one invalid vector."""
+    text = (ROOT / "FORMAT.md").read_text()
+    table = text[text.index("## 10.") : text.index("## 11.")]
+    specified = set(re.findall(r"`([a-z.]+)` \[(\w+)\]", table))
+    specified.discard(("dependency", "DependencyError"))  # needs a machine without torch
+    assert len(specified) >= 12
+    vectors = {(sidecar(p)["code"], sidecar(p)["error"]) for p in INVALID}
+    assert specified <= vectors, f"codes without an invalid vector: {specified - vectors}"
+    for code, name in specified:
+        assert getattr(errors, name).code == code, f"FORMAT.md names {name} with {code}"
+
+
+# ------------------------------------------------------------------------------ valid
+
+
+@pytest.mark.parametrize("path", VALID, ids=ids(VALID))
+def test_valid_vector_unpacks(path: Path) -> None:
+    assert decoded(tezip.unpack(path)) == sidecar(path)["decoded"]
+
+
+@pytest.mark.parametrize("path", VALID, ids=ids(VALID))
+def test_valid_vector_opens(path: Path) -> None:
+    expected = sidecar(path)
+    with tezip.open(path) as archive:
+        header = archive.header
+        summary = {
+            "format_version": list(archive.file.version),
+            "frames": header.frames,
+            "frame_shape": list(header.frame_shape),
+            "dtype": header.dtype,
+            "quantizer": header.quantizer,
+            "predictors": [p["id"] for p in header.predictors],
+            "stages": [s["id"] for s in header.stages],
+            "gops": [[gop.first, gop.count] for gop in archive.gops],
+            "sections": [s.kind.decode() for s in archive.file.sections],
+        }
+        assert summary == expected["header"]
+        crcs = expected["decoded"]["frame_crc"]
+        assert len(archive) == len(crcs)
+        for index in [*range(len(archive)), -1]:  # random access decodes one GOP
+            assert decoded(archive[index][None])["frame_crc"] == [crcs[index]]
+        assert decoded(np.stack(list(archive))) == expected["decoded"]
+        assert decoded(archive[::2])["frame_crc"] == crcs[::2]
+
+
+@pytest.mark.parametrize("path", VALID, ids=ids(VALID))
+def test_valid_vector_inspects_and_verifies(path: Path) -> None:
+    description = describe_archive(path, verify=True)
+    assert description["verified"] is True
+    assert description["header"]["frames"] == sidecar(path)["header"]["frames"]
+    result = CliRunner().invoke(cli, ["inspect", "--verify", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "verify     ok" in result.output
+
+
+@pytest.mark.parametrize("path", VALID, ids=ids(VALID))
+def test_spec_reader_accepts_valid_vector(path: Path) -> None:
+    summary = spec_reader.SpecReader(str(path)).summary()
+    expected = sidecar(path)["header"]
+    assert summary["version"] == expected["format_version"]
+    assert [s["type"] for s in summary["sections"]] == expected["sections"]
+    assert [[g["first"], g["frames"]] for g in summary["gops"]] == expected["gops"]
+    assert all(g["predictor"] in expected["predictors"] for g in summary["gops"])
+
+
+# ------------------------------------------------------------------------------ invalid
+
+
+@pytest.mark.parametrize("path", INVALID, ids=ids(INVALID))
+def test_invalid_vector_is_rejected(path: Path) -> None:
+    expected = sidecar(path)
+    with pytest.raises(TezipError) as unpacked:
+        tezip.unpack(path)
+    check_message(unpacked.value, expected)
+    with pytest.raises(TezipError) as iterated, tezip.open(path) as archive:
+        for _ in archive:  # the sequential path, GOP by GOP
+            pass
+    check_message(iterated.value, expected)
+
+
+@pytest.mark.parametrize("path", INVALID, ids=ids(INVALID))
+def test_invalid_vector_fails_inspect_verify(path: Path) -> None:
+    expected = sidecar(path)
+    result = CliRunner().invoke(cli, ["inspect", "--verify", str(path)])
+    assert result.exit_code == 1, result.output
+    assert f"[{expected['code']}]" in result.output and expected["message"] in result.output
+    assert "Traceback" not in result.output and result.exception is not None
+    assert isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("path", INVALID, ids=ids(INVALID))
+def test_spec_reader_on_invalid_vector(path: Path) -> None:
+    """Structural damage is rejected with tezip's code; damage behind the codecs passes."""
+    expected = sidecar(path)
+    if expected["structural"]:
+        with pytest.raises(spec_reader.SpecError) as caught:
+            spec_reader.SpecReader(str(path))
+        assert caught.value.code == expected["code"], str(caught.value)
+    else:
+        spec_reader.SpecReader(str(path))
+
+
+def test_spec_reader_command_line() -> None:
+    script = str(ROOT / "tools" / "spec_reader.py")
+    good = subprocess.run(
+        [sys.executable, script, str(VECTORS / "valid" / "ancillary_section.tez")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert good.returncode == 0, good.stderr
+    assert "noTE  ancillary (unknown, skipped)" in good.stdout
+    bad = subprocess.run(
+        [sys.executable, script, str(VECTORS / "invalid" / "newer_major.tez")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1 and "invalid [format.version]" in bad.stderr
+
+
+# ------------------------------------------------------------------------------ generator
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_make_vectors_checks_the_released_vectors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert make_vectors.main(["--check"]) == 0
+    assert f"{len(VALID) + len(INVALID)} vectors, 0 problems" in capsys.readouterr().out
+
+
+def test_make_vectors_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copy = tmp_path / "vectors"
+    shutil.copytree(VECTORS, copy)
+    before = _snapshot(copy)
+    assert make_vectors.main(["--out", str(copy)]) == 0
+    assert _snapshot(copy) == before  # nothing rewritten, nothing added
+    # damaged copies are left damaged (and reported by --check), never "repaired"
+    (copy / "valid" / "single_frame.tez").write_bytes(b"damaged")
+    (copy / "invalid" / "bad_signature.tez").write_bytes(VALID[0].read_bytes())
+    damaged = _snapshot(copy)
+    assert make_vectors.main(["--out", str(copy)]) == 0
+    assert _snapshot(copy) == damaged
+    capsys.readouterr()
+    assert make_vectors.main(["--check", "--out", str(copy)]) == 1
+    problems = capsys.readouterr().err
+    assert "single_frame.tez" in problems and "bad_signature.tez" in problems
+    with pytest.raises(FileExistsError):
+        make_vectors._write(copy / "valid" / "single_frame.tez", b"new")
+    assert (copy / "valid" / "single_frame.tez").read_bytes() == b"damaged"
+
+
+def test_invalid_vectors_derive_from_the_released_valid_ones(tmp_path: Path) -> None:
+    """Invalid vectors are byte edits of valid ones: reproducible without libzstd."""
+    shutil.copytree(VECTORS / "valid", tmp_path / "valid")
+    (tmp_path / "invalid").mkdir()
+    assert make_vectors.write_invalid(tmp_path) == []
+    for path in INVALID:
+        fresh = tmp_path / "invalid" / path.name
+        assert fresh.read_bytes() == path.read_bytes(), path.name
+        assert json.loads(fresh.with_suffix(".json").read_text()) == sidecar(path)
+
+
+def test_regenerating_reproduces_the_vectors(tmp_path: Path) -> None:
+    """A fresh run writes the same set; the same bytes where libzstd is the same version."""
+    assert make_vectors.main(["--out", str(tmp_path)]) == 0
+    for released in VALID + INVALID:
+        fresh = tmp_path / released.parent.name / released.name
+        assert fresh.exists(), f"{released.name} is no longer defined by make_vectors.py"
+        assert json.loads(fresh.with_suffix(".json").read_text()) == sidecar(released)
+    fresh_names = {p.name for p in tmp_path.glob("*/*.tez")}
+    unreleased = fresh_names - {p.name for p in VALID + INVALID}
+    assert not unreleased, f"run tools/make_vectors.py to write {sorted(unreleased)}"
+    if zstandard.ZSTD_VERSION != WRITTEN_WITH_ZSTD:
+        pytest.skip(f"libzstd {zstandard.ZSTD_VERSION} may compress differently")
+    for released in VALID + INVALID:
+        fresh = tmp_path / released.parent.name / released.name
+        assert fresh.read_bytes() == released.read_bytes(), released.name
