@@ -157,8 +157,9 @@ def pack(
             if progress:
                 progress(record.count)
     frame_bytes = int(np.prod(source.frame_shape)) * source.dtype.itemsize
-    return PackResult(Path(path), len(source), gops, frame_bytes * len(source),
-                      Path(path).stat().st_size)
+    return PackResult(
+        Path(path), len(source), gops, frame_bytes * len(source), Path(path).stat().st_size
+    )
 
 
 def _predictor_record(predictor: Any) -> dict[str, Any]:
@@ -172,6 +173,7 @@ def _encode_all(
     pipeline: Pipeline, groups: Iterator[tuple[int, np.ndarray]], workers: int
 ) -> Iterator[tuple[int, Any]]:
     """Encode GOPs in a thread pool, yielding in order with at most ``workers + 1`` in flight."""
+
     def encode(group: tuple[int, np.ndarray]) -> Any:
         return pipeline.encode(group[1], group[0])
 

@@ -256,4 +256,3 @@ def main() -> None:
         click.echo(f"Error: {exc} [{exc.code}]", err=True)
         sys.exit(1)
     cli()
-

@@ -23,9 +23,7 @@ def canonical_dtype(dtype: np.dtype | str) -> np.dtype:
     """Return the native little-endian form of a supported dtype, or raise ``InputError``."""
     dt = np.dtype(dtype)
     if dt.kind not in "uif" or dt.newbyteorder("<").name not in SUPPORTED_DTYPES:
-        raise InputError(
-            f"unsupported dtype {dt.str!r}; tezip packs {', '.join(SUPPORTED_DTYPES)}"
-        )
+        raise InputError(f"unsupported dtype {dt.str!r}; tezip packs {', '.join(SUPPORTED_DTYPES)}")
     return np.dtype(dt.name)
 
 

@@ -140,9 +140,7 @@ class _SignedQuantizer(Quantizer):
         index = frames.view(unsigned_view)
         if frames.dtype.kind == "i":  # value order: flip the sign bit
             index = index ^ unsigned_view.type(1 << (8 * frames.dtype.itemsize - 1))
-        outliers = (
-            table.outliers[index] if table.outliers.any() else np.zeros(frames.shape, bool)
-        )
+        outliers = table.outliers[index] if table.outliers.any() else np.zeros(frames.shape, bool)
         return Quantized(table.codes[index], table.offset, outliers, table.reconstruction[index])
 
     #: signed integer type wide enough for ``q`` and the reconstruction arithmetic

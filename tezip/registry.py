@@ -99,9 +99,7 @@ def _lookup(kind: str, table: dict[str, type[P]], identifier: str) -> type[P]:
         return table[identifier]
     except KeyError:
         installed = ", ".join(sorted(table)) or "none"
-        raise UnknownIdError(
-            f"unknown {kind} id {identifier!r}; installed: {installed}"
-        ) from None
+        raise UnknownIdError(f"unknown {kind} id {identifier!r}; installed: {installed}") from None
 
 
 def _build(
