@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -141,7 +143,126 @@ def test_crafted_huge_counts_are_rejected_before_allocating() -> None:
     shape = (1, 4, 4)
     stage = DensityStage(tile=4)
     valid = stage.encode(np.ones(shape, np.uint8))
-    # format byte, plane modes, partition count, then a 2**40-symbol header partition
-    crafted = valid[:2] + valid[2:3] + bytes([0x80, 0x80, 0x80, 0x80, 0x80, 0x20]) + valid[4:]
+    # format byte, plane modes, partition count, lane size, then a 2**40-symbol class partition
+    assert valid[5] == 1
+    crafted = valid[:5] + bytes([0x80, 0x80, 0x80, 0x80, 0x80, 0x20]) + valid[6:]
     with pytest.raises(StreamError):
         stage.decode(crafted, shape, np.dtype(np.uint8))
+
+
+@pytest.mark.parametrize("lane_tokens", [1, 2, 3, 7, 64])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_small_lanes_round_trip(
+    monkeypatch: pytest.MonkeyPatch, lane_tokens: int, dtype: str
+) -> None:
+    """Any lane size decodes (the encoder picks even sizes of 256 and up), sparse and dense."""
+    monkeypatch.setattr(entropy, "_lane_tokens", lambda total: lane_tokens)
+    rng = np.random.default_rng(lane_tokens)
+    bits = np.dtype(dtype).itemsize * 8
+    array = rng.laplace(0, 2.0 ** min(bits - 2, 40), (3, 17, 19)).astype(np.int64).astype(dtype)
+    array[0, :9] = rng.laplace(0, 3, (9, 19)).astype(np.int64).astype(dtype)
+    array[1] = 0
+    array[2, ::2] = 0
+    stage = DensityStage(tile=4)
+    data = stage.encode(array)
+    np.testing.assert_array_equal(stage.decode(data, array.shape, array.dtype), array)
+
+
+def test_large_uint8_uses_symbol_pairs() -> None:
+    """8-bit dense partitions above ``PAIR_SYMBOLS`` are coded through the pair table."""
+    rng = np.random.default_rng(11)
+    array = rng.laplace(0, 9, (4, 192, 256)).astype(np.int64).astype(np.uint8)
+    assert array.size >= entropy.PAIR_SYMBOLS
+    stage = DensityStage()
+    np.testing.assert_array_equal(
+        stage.decode(stage.encode(array), array.shape, array.dtype), array
+    )
+
+
+def test_entropy_many_lanes_round_trip() -> None:
+    """Partitions of several lanes, long codes and raw bits beyond the decode table."""
+    rng = np.random.default_rng(5)
+    wide = rng.integers(0, 2**40, 70_000, dtype=np.uint64) >> rng.integers(0, 40, 70_000).astype(
+        np.uint64
+    )
+    sparse = np.zeros(200_000, np.uint64)
+    sparse[rng.integers(0, len(sparse), 900)] = rng.integers(1, 2**16, 900, dtype=np.uint64)
+    parts = [(wide, 40), (sparse, 16), (rng.integers(0, 256, 5001).astype(np.uint64), 8)]
+    data = entropy.encode(parts)
+    out, sizes = entropy.decode(data, [b for _, b in parts], 10**7, np.dtype(np.uint64))
+    assert sizes == [len(s) for s, _ in parts]
+    np.testing.assert_array_equal(out, np.concatenate([s for s, _ in parts]))
+
+
+def _laned_sample(monkeypatch: pytest.MonkeyPatch) -> tuple[DensityStage, np.ndarray, bytes]:
+    monkeypatch.setattr(entropy, "_lane_tokens", lambda total: 6)
+    stage, array, _ = _sample()
+    return stage, array, stage.encode(array)
+
+
+def test_laned_stream_corruption_fails_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+    stage, array, data = _laned_sample(monkeypatch)
+    for size in range(len(data)):
+        with pytest.raises(StreamError):
+            stage.decode(data[:size], array.shape, array.dtype)
+    for index in range(len(data)):
+        for mask in (0x01, 0x10, 0xFF):
+            damaged = bytearray(data)
+            damaged[index] ^= mask
+            try:
+                out = stage.decode(bytes(damaged), array.shape, array.dtype)
+            except StreamError:
+                continue
+            assert out.shape == array.shape and out.dtype == array.dtype
+
+
+@pytest.mark.parametrize("lane_tokens", [b"\x00", b"\x81\x80\x04"])
+def test_bad_lane_size_is_rejected(lane_tokens: bytes) -> None:
+    """Lane sizes of 0 or above ``MAX_LANE_TOKENS`` (here 2**16 + 1) are stream errors."""
+    shape = (1, 4, 4)
+    stage = DensityStage(tile=4)
+    valid = stage.encode(np.ones(shape, np.uint8))
+    # format byte, plane modes, partition count, lane size (one byte: 256 = 0x80 0x02)
+    assert valid[3:5] == b"\x80\x02"
+    crafted = valid[:3] + lane_tokens + valid[5:]
+    with pytest.raises(StreamError):
+        stage.decode(crafted, shape, np.dtype(np.uint8))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_threaded_round_trip_and_errors(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    """Splitting lanes and partitions between threads changes nothing, errors included."""
+    monkeypatch.setattr(entropy, "THREADS", threads)
+    monkeypatch.setattr(entropy, "PARALLEL_WORK", 0)
+    monkeypatch.setattr(entropy, "_lane_tokens", lambda total: 8)
+    rng = np.random.default_rng(threads)
+    for dtype in DTYPES:
+        array = rng.laplace(0, 50, (2, 30, 31)).astype(np.int64).astype(dtype)
+        array[0, :20] = 0
+        stage = DensityStage(tile=4)
+        data = stage.encode(array)
+        np.testing.assert_array_equal(stage.decode(data, array.shape, array.dtype), array)
+        with pytest.raises(StreamError):
+            stage.decode(data[:-1], array.shape, array.dtype)
+        damaged = bytearray(data)
+        damaged[len(data) // 2] ^= 0xFF
+        with contextlib.suppress(StreamError):  # or some array: never another error
+            out = stage.decode(bytes(damaged), array.shape, array.dtype)
+            assert out.shape == array.shape
+
+
+@pytest.mark.parametrize("bits", [8, 9, 12, 16, 20, 32, 64])
+@pytest.mark.parametrize("density", [0.2, 0.9])
+def test_entropy_widths_and_dtypes(bits: int, density: float) -> None:
+    """Any symbol width in any wide enough dtype, sparse (runs) and dense, past the table paths."""
+    rng = np.random.default_rng(bits)
+    for dtype in DTYPES:
+        if np.dtype(dtype).itemsize * 8 < bits:
+            continue
+        top = rng.integers(0, 2 ** min(bits, 63), 70_000, dtype=np.uint64)
+        symbols = top >> rng.integers(0, bits, 70_000).astype(np.uint64)
+        symbols[rng.random(70_000) > density] = 0
+        symbols = symbols.astype(dtype)
+        data = entropy.encode([(symbols, bits)])
+        out, _ = entropy.decode(data, [bits], 10**6, np.dtype(np.uint64))
+        np.testing.assert_array_equal(out, symbols.astype(np.uint64))

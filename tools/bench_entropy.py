@@ -1,15 +1,14 @@
 """Ratio and speed of ``tezip.density`` against zstd level 19 on real residual codes.
 
-Residual codes are made as the core makes them for the ``tezip.previous`` predictor: the
-quantized grid ``q`` (lossless integers: the value bits; lossless floats: the ordered bit
-pattern; ``abs E`` on integers: ``(x + E) // (2E + 1)``; ``rel R`` on floats:
-``rint(x / 2E)`` with ``E = R (max - min)``), shifted to start at 0 and wrapped in the smallest
-unsigned width that holds it, minus the previous frame of the same GOP (the first frame of a
-GOP is predicted as 0). The baseline is zstd-19 on the zig-zagged residual bytes, byte-shuffled
-for wider codes (the ``tezip.zstd`` stage at level 19). Prints a Markdown table; speeds are MB/s
-of input frame data (the original dtype), best of ``--repeat`` runs.
+Residual codes are made as the core makes them for the ``tezip.previous`` predictor: each
+GOP's codes from tezip's own quantizer (``tezip.quantize.make_quantizer`` for the bound, ``rel``
+resolved on the value range of the frames benchmarked), minus the previous frame of the same
+GOP, wrapped (the first frame of a GOP is predicted as 0). The baseline is zstd-19 on the
+zig-zagged residual bytes, byte-shuffled for wider codes (the ``tezip.zstd`` stage at level
+19). Prints a Markdown table; speeds are MB/s of input frame data (the original dtype), best of
+``--repeat`` runs.
 
-    python tools/bench_entropy.py [--frames 32] [--gop 32] [--repeat 2] [--tile 16]
+    python tools/bench_entropy.py [--frames 32] [--gop 32] [--repeat 2] [--tile 8] [--threads 2]
 """
 
 from __future__ import annotations
@@ -22,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tezip.codes import bits_for, ordered_bits
-from tezip_density import DensityStage
+from tezip.bounds import ErrorBound
+from tezip.quantize import Quantizer, make_quantizer
+from tezip_density import DensityStage, entropy
 from tezip_zstd.stage import ZstdStage
 
 DATA = Path("/tmp/tezip-bench-data")
@@ -36,18 +36,16 @@ FLOAT_BOUNDS: tuple[tuple[str, float | None], ...] = (
 )
 
 
-def codes_of(frames: np.ndarray, bound: float | None) -> np.ndarray:
-    """Unsigned integer codes of ``frames`` on the bound's grid."""
+def quantizer_of(frames: np.ndarray, label: str, bound: float | None) -> Quantizer:
+    """tezip's quantizer for a bound row of the table (``abs``/``rel``/lossless)."""
     if bound is None:
-        return frames if frames.dtype.kind == "u" else ordered_bits(frames)
-    if frames.dtype.kind == "f":
-        e = bound * float(frames.max() - frames.min())
-        q = np.rint(frames.astype(np.float64) / (2 * e)).astype(np.int64)
+        options = ErrorBound.from_options(lossless=True)
+    elif label.startswith("rel"):
+        options = ErrorBound.from_options(rel=bound)
     else:
-        e = int(bound)
-        q = (frames.astype(np.int64) + e) // (2 * e + 1)
-    q -= q.min()
-    return q.astype(f"uint{bits_for(int(q.max()))}")
+        options = ErrorBound.from_options(abs=bound)
+    value_range = (float(frames.min()), float(frames.max()))
+    return make_quantizer(options, frames.dtype, value_range)
 
 
 def residuals_of(codes: np.ndarray) -> np.ndarray:
@@ -73,7 +71,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--tile", type=int, default=8)
     parser.add_argument("--only", help="comma-separated dataset names")
+    parser.add_argument(
+        "--threads", type=int, help=f"threads of tezip.density (default {entropy.THREADS})"
+    )
     args = parser.parse_args()
+    if args.threads:
+        entropy.THREADS = args.threads
     stage, zstd = DensityStage(tile=args.tile), ZstdStage(level=19)
     index = json.loads((DATA / "index.json").read_text())
     names = args.only.split(",") if args.only else list(index)
@@ -87,8 +90,11 @@ def main() -> None:
         frames = np.asarray(frames[: args.frames or None])
         bounds = FLOAT_BOUNDS if frames.dtype.kind == "f" else INT_BOUNDS
         for label, bound in bounds:
-            codes = codes_of(frames, bound)
-            gops = [residuals_of(codes[i : i + args.gop]) for i in range(0, len(codes), args.gop)]
+            quantizer = quantizer_of(frames, label, bound)
+            gops = [
+                residuals_of(quantizer.quantize(frames[i : i + args.gop]).codes)
+                for i in range(0, len(frames), args.gop)
+            ]
             base = sum(len(zstd.encode(g)) for g in gops)
             enc_time, blobs = timed(lambda g=gops: [stage.encode(x) for x in g], args.repeat)
             dec_time, decoded = timed(
@@ -103,7 +109,7 @@ def main() -> None:
             gains.append(gain)
             mb = frames.nbytes / 1e6
             print(
-                f"| {name} | {label} | {codes.dtype} | {frames.nbytes / base:.2f} "
+                f"| {name} | {label} | {gops[0].dtype} | {frames.nbytes / base:.2f} "
                 f"| {frames.nbytes / size:.2f} | {100 * (gain - 1):+.1f}% "
                 f"| {mb / enc_time:.0f} | {mb / dec_time:.0f} |",
                 flush=True,

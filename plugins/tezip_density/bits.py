@@ -97,20 +97,24 @@ def pack_bits(values: np.ndarray, lengths: np.ndarray) -> tuple[bytes, int]:
         values = values[0::2] | (values[1::2] << lengths[0::2].astype(np.uint64))
         lengths = lengths[0::2] + lengths[1::2]
         longest *= 2
-    end = np.cumsum(lengths)
-    total = int(end[-1]) if len(end) else 0
+    count = len(lengths)
+    start = np.zeros(count + 1, np.int64)
+    np.cumsum(lengths, out=start[1:])
+    total = int(start[-1])
     words = np.zeros(total // 64 + 2, np.uint64)
     if total:
-        start = end - lengths
+        start = start[:-1]
         word = start >> 6
-        offset = (start & 63).astype(np.uint64)
-        low = values << offset
-        high = (values >> np.uint64(1)) >> (np.uint64(63) - offset)
-        first = np.flatnonzero(np.diff(word)) + 1
+        offset = start.view(np.uint64) & np.uint64(63)
+        low = values.astype(np.uint64, copy=False) << offset
+        # fields sharing a word are OR-ed together; a field crossing into the next word can
+        # only be the last of its group
+        first = np.flatnonzero(word[1:] != word[:-1]) + 1
+        last = np.append(first - 1, count - 1)
         first = np.concatenate(([0], first))
-        target = word[first]
-        words[target] |= np.bitwise_or.reduceat(low, first)
-        words[target + 1] |= np.bitwise_or.reduceat(high, first)
+        words[word[first]] = np.bitwise_or.reduceat(low, first)
+        high = (values[last].astype(np.uint64) >> np.uint64(1)) >> (np.uint64(63) - offset[last])
+        words[word[last] + 1] |= high
     return words.astype("<u8", copy=False).tobytes()[: (total + 7) // 8], total
 
 
@@ -119,25 +123,6 @@ def padded(data: bytes | memoryview | np.ndarray) -> np.ndarray:
     buf = np.zeros(len(data) + 16, np.uint8)
     buf[: len(data)] = np.frombuffer(data, np.uint8)
     return buf
-
-
-def windows24(buf: np.ndarray) -> np.ndarray:
-    """``w[i]`` = bytes ``i, i+1, i+2`` of a padded buffer as a little-endian int32."""
-    b = buf.astype(np.int32)
-    return b[:-2] | (b[1:-1] << 8) | (b[2:] << 16)
-
-
-def windows32(buf: np.ndarray) -> np.ndarray:
-    """``w[i]`` = bytes ``i..i+3`` of a padded buffer as a little-endian value (int64)."""
-    b = buf.astype(np.int64)
-    return b[:-3] | (b[1:-2] << 8) | (b[2:-1] << 16) | (b[3:] << 24)
-
-
-def read_short(windows: np.ndarray, pos: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """:func:`read_bits` for lengths <= 25 from :func:`windows32` of the buffer (uint64)."""
-    pos = pos.astype(np.int64, copy=False)
-    field = (windows[pos >> 3] >> (pos & 7)) & ((1 << lengths.astype(np.int64)) - 1)
-    return field.astype(np.uint64)
 
 
 def read_bits(buf: np.ndarray, pos: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -157,8 +142,9 @@ def read_bits(buf: np.ndarray, pos: np.ndarray, lengths: np.ndarray) -> np.ndarr
 def bit_length(values: np.ndarray) -> np.ndarray:
     """Number of significant bits of each unsigned value (0 for 0), as int64."""
     values = values.astype(np.uint64, copy=False)
-    _, exponent = np.frexp(values.astype(np.float64))
-    exponent = exponent.astype(np.int64)
+    # the biased exponent of the (exact below 2**53) float64: bit length + 1022 for x >= 1
+    exponent = (values.astype(np.float64).view(np.int64) >> 52) - 1022
+    np.maximum(exponent, 0, out=exponent)
     big = values >= np.uint64(1 << 53)
     if big.any():  # float rounding may have carried into the next power of two
         e = exponent[big]

@@ -4,8 +4,6 @@ and the compact serialisation of a table (its code lengths).
 
 from __future__ import annotations
 
-import heapq
-
 import numpy as np
 
 from tezip_density.bits import Reader
@@ -26,64 +24,96 @@ def code_lengths(counts: np.ndarray, limit: int) -> np.ndarray:
     if len(used) == 1:
         lengths[used] = 1
         return lengths
-    weights = counts[used]
+    order = np.argsort(counts[used], kind="stable")
+    weights = counts[used][order]  # ascending
     while True:
-        depth = _tree_depths(weights.tolist())
-        if max(depth) <= limit:
-            lengths[used] = depth
+        depth = _sorted_depths(weights.tolist())
+        if depth[0] <= limit:  # the rarest symbol has the longest code
+            lengths[used[order]] = depth
             return lengths
         weights = (weights + 1) >> 1
 
 
-def _tree_depths(weights: list[int]) -> list[int]:
-    heap = [(w, i, i) for i, w in enumerate(weights)]
-    heapq.heapify(heap)
-    parent = [0] * len(weights)
-    node = len(weights)
-    while len(heap) > 1:
-        w1, _, a = heapq.heappop(heap)
-        w2, _, b = heapq.heappop(heap)
-        parent.append(0)
-        parent[a] = parent[b] = node
-        heapq.heappush(heap, (w1 + w2, node, node))
-        node += 1
-    depth = [0] * node
-    for i in range(node - 2, -1, -1):
-        depth[i] = depth[parent[i]] + 1
-    return depth[: len(weights)]
+def _sorted_depths(weights: list[int]) -> list[int]:
+    """Huffman code lengths for ascending weights (Moffat and Katajainen's in-place method)."""
+    a = list(weights)
+    n = len(a)
+    leaf = root = 0  # next leaf, next internal node
+    for node in range(n - 1):  # phase 1: internal node weights, then parent pointers
+        if leaf >= n or (root < node and a[root] < a[leaf]):
+            a[node] = a[root]
+            a[root] = node
+            root += 1
+        else:
+            a[node] = a[leaf]
+            leaf += 1
+        if leaf >= n or (root < node and a[root] < a[leaf]):
+            a[node] += a[root]
+            a[root] = node
+            root += 1
+        else:
+            a[node] += a[leaf]
+            leaf += 1
+    a[n - 2] = 0  # phase 2: depths of internal nodes
+    for node in range(n - 3, -1, -1):
+        a[node] = a[a[node]] + 1
+    available, used, depth, node, slot = 1, 0, 0, n - 2, n - 1  # phase 3: leaf depths
+    while available > 0:
+        while node >= 0 and a[node] == depth:
+            used += 1
+            node -= 1
+        while available > used:
+            a[slot] = depth
+            slot -= 1
+            available -= 1
+        available, depth, used = 2 * used, depth + 1, 0
+    return a
 
 
 def canonical_codes(lengths: np.ndarray) -> np.ndarray:
     """LSB-first (bit-reversed canonical) codes for ``lengths``, as uint64."""
+    lengths = np.asarray(lengths).astype(np.int64)
+    codes = np.zeros(len(lengths), np.uint64)
     order = np.lexsort((np.arange(len(lengths)), lengths))
     order = order[lengths[order] > 0]
-    ordered = lengths[order].astype(np.int64)
-    codes = np.zeros(len(lengths), np.uint64)
-    code = 0
-    previous = int(ordered[0]) if len(ordered) else 0
-    canonical = []
-    for length in ordered.tolist():
-        code <<= length - previous
-        previous = length
-        canonical.append(code)
-        code += 1
-    for symbol, value, length in zip(order.tolist(), canonical, ordered.tolist(), strict=True):
-        codes[symbol] = int(f"{value:0{length}b}"[::-1], 2)
+    if not len(order):
+        return codes
+    ordered = lengths[order]
+    # canonical code = first code of its length + rank among codes of that length
+    count = np.bincount(ordered, minlength=MAX_CODE_LENGTH + 2)
+    first = np.zeros(len(count), np.int64)
+    for length in range(1, len(count)):  # a few lengths
+        first[length] = (first[length - 1] + count[length - 1]) << 1
+    rank = np.arange(len(ordered)) - np.searchsorted(ordered, ordered)
+    value = (first[ordered] + rank).astype(np.uint64)
+    # reverse the low ``length`` bits: reverse 16 bits by bytes, then drop the excess
+    low, high = value & np.uint64(0xFF), (value >> np.uint64(8)) & np.uint64(0xFF)
+    reversed16 = (_REVERSED[low] << np.uint64(8)) | _REVERSED[high]
+    codes[order] = reversed16 >> (16 - ordered).astype(np.uint64)
     return codes
+
+
+#: each byte with its bits in reverse order
+_REVERSED = np.array([int(f"{b:08b}"[::-1], 2) for b in range(256)], np.uint64)
 
 
 def decode_table(lengths: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Tables indexed by the next ``width`` stream bits: (symbol or -1, code length or 1)."""
     symbols = np.full(1 << width, -1, np.int32)
     sizes = np.ones(1 << width, np.int32)
-    codes = canonical_codes(lengths)
     used = np.flatnonzero(lengths)
-    for length in np.unique(lengths[used]).tolist():
-        group = used[lengths[used] == length]
-        step = np.arange(1 << (width - length), dtype=np.int64) << length
-        index = (codes[group].astype(np.int64)[:, None] + step[None, :]).ravel()
-        symbols[index] = np.repeat(group, len(step))
-        sizes[index] = length
+    if not len(used):
+        return symbols, sizes
+    length = lengths[used].astype(np.int64)
+    code = canonical_codes(lengths)[used].astype(np.int64)
+    # a code of length L fills every index whose low L bits are the code
+    fills = np.int64(1) << (width - length)
+    total = int(fills.sum())
+    owner = np.repeat(np.arange(len(used)), fills)
+    k = np.arange(total) - np.repeat(np.cumsum(fills) - fills, fills)
+    index = code[owner] + (k << length[owner])
+    symbols[index] = used[owner]
+    sizes[index] = length[owner]
     return symbols, sizes
 
 

@@ -24,7 +24,7 @@ class DensityStage(ArrayToBytesStage):
     Empty tiles cost a fraction of a bit (zero runs in the class stream); the symbols of the
     other tiles are coded as run/value tokens in one partition per class, each with its own
     Huffman table, so sparse and dense regions get the statistics they need. Every partition
-    and every chunk of one decodes independently. ``tile`` is the tile edge in elements.
+    and every lane of one decodes independently. ``tile`` is the tile edge in elements.
     """
 
     id = "tezip.density"

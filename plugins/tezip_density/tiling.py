@@ -24,6 +24,14 @@ SAMPLE_ROWS = 16
 REFERENCE_CHANNEL = 1
 
 
+def _lengths(values: np.ndarray) -> np.ndarray:
+    """Bit length of each unsigned value (a table lookup for 8 and 16 bits)."""
+    bits = values.dtype.itemsize * 8
+    if bits in _SMALL_LENGTHS:
+        return _SMALL_LENGTHS[bits][values]
+    return bit_length(values.ravel()).reshape(values.shape)
+
+
 def choose_channel_modes(residuals: np.ndarray) -> np.ndarray:
     """Per frame of ``(F, H, W, C)``, 1 if subtracting the reference channel from the others
     saves estimated bits on sampled rows, else 0."""
@@ -33,7 +41,7 @@ def choose_channel_modes(residuals: np.ndarray) -> np.ndarray:
     rows = np.unique(np.linspace(0, height - 1, min(SAMPLE_ROWS, height)).astype(np.int64))
     sample = np.ascontiguousarray(residuals[:, rows])
     costs = [
-        bit_length(zigzag(option).ravel()).reshape(frames, -1).sum(axis=1)
+        _lengths(zigzag(option)).reshape(frames, -1).sum(axis=1, dtype=np.int64)
         for option in (sample, decorrelate_channels(sample, np.ones(frames, np.uint8)))
     ]
     return (costs[1] < costs[0]).astype(np.uint8)
@@ -103,8 +111,8 @@ def choose_modes(planes: np.ndarray) -> np.ndarray:
     costs = []
     for mode in (NONE, LEFT, UP, LORENZO):
         coded = _apply(pairs, mode)[:, 1]
-        cost = bit_length(zigzag(np.ascontiguousarray(coded)).ravel()).reshape(len(planes), -1)
-        costs.append(cost.sum(axis=1))
+        cost = _lengths(zigzag(np.ascontiguousarray(coded))).reshape(len(planes), -1)
+        costs.append(cost.sum(axis=1, dtype=np.int64))
     if height < 2:
         costs[UP] = costs[LORENZO] = costs[NONE] + 1  # no row above: up modes are pointless
     return np.argmin(np.stack(costs), axis=0).astype(np.uint8)
@@ -127,10 +135,12 @@ def untransform(planes: np.ndarray, modes: np.ndarray) -> np.ndarray:
         chosen = modes == mode
         if chosen.any():
             part = out[chosen]
-            if mode & UP:
-                part = np.cumsum(part, axis=1, dtype=part.dtype)
+            if mode & UP:  # row by row: much faster than a cumsum across rows
+                for i in range(1, part.shape[1]):
+                    np.add(part[:, i], part[:, i - 1], out=part[:, i])
             if mode & LEFT:
-                part = np.cumsum(part, axis=2, dtype=part.dtype)
+                for j in range(1, part.shape[2]):
+                    np.add(part[:, :, j], part[:, :, j - 1], out=part[:, :, j])
             out[chosen] = part
     return out
 
@@ -148,16 +158,33 @@ def to_tiles(symbols: np.ndarray, tile: int) -> np.ndarray:
         full = np.zeros((count, rows * tile, cols * tile), symbols.dtype)
         full[:, :height, :width] = symbols
         symbols = full
-    tiles = symbols.reshape(count, rows, tile, cols, tile).transpose(0, 1, 3, 2, 4)
-    return tiles.reshape(-1, tile * tile)
+    # move whole tile rows (one opaque item of ``tile`` symbols each): far fewer, larger copies
+    rows_of = np.ascontiguousarray(symbols).view(_row_type(symbols.dtype, tile))
+    tiles = rows_of.reshape(count, rows, tile, cols).transpose(0, 1, 3, 2)
+    return np.ascontiguousarray(tiles).view(symbols.dtype).reshape(-1, tile * tile)
 
 
 def from_tiles(tiles: np.ndarray, count: int, height: int, width: int, tile: int) -> np.ndarray:
     """Invert :func:`to_tiles`, cropping the padding."""
     rows, cols = grid(height, width, tile)
-    planes = tiles.reshape(count, rows, cols, tile, tile).transpose(0, 1, 3, 2, 4)
-    planes = planes.reshape(count, rows * tile, cols * tile)
+    rows_of = np.ascontiguousarray(tiles).view(_row_type(tiles.dtype, tile))
+    planes = rows_of.reshape(count, rows, cols, tile).transpose(0, 1, 3, 2)
+    planes = np.ascontiguousarray(planes).view(tiles.dtype).reshape(count, rows * tile, cols * tile)
+    if (rows * tile, cols * tile) == (height, width):
+        return planes
     return np.ascontiguousarray(planes[:, :height, :width])
+
+
+def _row_type(dtype: np.dtype, tile: int) -> np.dtype:
+    """An opaque item as wide as ``tile`` symbols."""
+    return np.dtype(("V", tile * dtype.itemsize))
+
+
+_SMALL_LENGTHS = {
+    bits: bit_length(np.arange(1 << bits, dtype=np.uint64)).astype(np.uint8) for bits in (8, 16)
+}
+#: bit lengths of the two bytes of a (little-endian) uint16, summed
+_PAIR_LENGTHS = (_SMALL_LENGTHS[8][:, None] + _SMALL_LENGTHS[8][None, :]).ravel()
 
 
 def classes(count: int, tile: int) -> int:
@@ -166,20 +193,20 @@ def classes(count: int, tile: int) -> int:
     return 2 + int(np.floor(2 * np.log2(count * tile * tile)))
 
 
-_SMALL_LENGTHS = {
-    bits: bit_length(np.arange(1 << bits, dtype=np.uint64)).astype(np.uint8) for bits in (8, 16)
-}
-
-
 def classify(tiles: np.ndarray) -> np.ndarray:
     """Density class of each tile (0: empty)."""
-    bits = tiles.dtype.itemsize * 8
-    if bits in _SMALL_LENGTHS:
-        lengths = _SMALL_LENGTHS[bits][tiles]
+    if tiles.dtype == np.uint8 and tiles.shape[1] % 2 == 0:  # look up pairs of symbols
+        cost = _PAIR_LENGTHS[tiles.view(np.uint16)].sum(axis=1, dtype=np.int64)
     else:
-        lengths = bit_length(tiles.ravel()).reshape(tiles.shape)
-    cost = lengths.sum(axis=1, dtype=np.int64)
-    out = np.zeros(len(tiles), np.int64)
+        cost = _lengths(tiles).sum(axis=1, dtype=np.int64)
+    top = tiles.dtype.itemsize * 8 * tiles.shape[1]
+    if top < 1 << 16:  # a table of classes by cost
+        return _class_of(np.arange(top + 1))[cost]
+    return _class_of(cost)
+
+
+def _class_of(cost: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(cost), np.int64)
     busy = cost > 0
     out[busy] = 1 + np.floor(2 * np.log2(cost[busy])).astype(np.int64)
     return out
