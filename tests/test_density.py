@@ -110,20 +110,18 @@ def _sample() -> tuple[DensityStage, np.ndarray, bytes]:
     return stage, array, stage.encode(array)
 
 
-def test_truncations_raise_stream_error() -> None:
-    stage, array, data = _sample()
+def _assert_truncations_raise(stage: DensityStage, array: np.ndarray, data: bytes) -> None:
     for size in range(len(data)):
         with pytest.raises(StreamError):
             stage.decode(data[:size], array.shape, array.dtype)
-    with pytest.raises(StreamError):
-        stage.decode(data + b"\0", array.shape, array.dtype)
 
 
-def test_byte_flips_fail_cleanly() -> None:
+def _assert_flips_fail_cleanly(
+    stage: DensityStage, array: np.ndarray, data: bytes, masks: tuple[int, ...]
+) -> None:
     """A damaged stream raises ``StreamError`` or decodes to some array; nothing else."""
-    stage, array, data = _sample()
     for index in range(len(data)):
-        for mask in (0x01, 0x80, 0xFF):
+        for mask in masks:
             damaged = bytearray(data)
             damaged[index] ^= mask
             try:
@@ -131,6 +129,17 @@ def test_byte_flips_fail_cleanly() -> None:
             except StreamError:
                 continue
             assert out.shape == array.shape and out.dtype == array.dtype
+
+
+def test_truncations_raise_stream_error() -> None:
+    stage, array, data = _sample()
+    _assert_truncations_raise(stage, array, data)
+    with pytest.raises(StreamError):
+        stage.decode(data + b"\0", array.shape, array.dtype)
+
+
+def test_byte_flips_fail_cleanly() -> None:
+    _assert_flips_fail_cleanly(*_sample(), masks=(0x01, 0x80, 0xFF))
 
 
 def test_wrong_shape_is_rejected() -> None:
@@ -202,18 +211,8 @@ def _laned_sample(monkeypatch: pytest.MonkeyPatch) -> tuple[DensityStage, np.nda
 
 def test_laned_stream_corruption_fails_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
     stage, array, data = _laned_sample(monkeypatch)
-    for size in range(len(data)):
-        with pytest.raises(StreamError):
-            stage.decode(data[:size], array.shape, array.dtype)
-    for index in range(len(data)):
-        for mask in (0x01, 0x10, 0xFF):
-            damaged = bytearray(data)
-            damaged[index] ^= mask
-            try:
-                out = stage.decode(bytes(damaged), array.shape, array.dtype)
-            except StreamError:
-                continue
-            assert out.shape == array.shape and out.dtype == array.dtype
+    _assert_truncations_raise(stage, array, data)
+    _assert_flips_fail_cleanly(stage, array, data, masks=(0x01, 0x10, 0xFF))
 
 
 @pytest.mark.parametrize("lane_tokens", [b"\x00", b"\x81\x80\x04"])

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import json
 import math
 import os
@@ -38,12 +37,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import FrameType
 from typing import Any
 
 import msgpack
 import numpy as np
 import pytest
+from tool_modules import load_tool
 
 import tezip
 from tezip import errors
@@ -124,17 +124,6 @@ def exactly(*names: str, raw_damage: bool = False) -> Expect:
 # ---------------------------------------------------------------------------- file structure
 
 
-def _tool(name: str) -> ModuleType:
-    """A script of ``tools/`` imported as a module (``make_vectors`` imports its sibling)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 #: shape, dtype and SHA-256 of decoded frames
 Digest = tuple[list[int], str, str]
 #: GIDX entry fields that hold sizes or offsets: (start in the entry, width, name)
@@ -165,7 +154,7 @@ class Vector:
 
     @classmethod
     def load(cls, path: Path) -> Vector:
-        spec = _tool("spec_reader").SpecReader(str(path))
+        spec = load_tool("spec_reader").SpecReader(str(path))
         data = path.read_bytes()
         decoded = json.loads(path.with_suffix(".json").read_text())["decoded"]
         n, size = spec.header_length, len(data)
@@ -215,7 +204,7 @@ class Vector:
         boundaries = sorted(
             {(p, name) for start, end, name in spans if end > start for p in (start, end - 1)}
         )
-        source = _tool("make_vectors").Source(path)
+        source = load_tool("make_vectors").Source(path)
         header, sections, entries = source.parts()
         return cls(
             path,
@@ -418,7 +407,7 @@ def edit(value: Any, rng: random.Random) -> Any:
 
 def field_edits(vector: Vector, rng: random.Random, scale: int) -> Iterator[Mutant]:
     """msgpack fields of the header or of one GOP's metadata edited; the file re-assembled."""
-    make_vectors = _tool("make_vectors")
+    make_vectors = load_tool("make_vectors")
     gops = [i for i, (kind, _) in enumerate(vector.sections) if kind == b"GOPD"]
     for _ in range(80 * scale):
         sections = list(vector.sections)
@@ -504,7 +493,7 @@ def _attempt(action: Callable[[], Any]) -> tuple[Any, BaseException | None]:
 
 def judge(path: Path, mutant: Mutant, expected: Digest) -> str | None:
     """Why a mutant's outcome is not allowed (None if it is); its outcome is counted."""
-    spec_reader = _tool("spec_reader")
+    spec_reader = load_tool("spec_reader")
     path.write_bytes(mutant.data)
     signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(ALARM_SECONDS)
@@ -746,7 +735,7 @@ def test_a_forged_frame_shape_allocates_nothing_before_decoding() -> None:
 
 def test_inspect_shows_whatever_the_informative_fields_hold(tmp_path: Path) -> None:
     """``tezip inspect`` once required ``gop.policy`` and numeric bounds (FORMAT.md 4)."""
-    source = _tool("make_vectors").Source(VALID[0])
+    source = load_tool("make_vectors").Source(VALID[0])
 
     def strip(header: dict[str, Any]) -> None:
         header.update(gop={}, bound={"abs": "two"}, source={})
