@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +188,26 @@ def test_cuda_without_gpu_is_a_clear_error(stack: Path, tmp_path: Path) -> None:
         pytest.skip("a CUDA device is present")
     result = run("pack", str(stack), "-o", str(tmp_path / "a.tez"), "--device", "cuda")
     assert result.returncode == 1 and "tezip[gpu]" in result.stderr
+
+
+def test_the_readme_main_command_works_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's first command (after its install step) runs, and runs again, cleanly."""
+    root = Path(__file__).resolve().parents[1]
+    block = (root / "README.md").read_text().split("```")[1]
+    steps = [shlex.split(step) for step in block.strip().splitlines()[0].split("&&")]
+    assert steps[0][:2] == ["pip", "install"]
+    shutil.copytree(root / "tests" / "data" / "cells", tmp_path / "tests" / "data" / "cells")
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        for step in steps[1:]:
+            assert step[0] == "tezip"
+            result = CliRunner().invoke(cli, step[1:])
+            assert result.exit_code == 0, (step, result.output)
+    assert "16 frames match" in result.output
+    first = Image.open(tmp_path / "cells-out" / "cells_1.png")
+    original = Image.open(tmp_path / "tests" / "data" / "cells" / "cells_1.png")
+    assert first.mode == original.mode
+    difference = np.asarray(first, np.int16) - np.asarray(original, np.int16)
+    assert np.abs(difference).max() <= 1

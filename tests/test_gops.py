@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 import tezip
+from tezip import gops
 from tezip.errors import InputError
 from tezip.gops import GopPolicy
+from tezip.inspection import describe_archive
 
 
 def scenes(rng: np.random.Generator) -> np.ndarray:
@@ -31,12 +33,31 @@ def test_auto_cuts_at_the_scene_change(tmp_path: Path) -> None:
     assert gop_starts(path) == [0, 10]
 
 
-def test_auto_keeps_intra_friendly_runs_in_one_gop(tmp_path: Path) -> None:
+def intra_friendly(frames: int = 12) -> np.ndarray:
+    """A smooth picture under independent noise: each frame is cheaper coded alone."""
     smooth = np.add.outer(np.arange(24), np.arange(24)).astype(np.uint8)
-    noise = np.random.default_rng(1).integers(0, 3, (12, 24, 24))
+    noise = np.random.default_rng(1).integers(0, 3, (frames, 24, 24))
+    return (smooth + noise * 40).astype(np.uint8)
+
+
+def test_auto_keeps_short_intra_friendly_runs_in_one_gop(tmp_path: Path) -> None:
     path = tmp_path / "a.tez"
-    tezip.pack((smooth + noise * 40).astype(np.uint8), path, gop="auto")
+    tezip.pack(intra_friendly(), path, gop="auto")
     assert gop_starts(path) == [0]
+
+
+def test_auto_cuts_intra_friendly_runs_into_parallel_gops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Microscopy frames whose noise makes each frame cheaper coded alone."""
+    cells = Path(__file__).parent / "data" / "cells"
+    monkeypatch.setattr(gops, "INTRA_GOP_BYTES", 4 * 96 * 96)
+    path = tmp_path / "a.tez"
+    tezip.pack(cells, path, gop="auto")
+    assert gop_starts(path) == [0, 4, 8, 12]
+    assert {gop["predictor"] for gop in describe_archive(path)["gops"]} == {"tezip.zero"}
+    tezip.pack(scenes(np.random.default_rng(0)), path, gop="auto", overwrite=True)
+    assert gop_starts(path) == [0, 10]  # predictable frames are never cut this way
 
 
 def test_fixed_interval_and_auto_maximum(tmp_path: Path) -> None:

@@ -309,12 +309,27 @@ def test_image_folder_ignores_dotfiles_and_subfolders(tmp_path: Path) -> None:
     assert ImageFolderSource(tmp_path / "in").describe()["names"] == ["a.png", "b.png", "c.png"]
 
 
-def test_image_folder_rejects_unreadable_file(tmp_path: Path) -> None:
+def test_image_folder_ignores_files_that_are_not_images(tmp_path: Path) -> None:
     save_frames(tmp_path / "in", _uint8(), ["a.png", "b.png", "c.png"])
+    (tmp_path / "in" / "README.md").write_text("where these frames come from")
+    (tmp_path / "in" / "meta.JSON").write_text("{}")
+    assert ImageFolderSource(tmp_path / "in").describe()["names"] == ["a.png", "b.png", "c.png"]
+
+
+def test_image_folder_without_images_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
     (tmp_path / "in" / "notes.txt").write_text("hello")
     with pytest.raises(InputError) as excinfo:
         ImageFolderSource(tmp_path / "in")
-    one_line_error(excinfo, "notes.txt", "cannot read")
+    one_line_error(excinfo, "no image files")
+
+
+def test_image_folder_rejects_unreadable_image(tmp_path: Path) -> None:
+    save_frames(tmp_path / "in", _uint8(), ["a.png", "b.png", "c.png"])
+    (tmp_path / "in" / "d.png").write_text("hello")
+    with pytest.raises(InputError) as excinfo:
+        ImageFolderSource(tmp_path / "in")
+    one_line_error(excinfo, "d.png", "cannot read")
 
 
 def test_image_folder_rejects_differing_size(tmp_path: Path) -> None:
@@ -439,10 +454,28 @@ def test_npy_sink_streams_chunks(tmp_path: Path, name: str) -> None:
 def test_npy_sink_zero_frames_and_overwrite(tmp_path: Path) -> None:
     target = tmp_path / "out.npy"
     target.write_bytes(b"old")
-    with npy_sink(target, np.zeros((0, 2, 2), np.uint16)):
+    with pytest.raises(InputError) as excinfo:
+        npy_sink(target, np.zeros((0, 2, 2), np.uint16))
+    one_line_error(excinfo, "out.npy", "exists", "--force")
+    assert target.read_bytes() == b"old"
+    with npy_sink(target, np.zeros((0, 2, 2), np.uint16), overwrite=True):
         pass
     loaded = np.load(target)
     assert loaded.shape == (0, 2, 2) and loaded.dtype == np.uint16
+
+
+def test_image_sink_overwrite_replaces_the_whole_folder(tmp_path: Path) -> None:
+    data = _uint8()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "stale.png").write_text("x")
+    with pytest.raises(InputError) as excinfo:
+        npy_sink(tmp_path / "out", data, fmt="png")
+    one_line_error(excinfo, "not empty", "--force")
+    with npy_sink(tmp_path / "out", data, fmt="png", overwrite=True) as sink:
+        sink.write(data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert "stale.png" not in {p.name for p in (tmp_path / "out").iterdir()}
+    assert len(list((tmp_path / "out").iterdir())) == len(data)
 
 
 def test_npy_sink_respects_umask(tmp_path: Path) -> None:

@@ -213,8 +213,12 @@ def unpack_to(
     progress: Progress | None = None,
     model: str | os.PathLike[str] | None = None,
     device: str = "auto",
+    overwrite: bool = False,
 ) -> int:
-    """Decode into a ``.npy`` file or image folder like the original input; returns frames."""
+    """Decode into a ``.npy`` file or image folder like the original input; returns frames.
+
+    An existing output is replaced, once decoding has succeeded, only with ``overwrite``.
+    """
     with Archive(path, model=model, device=device) as archive:
         start, stop, step = (frames or slice(None)).indices(len(archive))
         if step != 1:
@@ -228,6 +232,7 @@ def unpack_to(
             frame_shape=header.frame_shape,
             dtype=header.numpy_dtype,
             indices=indices,
+            overwrite=overwrite,
         ) as sink:
             for number, decoded in archive.iter_gops(start, stop, workers or os.cpu_count() or 1):
                 entry = archive.gops[number]

@@ -176,6 +176,7 @@ def pack_command(
 @click.option("--workers", type=click.IntRange(1), help="Threads (default: all cores).")
 @click.option("--model", type=click.Path(path_type=str), help="Model file the archive needs.")
 @device_option
+@click.option("-f", "--force", is_flag=True, help="Replace an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def unpack_command(
     archive: str,
@@ -185,6 +186,7 @@ def unpack_command(
     workers: int | None,
     model: str | None,
     device: str,
+    force: bool,
     quiet: bool,
 ) -> None:
     """Decode ARCHIVE into OUTPUT (same kind of output as the packed input by default)."""
@@ -203,6 +205,7 @@ def unpack_command(
             progress=update,
             model=model,
             device=device,
+            overwrite=force,
         )
 
 

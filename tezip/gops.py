@@ -3,9 +3,10 @@
 ``fixed`` cuts every N frames. ``auto`` also starts a new GOP where frames *become* cheaper
 to code on their own (intra, spatial only) than predicted from the frame before, e.g. a scene
 cut or a detector reset; the original TEZip's static and dynamic windows, but decided on the
-estimated coded size rather than a threshold on the raw difference. A run of frames that stay
-cheaper alone is not cut further: the per-GOP predictor choice codes it intra, and one GOP
-keeps the entropy coder's context across the run.
+estimated coded size rather than a threshold on the raw difference. A GOP whose frames are all
+cheaper alone is cut every ``INTRA_GOP_BYTES`` of raw frames instead: the per-GOP predictor
+choice codes it intra, so the cuts cost no prediction, and the shorter GOPs encode and decode
+in parallel.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from tezip.quantize import Quantizer
 
 #: raw bytes one GOP may hold (bounds memory for large frames)
 MAX_GOP_BYTES = 64 * 1024 * 1024
+#: raw bytes after which ``auto`` cuts a GOP of frames that are all cheaper coded alone
+INTRA_GOP_BYTES = 2 * 1024 * 1024
 DEFAULT_MAX_FRAMES = 64
 
 
@@ -49,9 +52,9 @@ class GopPolicy:
     def record(self) -> dict[str, object]:
         return {"policy": "auto" if self.auto else "fixed", "size": self.size}
 
-    def frames_per_gop(self, frame_bytes: int) -> int:
-        """The interval, reduced so that one GOP stays within ``MAX_GOP_BYTES``."""
-        return max(1, min(self.size, MAX_GOP_BYTES // max(frame_bytes, 1)))
+    def frames_per_gop(self, frame_bytes: int, limit: int = MAX_GOP_BYTES) -> int:
+        """The interval, reduced so that one GOP stays within ``limit`` raw bytes."""
+        return max(1, min(self.size, limit // max(frame_bytes, 1)))
 
 
 #: a GOP starts where intra coding costs less than this fraction of temporal prediction...
@@ -78,7 +81,9 @@ def plan(
     source: FrameSource, policy: GopPolicy, quantizer: Quantizer
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(first frame index, frames)`` for each GOP, reading each frame once."""
-    length = policy.frames_per_gop(int(np.prod(source.frame_shape)) * source.dtype.itemsize)
+    frame_bytes = int(np.prod(source.frame_shape)) * source.dtype.itemsize
+    length = policy.frames_per_gop(frame_bytes)
+    intra_length = policy.frames_per_gop(frame_bytes, INTRA_GOP_BYTES)
     start, total = 0, len(source)
     pending = source.read(0, 0)
     ratios = np.zeros(0)  # intra / temporal cost of each pending frame
@@ -93,5 +98,7 @@ def plan(
         onsets = (ratios[1:want] < ONSET_RATIO) & (ratios[: want - 1] >= 1)
         found = np.flatnonzero(onsets) if policy.auto else ()
         cut = 1 + int(found[0]) if len(found) else want
+        if policy.auto and cut > intra_length and (ratios[1:cut] < 1).all():
+            cut = intra_length
         yield start, pending[:cut]
         pending, ratios, start = pending[cut:], ratios[cut:], start + cut

@@ -73,7 +73,11 @@ def _space(dtype: np.dtype) -> CodeSpace:
         return codes.astype(np.float64)
 
     def from_values(values: np.ndarray) -> np.ndarray:
-        return np.clip(np.rint(values), 0, top).astype(dtype)
+        rounded = np.nan_to_num(np.rint(values), nan=0.0)
+        at_top = rounded >= float(top)  # float(top) rounds up to 2**64 for 64-bit codes
+        codes = np.clip(np.where(at_top, 0.0, rounded), 0, None).astype(dtype)
+        codes[at_top] = top
+        return codes
 
     return CodeSpace(dtype.itemsize * 8, int(top), to_values, from_values)
 

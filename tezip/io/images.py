@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +68,14 @@ def _expanded_mode(image: Image.Image) -> str:
     return "RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB"
 
 
+@functools.cache
+def _image_extensions() -> frozenset[str]:
+    """Lower-case file extensions (with the dot) of every format Pillow can open."""
+    return frozenset(
+        extension for extension, kind in Image.registered_extensions().items() if kind in Image.OPEN
+    )
+
+
 def _unreadable(file: Path, err: Exception) -> InputError:
     return InputError(f"{file}: cannot read as an image ({reason(err)})")
 
@@ -118,9 +127,11 @@ def _pixels(file: Path) -> tuple[_Probe, np.ndarray]:
 class ImageFolderSource(FrameSource):
     """A folder of same-sized, same-mode images (any format Pillow reads), one frame each.
 
-    Files are taken in natural name order (``f2`` before ``f10``); dotfiles and sub-folders
-    are ignored, and any other file must be an image. Every header is checked up front, so
-    a mismatched or unreadable file fails before work starts. Palette images (``P``, ``PA``)
+    Files are taken in natural name order (``f2`` before ``f10``); only files with an image
+    extension Pillow reads count (a ``README.md`` or ``metadata.json`` beside the frames is
+    ignored, as are dotfiles and sub-folders), and each of those must be a readable image.
+    Every header is checked up front, so a mismatched or unreadable file fails before work
+    starts. Palette images (``P``, ``PA``)
     are expanded to ``RGB``/``RGBA``; mode ``"1"`` becomes ``uint8`` 0/1.
     """
 
@@ -128,8 +139,15 @@ class ImageFolderSource(FrameSource):
         self.path = Path(path)
         if not self.path.is_dir():
             raise InputError(f"{self.path}: not a folder")
+        readable = _image_extensions()
         with os.scandir(self.path) as entries:
-            names = [e.name for e in entries if not e.name.startswith(".") and not e.is_dir()]
+            names = [
+                e.name
+                for e in entries
+                if not e.name.startswith(".")
+                and not e.is_dir()
+                and os.path.splitext(e.name)[1].lower() in readable
+            ]
         self.names = sorted(names, key=natural_key)
         if not self.names:
             raise InputError(f"{self.path}: folder holds no image files")

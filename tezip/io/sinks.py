@@ -151,14 +151,23 @@ class NpySink(FrameSink):
 
     Frames are appended with plain file writes (not a memory map, whose writes fail with a
     fatal ``SIGBUS`` when the disk fills up), so memory stays flat in the frame count. An
-    existing file at :attr:`path` is replaced on commit.
+    existing file at :attr:`path` is replaced on commit only with ``overwrite``.
     """
 
-    def __init__(self, path: Path, count: int, frame_shape: tuple[int, ...], dtype: np.dtype):
+    def __init__(
+        self,
+        path: Path,
+        count: int,
+        frame_shape: tuple[int, ...],
+        dtype: np.dtype,
+        overwrite: bool = False,
+    ) -> None:
         super().__init__(path, count, frame_shape, dtype)
         _check_parent(path)
         if path.is_dir():
             raise InputError(f"{path}: is a folder; cannot write a .npy file there")
+        if path.exists() and not overwrite:
+            raise InputError(f"{path}: exists; refusing to overwrite it (use --force)")
         self._file: BinaryIO | None = None
 
     def _start(self) -> Path:
@@ -193,7 +202,8 @@ class NpySink(FrameSink):
 class ImageFolderSink(FrameSink):
     """Writes one image per frame into a new folder (PNG at zlib level 1, TIFF uncompressed).
 
-    The target must not exist or be an empty folder; a non-empty one is never overwritten.
+    The target must not exist or be an empty folder; a non-empty one is replaced as a whole,
+    on commit, only with ``overwrite``.
     """
 
     def __init__(
@@ -204,16 +214,18 @@ class ImageFolderSink(FrameSink):
         modes: list[str],
         frame_shape: tuple[int, ...],
         dtype: np.dtype,
+        overwrite: bool = False,
     ) -> None:
         super().__init__(path, len(names), frame_shape, dtype)
         _check_parent(path)
         if path.exists() and not path.is_dir():
             raise InputError(f"{path}: exists and is not a folder; cannot write images there")
-        if path.is_dir() and any(path.iterdir()):
-            raise InputError(f"{path}: folder is not empty; refusing to overwrite it")
+        if path.is_dir() and any(path.iterdir()) and not overwrite:
+            raise InputError(f"{path}: folder is not empty; refusing to overwrite it (use --force)")
         self.format = fmt
         self.names = names
         self.modes = modes
+        self.overwrite = overwrite
 
     def _start(self) -> Path:
         temp = self._temp_path()
@@ -234,12 +246,17 @@ class ImageFolderSink(FrameSink):
         parallel_map(save, range(len(frames)))
 
     def _publish(self, temp: Path) -> None:
+        replaced = self.path.with_name(f".{self.path.name}.replaced-{os.getpid()}")
         try:
+            if self.overwrite and self.path.is_dir() and any(self.path.iterdir()):
+                os.replace(self.path, replaced)
             os.replace(temp, self.path)
         except OSError as err:  # the target appeared or filled up meanwhile
             raise InputError(
                 f"{self.path}: cannot move the written images into place ({reason(err)})"
             ) from None
+        finally:
+            shutil.rmtree(replaced, ignore_errors=True)
 
     def _discard(self, temp: Path) -> None:
         shutil.rmtree(temp, ignore_errors=True)
@@ -253,6 +270,7 @@ def open_sink(
     frame_shape: tuple[int, ...],
     dtype: np.dtype,
     indices: Sequence[int],
+    overwrite: bool = False,
 ) -> FrameSink:
     """Open the sink for frames ``indices`` of an archive whose input record is ``source``.
 
@@ -262,18 +280,19 @@ def open_sink(
     PNG, or TIFF for data PNG cannot hold). With an explicit image format, names keep their
     stem and take the format's extension (``frame_000000.png`` when there are no names).
     Data a format cannot hold exactly raises ``InputError`` here, before anything is written.
+    An existing output is an ``InputError`` unless ``overwrite``.
     """
     path, frame_shape, dtype = Path(path), tuple(frame_shape), np.dtype(dtype)
     if fmt is not None and fmt not in FORMATS:
         raise InputError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
     images = source.get("kind") == "images" and path.suffix.lower() != ".npy"
     if fmt == "npy" or (fmt is None and not images):
-        return NpySink(path, len(indices), frame_shape, dtype)
+        return NpySink(path, len(indices), frame_shape, dtype, overwrite)
     modes = _frame_modes(source.get("modes"), indices, frame_shape, dtype)
     fmt = fmt or _default_format(source.get("format"), modes)
     _check_format(fmt, modes, dtype)
     names = _frame_names(source.get("names"), indices, fmt)
-    return ImageFolderSink(path, fmt, names, modes, frame_shape, dtype)
+    return ImageFolderSink(path, fmt, names, modes, frame_shape, dtype, overwrite)
 
 
 def _check_parent(path: Path) -> None:

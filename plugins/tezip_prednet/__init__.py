@@ -1,0 +1,1 @@
+"""The PredNet predictor plugin (``tezip.prednet``) and the ``tezip train`` command."""

@@ -1,0 +1,66 @@
+"""The ``tezip train`` command: fit a PredNet model file to frame sequences."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("train")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=str), help="Model file.")
+@click.option("--epochs", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--arch", type=click.Choice(["slim", "original"]), default="slim", show_default=True)
+@click.option("--nt", type=click.IntRange(2), default=10, show_default=True, help="Clip frames.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--crop", type=click.IntRange(1), default=128, show_default=True, help="Crop side.")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
+@click.option("--per-channel", is_flag=True, help="Train a 1-channel model on every channel.")
+@click.option("--resume", type=click.Path(path_type=str), help="Checkpoint (OUTPUT.ckpt).")
+@click.option("--init", type=click.Path(path_type=str), help="Start from this model's weights.")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def train_command(
+    inputs: tuple[str, ...],
+    output: str,
+    epochs: int,
+    arch: str,
+    nt: int,
+    seed: int,
+    crop: int,
+    lr: float,
+    per_channel: bool,
+    resume: str | None,
+    init: str | None,
+    device: str,
+    quiet: bool,
+) -> None:
+    """Train a PredNet model on INPUTS (.npy files or image folders) for tezip.prednet."""
+    from tezip_prednet.training import TrainConfig, train
+
+    config = TrainConfig(
+        inputs,
+        output,
+        epochs,
+        arch,
+        nt,
+        seed,
+        crop,
+        lr=lr,
+        device=device,
+        per_channel=per_channel,
+        resume=resume,
+        init=init,
+    )
+
+    def report(epoch: int, loss: float, validation: float, improved: bool) -> None:
+        mark = "  (best, saved)" if improved else ""
+        click.echo(
+            f"epoch {epoch}/{epochs}  train {loss:.5f}  validation {validation:.5f}{mark}",
+            err=True,
+        )
+
+    best = train(config, None if quiet else report)
+    if not quiet:
+        click.echo(f"{output}: best validation loss {best:.5f}", err=True)

@@ -1,0 +1,137 @@
+"""PredNet (Lotter, Kreiman & Cox 2016) in PyTorch, predicting a correction to the last frame.
+
+Layer ``l`` works at ``1 / 2**l`` resolution. Its representation unit is a convolutional LSTM
+with hard-sigmoid gates fed its own error, its previous state and the upsampled
+representation of the layer above (top-down pass); its error unit holds the rectified
+positive and negative differences between the layer's input and its prediction, and feeds
+the layer above through a convolution and max-pooling (bottom-up pass). Layer 0 predicts a
+linear *correction* added to the previous frame, so an untrained network predicts the
+previous frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional
+
+#: named architectures: channels of every layer, the first being the image's
+PRESETS: dict[str, tuple[int, ...]] = {"original": (48, 96, 192), "slim": (16, 32, 64)}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What a model file's ``architecture`` holds: enough to rebuild the network."""
+
+    channels: tuple[int, ...]
+    kernel: int = 3
+
+    @classmethod
+    def preset(cls, name: str, image_channels: int, kernel: int = 3) -> Architecture:
+        return cls((image_channels, *PRESETS[name]), kernel)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Architecture:
+        channels = tuple(int(c) for c in record["channels"])
+        kernel = int(record["kernel"])
+        if len(channels) < 1 or min(channels) < 1 or kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"invalid PredNet architecture {record!r}")
+        return cls(channels, kernel)
+
+    def record(self) -> dict[str, Any]:
+        return {"name": "prednet", "channels": list(self.channels), "kernel": self.kernel}
+
+    @property
+    def multiple(self) -> int:
+        """Frame sides are padded to a multiple of this."""
+        return 1 << (len(self.channels) - 1)
+
+
+State = tuple[list[Tensor], list[Tensor], list[Tensor]]  # representations, cells, errors
+
+
+def hard_sigmoid(x: Tensor) -> Tensor:
+    """Keras' piecewise-linear sigmoid, as in the original PredNet."""
+    return (0.2 * x + 0.5).clamp(0.0, 1.0)
+
+
+class PredNet(nn.Module):
+    """The network; :meth:`step` advances one frame, :meth:`forward` runs a training clip."""
+
+    def __init__(self, architecture: Architecture) -> None:
+        super().__init__()
+        self.architecture = architecture
+        sizes, k = architecture.channels, architecture.kernel
+        top = len(sizes) - 1
+        self.lstm = nn.ModuleList(
+            nn.Conv2d(3 * s + (sizes[i + 1] if i < top else 0), 4 * s, k, padding=k // 2)
+            for i, s in enumerate(sizes)
+        )
+        self.ahat = nn.ModuleList(nn.Conv2d(s, s, k, padding=k // 2) for s in sizes)
+        self.a = nn.ModuleList(
+            nn.Conv2d(2 * sizes[i], sizes[i + 1], k, padding=k // 2) for i in range(top)
+        )
+        nn.init.zeros_(self.ahat[0].weight)  # start as the previous-frame predictor
+        nn.init.zeros_(self.ahat[0].bias)
+
+    def initial_state(self, batch: int, height: int, width: int, like: Tensor) -> State:
+        """Zero representations, cells and errors for frames of ``height x width``."""
+
+        def zeros(channels: int, level: int) -> Tensor:
+            return like.new_zeros(batch, channels, height >> level, width >> level)
+
+        sizes = self.architecture.channels
+        r = [zeros(s, i) for i, s in enumerate(sizes)]
+        c = [zeros(s, i) for i, s in enumerate(sizes)]
+        e = [zeros(2 * s, i) for i, s in enumerate(sizes)]
+        return r, c, e
+
+    def top_down(self, state: State) -> tuple[list[Tensor], list[Tensor]]:
+        """New representations and cells from the last errors, top layer first."""
+        r_old, c_old, errors = state
+        r_new: list[Tensor] = [r_old[0]] * len(r_old)
+        c_new: list[Tensor] = [c_old[0]] * len(c_old)
+        for level in reversed(range(len(r_old))):
+            inputs = [errors[level], r_old[level]]
+            if level < len(r_old) - 1:
+                inputs.append(functional.interpolate(r_new[level + 1], scale_factor=2.0))
+            gates = self.lstm[level](torch.cat(inputs, dim=1))
+            i, f, o, g = torch.chunk(gates, 4, dim=1)
+            c_new[level] = hard_sigmoid(f) * c_old[level] + hard_sigmoid(i) * torch.tanh(g)
+            r_new[level] = hard_sigmoid(o) * torch.tanh(c_new[level])
+        return r_new, c_new
+
+    def correction(self, representations: list[Tensor]) -> Tensor:
+        """Layer 0's prediction: the change from the previous frame."""
+        return self.ahat[0](representations[0])
+
+    def bottom_up(
+        self, representations: list[Tensor], frame: Tensor, predicted: Tensor
+    ) -> list[Tensor]:
+        """Error units of every layer once ``frame`` (predicted as ``predicted``) is known."""
+        errors = []
+        target, guess = frame, predicted
+        for level, r in enumerate(representations):
+            if level:
+                guess = torch.relu(self.ahat[level](r))
+            errors.append(torch.cat([torch.relu(target - guess), torch.relu(guess - target)], 1))
+            if level < len(representations) - 1:
+                target = functional.max_pool2d(torch.relu(self.a[level](errors[-1])), 2)
+        return errors
+
+    def forward(self, clip: Tensor) -> Tensor:
+        """Predictions of every frame of ``clip`` ``(B, T, C, H, W)`` from the frames before it."""
+        batch, steps, _, height, width = clip.shape
+        state = self.initial_state(batch, height, width, clip)
+        previous = torch.zeros_like(clip[:, 0])
+        outputs = []
+        for t in range(steps):
+            r, c = self.top_down(state)
+            predicted = previous + self.correction(r)
+            outputs.append(predicted)
+            state = (r, c, self.bottom_up(r, clip[:, t], predicted))
+            previous = clip[:, t]
+        return torch.stack(outputs, 1)

@@ -1,0 +1,147 @@
+"""``tezip.prednet``: closed-loop PredNet prediction through each group of frames."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tezip.abc import CodeSpace, Predictor, PredictorState, RunContext
+from tezip.errors import InputError, ModelError
+from tezip_prednet import models
+from tezip_prednet.modelfile import fingerprint
+from tezip_prednet.normalise import CLIP, Normaliser
+from tezip_prednet.snapping import snap_decode, snap_encode, tolerance
+from tezip_prednet.torchenv import require_torch, torch_device
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from tezip_prednet.network import PredNet, State
+
+DEFAULT_MARGIN = 1e-5
+
+
+class PrednetPredictor(Predictor):
+    """PredNet (Lotter et al. 2016) fed the reconstructed frames; exact on every device.
+
+    ``margin``: relative width of the band around rounding boundaries whose elements the
+    encoder records so that other devices snap them identically (see ``snapping``).
+    """
+
+    id = "tezip.prednet"
+    version = 1
+
+    def __init__(self, margin: float = DEFAULT_MARGIN) -> None:
+        if not 0 <= margin < 1e-2:
+            raise InputError(f"tezip.prednet margin must be in [0, 0.01), got {margin}")
+        self.margin = float(margin)
+        self._model: bytes | None = None
+        self._device = "cpu"
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        return {"margin": self.margin}
+
+    def bind(self, context: RunContext) -> None:
+        require_torch()
+        self._model = models.choose(context.models, context.fingerprint)
+        self._device = torch_device(context.device)
+        self.fingerprint = fingerprint(self._model)
+        models.load(self._model, self._device)  # fail here, not inside a GOP
+
+    def model_file(self) -> bytes | None:
+        return self._model
+
+    def start(self, space: CodeSpace, frame_shape: tuple[int, ...]) -> PredictorState:
+        if self._model is None:
+            self.bind(RunContext())
+        assert self._model is not None
+        return PrednetState(models.load(self._model, self._device), space, frame_shape, self.margin)
+
+
+class PrednetState(PredictorState):
+    """Recurrent state of one GOP; predictions are snapped as ``snapping`` describes."""
+
+    def __init__(
+        self, network: PredNet, space: CodeSpace, frame_shape: tuple[int, ...], margin: float
+    ) -> None:
+        import torch
+
+        self.torch = torch
+        self.network, self.space, self.margin = network, space, margin
+        self.frame_shape = frame_shape
+        height, width = frame_shape[:2]
+        channels = frame_shape[2] if len(frame_shape) == 3 else 1
+        wanted = network.architecture.channels[0]
+        if wanted not in (channels, 1):
+            raise ModelError(f"the PredNet model takes {wanted} channels, frames have {channels}")
+        self.batch = channels // wanted  # single-channel models see each channel on its own
+        multiple = network.architecture.multiple
+        self.padding = (-height % multiple, -width % multiple)
+        self.normaliser: Normaliser | None = None
+        self.previous: np.ndarray | None = None  # last frame, normalised (frame layout)
+        self.state: State | None = None
+        self.pending: tuple[list[Tensor], list[Tensor], Tensor] | None = None
+        self.parameter = next(network.parameters())
+
+    def predict(self, side: bytes | None) -> tuple[np.ndarray, bytes]:
+        if self.normaliser is None or self.previous is None:  # keyframe: no history
+            return np.zeros(self.frame_shape, self.space.dtype), b""
+        correction = self._advance()
+        with np.errstate(invalid="ignore"):
+            correction = np.clip(np.nan_to_num(correction), CLIP[0] - CLIP[1], CLIP[1] - CLIP[0])
+        bits = self.normaliser.bits
+        scaled = np.ldexp(self.previous + correction, bits)
+        if side is None:
+            grid, side = snap_encode(scaled, tolerance(correction, self.margin, bits))
+        else:
+            grid = snap_decode(scaled, side)
+        np.clip(grid, np.ldexp(CLIP[0], bits), np.ldexp(CLIP[1], bits), out=grid)
+        codes = self.space.from_values(self.normaliser.inverse(grid))
+        return codes.astype(self.space.dtype, copy=False).reshape(self.frame_shape), side
+
+    def update(self, codes: np.ndarray) -> None:
+        values = self.space.to_values(codes).reshape(self.frame_shape)
+        if self.normaliser is None:
+            self.normaliser = Normaliser.from_keyframe(values, self.space)
+            self.state = self._initial()
+            self._advance()
+        frame = self.normaliser.forward(values)
+        assert self.pending is not None and self.state is not None
+        r, c, predicted = self.pending
+        with self.torch.no_grad():
+            errors = self.network.bottom_up(r, self._tensor(frame), predicted)
+        self.state, self.pending, self.previous = (r, c, errors), None, frame
+
+    def _initial(self) -> State:
+        height, width = (n + p for n, p in zip(self.frame_shape[:2], self.padding, strict=True))
+        return self.network.initial_state(self.batch, height, width, self.parameter)
+
+    def _advance(self) -> np.ndarray:
+        """Run the top-down pass; the correction to the previous frame, in frame layout."""
+        assert self.state is not None
+        with self.torch.no_grad():
+            r, c = self.network.top_down(self.state)
+            correction = self.network.correction(r)
+            previous = (
+                self.torch.zeros_like(correction)
+                if self.previous is None
+                else self._tensor(self.previous)
+            )
+        self.pending = (r, c, previous + correction)
+        return self._frame(correction)
+
+    def _tensor(self, frame: np.ndarray) -> Tensor:
+        """Frame layout ``(H, W[, C])`` -> padded network batch ``(B, C', H', W')``."""
+        planes = frame.reshape(*self.frame_shape[:2], -1).transpose(2, 0, 1)
+        pad = ((0, 0), (0, self.padding[0]), (0, self.padding[1]))
+        planes = np.pad(planes, pad, mode="edge").astype(np.float32)
+        batch = planes.reshape(self.batch, -1, *planes.shape[1:])
+        return self.torch.from_numpy(batch).to(self.parameter.device)
+
+    def _frame(self, batch: Tensor) -> np.ndarray:
+        """Network batch -> float64 frame layout, padding cropped."""
+        height, width = self.frame_shape[:2]
+        planes = batch.detach().cpu().numpy().reshape(-1, *batch.shape[2:])[:, :height, :width]
+        return planes.transpose(1, 2, 0).reshape(self.frame_shape).astype(np.float64)

@@ -1,0 +1,30 @@
+"""Importing torch lazily, with the settings that make inference reproducible."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from tezip.errors import DependencyError
+
+
+def require_torch() -> ModuleType:
+    """Import torch with deterministic settings, or raise a one-line ``DependencyError``."""
+    try:
+        import torch
+    except ImportError:
+        raise DependencyError("tezip.prednet needs PyTorch: pip install 'tezip[torch]'") from None
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    return torch
+
+
+def torch_device(name: str) -> str:
+    """``cpu`` or ``cuda`` for torch; ``auto`` picks CUDA when torch sees a GPU."""
+    torch = require_torch()
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DependencyError("--device cuda: torch sees no CUDA GPU; use --device cpu")
+    return name

@@ -1,0 +1,180 @@
+"""Fitting a PredNet to frame sequences: seeded, resumable, best checkpoint by validation loss."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tezip.errors import InputError, ModelError
+from tezip_prednet.clips import Clip, cut, load_sequences, split
+from tezip_prednet.modelfile import ModelFile
+from tezip_prednet.models import build, to_model_file
+from tezip_prednet.torchenv import require_torch, torch_device
+
+if TYPE_CHECKING:
+    from torch import Tensor
+    from torch.optim import Optimizer
+
+    from tezip_prednet.network import PredNet
+
+Report = Callable[[int, float, float, bool], None]  # epoch, train loss, val loss, improved
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of ``tezip train``."""
+
+    inputs: tuple[str, ...]
+    output: str
+    epochs: int = 50
+    arch: str = "slim"
+    nt: int = 10
+    seed: int = 0
+    crop: int = 128
+    crops: int = 4
+    lr: float = 1e-3
+    validation: float = 0.15
+    device: str = "auto"
+    per_channel: bool = False
+    resume: str | None = None
+    init: str | None = None
+
+
+def checkpoint_path(output: str) -> Path:
+    """Where the last epoch's state is kept for ``--resume``."""
+    return Path(output + ".ckpt")
+
+
+def train(config: TrainConfig, report: Report | None = None) -> float:
+    """Train and write the best model to ``config.output``; returns its validation loss."""
+    torch = require_torch()
+    from tezip_prednet.network import PRESETS, Architecture, PredNet
+
+    if config.arch not in PRESETS:
+        raise InputError(f"--arch must be one of {', '.join(PRESETS)}, got {config.arch!r}")
+    device = torch_device(config.device)
+    sequences = load_sequences(list(config.inputs), config.per_channel)
+    clips, validation = split(cut(sequences, config.nt), config.validation, config.seed)
+    torch.manual_seed(config.seed)
+    network = PredNet(Architecture.preset(config.arch, sequences[0].shape[1])).to(device)
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
+    first, best = 0, float("inf")
+    if config.init:
+        _load_weights(config.init, network)
+    if config.resume:
+        first, best = _resume(config.resume, network, optimizer)
+    size = _crop_size(config.crop, network.architecture.multiple)
+    for epoch in range(first, config.epochs):
+        rng = np.random.default_rng((config.seed, epoch))
+        torch.manual_seed(config.seed * 100_003 + epoch)
+        for group in optimizer.param_groups:  # cosine schedule
+            group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+        network.train()
+        losses = []
+        for index in rng.permutation(len(clips)):
+            batch = torch.from_numpy(clips[index].crops(size, config.crops, rng)).to(device)
+            loss = _loss(network, batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        score = _validate(network, validation, size, device)
+        improved = score < best
+        training = {
+            "epoch": epoch + 1,
+            "validation_loss": score,
+            "config": asdict(config),
+            "sequences": [list(s.shape) for s in sequences],
+        }
+        if improved:
+            best = score
+            _write(config.output, to_model_file(network, {**training, "best": best}))
+        _write(str(checkpoint_path(config.output)), _checkpoint(network, optimizer, training, best))
+        if report:
+            report(epoch + 1, float(np.mean(losses)), score, improved)
+    return best
+
+
+def _crop_size(crop: int, multiple: int) -> int:
+    return max(multiple, crop // multiple * multiple)
+
+
+def _loss(network: PredNet, batch: Tensor) -> Tensor:
+    """Prediction error of every frame after the first (multi-step), as the coder sees it.
+
+    Mean absolute error plus that of its 2-D Lorenzo difference: the spatial stage removes
+    smooth errors, so fine-scale noise in a prediction costs more than a smooth offset.
+    """
+    error = network(batch)[:, 1:] - batch[:, 1:]
+    lorenzo = error[..., 1:, 1:] - error[..., :-1, 1:] - error[..., 1:, :-1] + error[..., :-1, :-1]
+    return error.abs().mean() + lorenzo.abs().mean()
+
+
+def _validate(network: PredNet, clips: list[Clip], size: int, device: str) -> float:
+    torch = require_torch()
+    network.eval()
+    with torch.no_grad():
+        losses = [
+            float(_loss(network, torch.from_numpy(c.crops(size, 1, None)).to(device)))
+            for c in clips
+        ]
+    return float(np.mean(losses))
+
+
+def _checkpoint(
+    network: PredNet, optimizer: Optimizer, training: dict[str, Any], best: float
+) -> ModelFile:
+    """The model plus Adam's moments, to resume from exactly where training stopped."""
+    file = to_model_file(network, {**training, "best": best})
+    for name, parameter in network.named_parameters():
+        moments = optimizer.state.get(parameter, {})
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key in moments:
+                file.tensors[f"adam/{key}/{name}"] = moments[key].detach().cpu().numpy()
+        if "step" in moments:
+            file.training.setdefault("adam_step", float(moments["step"]))
+    return file
+
+
+def _load_weights(path: str, network: PredNet) -> ModelFile:
+    """Copy a model file's (or checkpoint's) weights into ``network``; returns the file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read model file ({exc.strerror})") from None
+    file = ModelFile.from_bytes(data)
+    weights = {k: v for k, v in file.tensors.items() if not k.startswith("adam/")}
+    loaded = build(ModelFile(file.architecture, file.normalisation, file.training, weights))
+    if loaded.architecture != network.architecture:
+        raise ModelError(f"{path}: its architecture differs from --arch and the inputs' channels")
+    network.load_state_dict(loaded.state_dict())
+    return file
+
+
+def _resume(path: str, network: PredNet, optimizer: Optimizer) -> tuple[int, float]:
+    torch = require_torch()
+    file = _load_weights(path, network)
+    adam = {k: v for k, v in file.tensors.items() if k.startswith("adam/")}
+    device = next(network.parameters()).device
+    for name, parameter in network.named_parameters():
+        if f"adam/exp_avg/{name}" in adam:
+            optimizer.state[parameter] = {
+                "step": torch.tensor(float(file.training.get("adam_step", 0))),
+                "exp_avg": torch.from_numpy(adam[f"adam/exp_avg/{name}"].copy()).to(device),
+                "exp_avg_sq": torch.from_numpy(adam[f"adam/exp_avg_sq/{name}"].copy()).to(device),
+            }
+    return int(file.training.get("epoch", 0)), float(file.training.get("best", float("inf")))
+
+
+def _write(path: str, file: ModelFile) -> None:
+    """Atomically replace ``path``."""
+    temp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    Path(temp).write_bytes(file.to_bytes())
+    os.replace(temp, path)

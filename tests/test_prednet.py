@@ -1,0 +1,261 @@
+"""tezip.prednet: round trips, models, exact decoding under float noise, `tezip train`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import tezip
+from tezip.cli import cli
+from tezip.errors import DependencyError, IntegrityError, ModelError, TezipError
+from tezip.registry import get_registry
+from tezip.testing import check_predictor
+
+torch = pytest.importorskip("torch")
+
+from tezip_prednet import models  # noqa: E402
+from tezip_prednet.modelfile import MAGIC, ModelFile, fingerprint  # noqa: E402
+from tezip_prednet.network import Architecture, PredNet  # noqa: E402
+from tezip_prednet.predictor import PrednetPredictor  # noqa: E402
+from tezip_prednet.snapping import snap_decode, snap_encode  # noqa: E402
+
+CUDA = torch.cuda.is_available()
+
+
+def tiny_model(path: Path, channels: int = 1, seed: int = 0, spread: float = 0.05) -> Path:
+    """A random 2-layer PredNet whose corrections are not zero."""
+    torch.manual_seed(seed)
+    network = PredNet(Architecture((channels, 4), 3))
+    torch.nn.init.normal_(network.ahat[0].weight, std=spread)
+    path.write_bytes(models.to_model_file(network, {"seed": seed}).to_bytes())
+    return path
+
+
+def frames(shape: tuple[int, ...], dtype: str = "uint8", seed: int = 0) -> np.ndarray:
+    """Smoothly moving blobs with noise, in ``dtype``."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(shape[0])[:, None, None]
+    y, x = np.mgrid[: shape[1], : shape[2]]
+    base = 100 + 60 * np.sin((x + 2 * t) / 4.0) * np.cos((y - t) / 5.0)
+    data = base[..., None] + np.arange(shape[3] if len(shape) == 4 else 1) * 10
+    data = data.reshape(shape) + rng.normal(0, 2, shape)
+    return data.astype(dtype)
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    return tiny_model(tmp_path / "tiny.tezm")
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "bound"),
+    [
+        ((6, 13, 21), "uint8", {}),
+        ((5, 9, 10, 3), "uint16", {}),
+        ((6, 12, 12), "float32", {}),
+        ((6, 13, 21), "int32", {"abs": 2}),
+        ((6, 16, 8), "float32", {"rel": 1e-3}),
+    ],
+)
+def test_round_trip(
+    tmp_path: Path, model: Path, shape: tuple[int, ...], dtype: str, bound: dict[str, float]
+) -> None:
+    data = frames(shape, dtype)
+    archive = tmp_path / "a.tez"
+    tezip.pack(data, archive, predictor="tezip.prednet", model=model, gop=4, **bound)
+    decoded = tezip.unpack(archive, model=model)
+    assert decoded.dtype == data.dtype and decoded.shape == data.shape
+    if not bound:
+        assert decoded.tobytes() == data.tobytes()
+    else:
+        tolerance = bound.get("abs") or bound["rel"] * float(np.ptp(data))
+        assert np.abs(decoded.astype(np.float64) - data).max() <= tolerance
+
+
+def test_archive_needs_its_model(tmp_path: Path, model: Path) -> None:
+    archive = tmp_path / "a.tez"
+    tezip.pack(frames((4, 8, 8)), archive, predictor="tezip.prednet", model=model)
+    wanted = fingerprint(model.read_bytes())
+    with pytest.raises(ModelError, match=wanted):
+        tezip.unpack(archive)
+    other = tiny_model(tmp_path / "other.tezm", seed=1)
+    with pytest.raises(ModelError, match=wanted):
+        tezip.unpack(archive, model=other)
+
+
+def test_embedded_model_unpacks_alone(tmp_path: Path, model: Path) -> None:
+    data = frames((5, 8, 11))
+    archive = tmp_path / "a.tez"
+    tezip.pack(data, archive, predictor="tezip.prednet", model=model, embed_model=True)
+    assert np.array_equal(tezip.unpack(archive), data)
+
+
+def test_channel_mismatch_is_a_model_error(tmp_path: Path) -> None:
+    rgb = tiny_model(tmp_path / "rgb.tezm", channels=3)
+    with pytest.raises(ModelError, match="3 channels"):
+        tezip.pack(frames((3, 8, 8, 2)), tmp_path / "a.tez", predictor="tezip.prednet", model=rgb)
+
+
+def _perturb_on_decode(monkeypatch: pytest.MonkeyPatch, relative: float) -> None:
+    original = PredNet.correction
+    generator = torch.Generator().manual_seed(7)
+
+    def noisy(self: PredNet, representations: list) -> object:
+        out = original(self, representations)
+        return out * (1 + relative * torch.randn(out.shape, generator=generator))
+
+    monkeypatch.setattr(PredNet, "correction", noisy)
+
+
+@pytest.mark.parametrize("margin", [1e-5, 0.0])
+def test_float_noise_on_decode_stays_exact_thanks_to_the_margin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, margin: float
+) -> None:
+    model = tiny_model(tmp_path / "wild.tezm", spread=0.5)  # large corrections
+    data = frames((6, 48, 48), "uint16") * 200  # a fine grid: many elements near boundaries
+    archive = tmp_path / "a.tez"
+    options = {"margin": margin}
+    tezip.pack(data, archive, predictor="tezip.prednet", model=model, predictor_options=options)
+    _perturb_on_decode(monkeypatch, 1e-6)
+    if margin:
+        assert np.array_equal(tezip.unpack(archive, model=model), data)
+    else:  # without the recorded elements the noise flips some roundings: refused, not wrong
+        with pytest.raises(IntegrityError, match="checksum"):
+            tezip.unpack(archive, model=model)
+
+
+def test_large_noise_on_decode_is_refused(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = frames((8, 24, 24), "uint16") * 200
+    archive = tmp_path / "a.tez"
+    tezip.pack(data, archive, predictor="tezip.prednet", model=model)
+    _perturb_on_decode(monkeypatch, 0.3)
+    with pytest.raises(IntegrityError, match="checksum"):
+        tezip.unpack(archive, model=model)
+
+
+def test_snapping_records_ambiguous_elements() -> None:
+    scaled = np.array([0.5 + 1e-9, 2.5 - 1e-9, 7.2, -3.5 + 1e-9])
+    band = np.full(scaled.shape, 1e-6)
+    rounded, side = snap_encode(scaled, band)
+    assert rounded.tolist() == [1, 2, 7, -3] and side
+    shifted = scaled + np.array([-2e-9, 2e-9, 0, -2e-9])  # another device's floats
+    assert not np.array_equal(np.floor(shifted + 0.5), rounded)
+    assert np.array_equal(snap_decode(shifted, side), rounded)
+    assert snap_encode(scaled, np.zeros(4))[1] == b""
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda b: b"PK\x03\x04" + b[4:],
+        lambda b: b[:-4],
+        lambda b: b + b"\0\0\0\0",
+        lambda b: b[:8] + (1 << 30).to_bytes(4, "little") + b[12:],
+        lambda b: b[:12] + b"{" + b[13:],
+        lambda b: b[:11],
+    ],
+)
+def test_damaged_model_file_is_a_model_error(tmp_path: Path, model: Path, mangle: object) -> None:
+    damaged = tmp_path / "bad.tezm"
+    damaged.write_bytes(mangle(model.read_bytes()))  # type: ignore[operator]
+    with pytest.raises(ModelError):
+        tezip.pack(frames((3, 8, 8)), tmp_path / "a.tez", predictor="tezip.prednet", model=damaged)
+
+
+def test_model_file_with_wrong_tensors_is_a_model_error(model: Path) -> None:
+    file = ModelFile.from_bytes(model.read_bytes())
+    file.tensors.pop(next(iter(file.tensors)))
+    with pytest.raises(ModelError, match="valid PredNet"):
+        models.build(file)
+    assert model.read_bytes().startswith(MAGIC)
+
+
+def test_conformance_with_a_tiny_model(model: Path) -> None:
+    from tezip.abc import RunContext
+
+    class Bound(PrednetPredictor):
+        def __init__(self, margin: float = 1e-5) -> None:
+            super().__init__(margin)
+            self.bind(RunContext(models=(model.read_bytes(),)))
+
+    check_predictor(Bound)
+
+
+def _train(tmp_path: Path, name: str, *extra: str) -> tuple[Path, object]:
+    commands = dict(cli.commands)
+    get_registry().manager.hook.tezip_add_commands(cli=cli)
+    output = tmp_path / name
+    args = ["train", str(tmp_path / "seq.npy"), "-o", str(output), "--crop", "8", "--nt", "4"]
+    result = CliRunner().invoke(cli, [*args, *extra])
+    cli.commands.clear()
+    cli.commands.update(commands)
+    return output, result
+
+
+def _weights(path: Path) -> dict[str, np.ndarray]:
+    return ModelFile.from_bytes(path.read_bytes()).tensors
+
+
+def test_train_is_reproducible_and_resumable(tmp_path: Path) -> None:
+    np.save(tmp_path / "seq.npy", frames((12, 10, 12)))
+    first, result = _train(tmp_path, "a.tezm", "--epochs", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+    again, _ = _train(tmp_path, "b.tezm", "--epochs", "2", "--quiet")
+    resumed, _ = _train(tmp_path, "c.tezm", "--epochs", "1", "--quiet")
+    checkpoint = Path(str(resumed) + ".ckpt")
+    _, result = _train(tmp_path, "c.tezm", "--epochs", "2", "--resume", str(checkpoint))
+    assert "epoch 2/2" in result.output
+    final = {k: v for k, v in _weights(checkpoint).items() if not k.startswith("adam/")}
+    assert all(np.array_equal(v, _weights(again)[k]) for k, v in _weights(first).items())
+    assert all(np.array_equal(v, _weights(Path(str(first) + ".ckpt"))[k]) for k, v in final.items())
+    data = frames((4, 10, 12))
+    tezip.pack(data, tmp_path / "a.tez", predictor="tezip.prednet", model=first)
+    assert np.array_equal(tezip.unpack(tmp_path / "a.tez", model=first), data)
+
+
+def test_train_rejects_bad_input_in_one_line(tmp_path: Path) -> None:
+    np.save(tmp_path / "seq.npy", frames((1, 10, 12)))
+    _, result = _train(tmp_path, "a.tezm", "--epochs", "1")
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0 and "at least 2 frames" in result.output
+
+
+def test_core_works_without_torch(tmp_path: Path) -> None:
+    script = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np, tezip\n"
+        "from tezip.errors import DependencyError\n"
+        f"tezip.pack(np.zeros((2, 4, 4), 'u1'), {str(tmp_path / 'a.tez')!r})\n"
+        "try:\n"
+        f"    tezip.pack(np.zeros((2, 4, 4), 'u1'), {str(tmp_path / 'b.tez')!r},"
+        " predictor='tezip.prednet')\n"
+        "except DependencyError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "pip install 'tezip[torch]'" in out.stdout
+    assert issubclass(DependencyError, TezipError)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+@pytest.mark.parametrize(("packer", "unpacker"), [("cuda", "cpu"), ("cpu", "cuda")])
+def test_exact_across_devices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packer: str, unpacker: str
+) -> None:
+    from tezip_prednet import predictor
+
+    data = frames((12, 64, 80), "uint16") * 50
+    model = tiny_model(tmp_path / "m.tezm", spread=0.5)
+    archive = tmp_path / "a.tez"
+    monkeypatch.setattr(predictor, "torch_device", lambda _: packer)
+    tezip.pack(data, archive, predictor="tezip.prednet", model=model)
+    monkeypatch.setattr(predictor, "torch_device", lambda _: unpacker)
+    assert np.array_equal(tezip.unpack(archive, model=model), data)
