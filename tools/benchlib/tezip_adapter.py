@@ -43,7 +43,7 @@ def _factory(predictor: str, device: str, entropy: str | None = None):
             return Path(name)
 
         def stream(blob: Blob, out: Path) -> None:  # unpack to a .npy file, GOP by GOP
-            tezip.unpack_to(blob, out, device=device)
+            tezip.unpack_to(blob, out, device=device, overwrite=True)
 
         return Codec(enc, lambda b: tezip.unpack(b, device=device), stream)
 
