@@ -60,8 +60,10 @@ def best_modes(residuals: np.ndarray) -> list[int]:
 
 
 class LorenzoStage(ArrayToArrayStage):
-    """Chooses per frame among none / left / up / 2-D Lorenzo differences of the residuals,
-    each optionally followed by differencing the channels against the G (second) channel.
+    """Per frame: none / left / up / 2-D Lorenzo differences, optionally channels against G.
+
+    Each frame gets the spatial difference of its residuals that the encoder estimates
+    cheapest, optionally followed by differencing the channels against the G (second) one.
 
     Temporal residuals of smooth motion and intra-coded keyframes keep spatial structure;
     a first or second order difference removes it, and colour channels share most of it.
