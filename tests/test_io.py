@@ -464,20 +464,6 @@ def test_npy_sink_zero_frames_and_overwrite(tmp_path: Path) -> None:
     assert loaded.shape == (0, 2, 2) and loaded.dtype == np.uint16
 
 
-def test_image_sink_overwrite_replaces_the_whole_folder(tmp_path: Path) -> None:
-    data = _uint8()
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "stale.png").write_text("x")
-    with pytest.raises(InputError) as excinfo:
-        npy_sink(tmp_path / "out", data, fmt="png")
-    one_line_error(excinfo, "not empty", "--force")
-    with npy_sink(tmp_path / "out", data, fmt="png", overwrite=True) as sink:
-        sink.write(data)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-    assert "stale.png" not in {p.name for p in (tmp_path / "out").iterdir()}
-    assert len(list((tmp_path / "out").iterdir())) == len(data)
-
-
 def test_npy_sink_respects_umask(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
@@ -688,7 +674,7 @@ def test_image_sink_target_rules(tmp_path: Path) -> None:
     (tmp_path / "full" / "keep.txt").write_text("mine")
     with pytest.raises(InputError) as excinfo:
         npy_sink(tmp_path / "full", data, fmt="png")
-    one_line_error(excinfo, "full", "not empty")
+    one_line_error(excinfo, "full", "not empty", "--force")
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError) as excinfo:
         npy_sink(tmp_path / "file", data, fmt="png")
@@ -697,6 +683,9 @@ def test_image_sink_target_rules(tmp_path: Path) -> None:
     with npy_sink(tmp_path / "empty", data, fmt="png") as sink:
         sink.write(data)
     assert len(listing(tmp_path / "empty")) == 3
+    with npy_sink(tmp_path / "full", data, fmt="png", overwrite=True) as sink:
+        sink.write(data)  # replaces the folder as a whole: keep.txt goes, no backup is left
+    assert listing(tmp_path / "full") == listing(tmp_path / "empty")
     assert listing(tmp_path) == ["empty", "file", "full"]
 
 
