@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tezip.costs import CHANNEL, LEFT, UP, spatial_modes
+from tezip.costs import CHANNEL, LEFT, UP, difference, prefix_sum, spatial_modes
 from tezip.errors import StreamError
-from tezip_classic.lorenzo import LorenzoStage, transform, untransform
+from tezip_classic.lorenzo import LorenzoStage, transform, untransform, untransform_frames
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "uint32", "uint64"])
@@ -49,3 +49,29 @@ def test_bad_metadata_is_a_stream_error(meta: object) -> None:
     stage = LorenzoStage()
     with pytest.raises(StreamError):
         stage.decode(np.zeros((3, 4, 4, 3), np.uint8), meta)
+
+
+@pytest.mark.parametrize("shape", [(8, 40, 300, 3), (8, 3, 2, 3), (8, 50, 70)])
+def test_a_gop_of_mixed_modes_inverts_exactly(shape: tuple[int, ...]) -> None:
+    """Whole-GOP prefix sums (loop and cumsum paths) over frames with differing modes."""
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 1 << 16, shape, dtype=np.uint16)
+    modes = spatial_modes(shape[-1] if len(shape) == 4 else 1)
+    chosen = bytes(modes[index % len(modes)] for index in range(shape[0]))
+    coded = np.stack([transform(frame, mode) for frame, mode in zip(frames, chosen, strict=True)])
+    assert np.array_equal(untransform_frames(coded, chosen), frames)
+    assert np.array_equal(coded, frames) == (set(chosen) == {0})  # the modes did something
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint64"])
+@pytest.mark.parametrize(
+    "shape", [(2, 3, 4), (4, 300, 300), (4, 300, 200, 3), (3, 100, 70, 80), (1, 1, 1)]
+)
+def test_prefix_sum_matches_cumsum(shape: tuple[int, ...], dtype: str) -> None:
+    """Both ways of summing (slice loop, cumsum) along every inner axis, wrapping."""
+    frames = np.random.default_rng(5).integers(0, np.iinfo(dtype).max, shape, dtype=dtype)
+    for axis in range(1, len(shape)):
+        summed = frames.copy()
+        prefix_sum(summed, axis)
+        assert np.array_equal(summed, np.cumsum(frames, axis=axis, dtype=frames.dtype))
+        assert np.array_equal(difference(summed, axis), frames)

@@ -53,6 +53,24 @@ def difference(frame: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
+def prefix_sum(frames: np.ndarray, axis: int) -> None:
+    """In place: the wrapped prefix sum of a stack along ``axis`` (not 0), inverting
+    :func:`difference`.
+
+    NumPy's ``cumsum`` over an inner axis runs element by element. Adding whole slices in a
+    loop over the axis is 2-8x faster when the slices are large and their innermost runs are
+    single elements or long, but slower for short runs such as the 3 channels of a pixel.
+    """
+    length = frames.shape[axis]
+    run = int(np.prod(frames.shape[axis + 1 :]))
+    if frames.size < 256 * length or 1 < run < 64:
+        frames[...] = np.cumsum(frames, axis=axis, dtype=frames.dtype)
+        return
+    steps = np.moveaxis(frames, axis, 0)
+    for index in range(1, length):
+        np.add(steps[index - 1], steps[index], out=steps[index])
+
+
 def channel_difference(frames: np.ndarray) -> np.ndarray:
     """Every channel but the reference minus the reference channel (last axis, wrapping)."""
     out = frames.copy()

@@ -17,6 +17,7 @@ from tezip.costs import (
     difference,
     estimated_bits,
     mode_costs,
+    prefix_sum,
     row_pairs,
     spatial_modes,
 )
@@ -35,18 +36,39 @@ def transform(frame: np.ndarray, mode: int) -> np.ndarray:
 
 
 def untransform(frame: np.ndarray, mode: int) -> np.ndarray:
-    """Invert :func:`transform` by wrapped prefix sums."""
-    if mode & UP:
-        frame = np.cumsum(frame, axis=0, dtype=frame.dtype)
-    if mode & LEFT:
-        frame = np.cumsum(frame, axis=1, dtype=frame.dtype)
-    if mode & CHANNEL:
-        frame = frame.copy()
-        reference = frame[..., REFERENCE_CHANNEL]
-        for channel in range(frame.shape[-1]):
-            if channel != REFERENCE_CHANNEL:
-                frame[..., channel] += reference
-    return frame
+    """Invert :func:`transform` on one frame."""
+    return untransform_frames(frame[np.newaxis], bytes([mode]))[0]
+
+
+def untransform_frames(frames: np.ndarray, modes: bytes) -> np.ndarray:
+    """Invert :func:`transform` on frames ``(n, H, W[, C])`` with one mode each.
+
+    Wrapped prefix sums, each run once over all the frames whose mode has that bit.
+    """
+    out = frames.copy()
+    chosen_modes = np.frombuffer(modes, np.uint8)
+    steps = (
+        (UP, lambda part: prefix_sum(part, 1)),
+        (LEFT, lambda part: prefix_sum(part, 2)),
+        (CHANNEL, _add_reference),
+    )
+    for bit, invert in steps:
+        chosen = (chosen_modes & bit).astype(bool)
+        if chosen.all():
+            invert(out)
+        elif chosen.any():
+            part = out[chosen]
+            invert(part)
+            out[chosen] = part
+    return out
+
+
+def _add_reference(frames: np.ndarray) -> None:
+    """In place: add the reference channel back to every other channel."""
+    reference = frames[..., REFERENCE_CHANNEL]
+    for channel in range(frames.shape[-1]):
+        if channel != REFERENCE_CHANNEL:
+            frames[..., channel] += reference
 
 
 def best_modes(residuals: np.ndarray) -> list[int]:
@@ -90,7 +112,4 @@ class LorenzoStage(ArrayToArrayStage):
         allowed = spatial_modes(channels_of(residuals, 3))
         if any(mode not in allowed for mode in meta):
             raise StreamError("tezip.lorenzo: unknown mode byte")
-        out = np.empty_like(residuals)
-        for index, (frame, mode) in enumerate(zip(residuals, meta, strict=True)):
-            out[index] = untransform(frame, mode)
-        return out
+        return untransform_frames(residuals, meta)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from tezip.codes import zigzag
+from tezip.costs import prefix_sum
 from tezip_density.bits import bit_length
 
 NONE, LEFT, UP, LORENZO = 0, 1, 2, 3
@@ -135,12 +136,10 @@ def untransform(planes: np.ndarray, modes: np.ndarray) -> np.ndarray:
         chosen = modes == mode
         if chosen.any():
             part = out[chosen]
-            if mode & UP:  # row by row: much faster than a cumsum across rows
-                for i in range(1, part.shape[1]):
-                    np.add(part[:, i], part[:, i - 1], out=part[:, i])
+            if mode & UP:
+                prefix_sum(part, 1)
             if mode & LEFT:
-                for j in range(1, part.shape[2]):
-                    np.add(part[:, :, j], part[:, :, j - 1], out=part[:, :, j])
+                prefix_sum(part, 2)
             out[chosen] = part
     return out
 
