@@ -81,6 +81,15 @@ def channel_difference(frames: np.ndarray) -> np.ndarray:
     return out
 
 
+def add_reference_channel(frames: np.ndarray) -> None:
+    """In place: add the reference channel back to every other one, inverting
+    :func:`channel_difference`."""
+    reference = frames[..., REFERENCE_CHANNEL]
+    for channel in range(frames.shape[-1]):
+        if channel != REFERENCE_CHANNEL:
+            frames[..., channel] += reference
+
+
 def row_pairs(frames: np.ndarray, budget: int = 4096) -> np.ndarray:
     """Evenly spread pairs of adjacent rows of frames ``(n, H, W[, C])``, about ``budget``
     elements per frame (at least 2 and at most 16 pairs).

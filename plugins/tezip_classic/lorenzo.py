@@ -10,8 +10,8 @@ from tezip.abc import ArrayToArrayStage
 from tezip.costs import (
     CHANNEL,
     LEFT,
-    REFERENCE_CHANNEL,
     UP,
+    add_reference_channel,
     channel_difference,
     channels_of,
     difference,
@@ -50,7 +50,7 @@ def untransform_frames(frames: np.ndarray, modes: bytes) -> np.ndarray:
     steps = (
         (UP, lambda part: prefix_sum(part, 1)),
         (LEFT, lambda part: prefix_sum(part, 2)),
-        (CHANNEL, _add_reference),
+        (CHANNEL, add_reference_channel),
     )
     for bit, invert in steps:
         chosen = (chosen_modes & bit).astype(bool)
@@ -61,14 +61,6 @@ def untransform_frames(frames: np.ndarray, modes: bytes) -> np.ndarray:
             invert(part)
             out[chosen] = part
     return out
-
-
-def _add_reference(frames: np.ndarray) -> None:
-    """In place: add the reference channel back to every other channel."""
-    reference = frames[..., REFERENCE_CHANNEL]
-    for channel in range(frames.shape[-1]):
-        if channel != REFERENCE_CHANNEL:
-            frames[..., channel] += reference
 
 
 def best_modes(residuals: np.ndarray) -> list[int]:

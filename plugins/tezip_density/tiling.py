@@ -13,16 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from tezip.codes import zigzag
-from tezip.costs import prefix_sum
+from tezip.costs import add_reference_channel, channel_difference, prefix_sum
 from tezip_density.bits import bit_length
 
 NONE, LEFT, UP, LORENZO = 0, 1, 2, 3
 #: planes sampled for the mode choice: this many evenly spread rows (with the row above each)
 SAMPLE_ROWS = 16
-
-
-#: the channel the others are predicted from when a frame's channels are decorrelated
-REFERENCE_CHANNEL = 1
 
 
 def _lengths(values: np.ndarray) -> np.ndarray:
@@ -51,19 +47,19 @@ def choose_channel_modes(residuals: np.ndarray) -> np.ndarray:
 def decorrelate_channels(residuals: np.ndarray, modes: np.ndarray) -> np.ndarray:
     """Subtract the reference channel from the other channels of frames with mode 1."""
     out = residuals.copy()
-    chosen = np.flatnonzero(modes == 1)
-    for c in range(residuals.shape[3]):
-        if c != REFERENCE_CHANNEL:
-            out[chosen, :, :, c] -= residuals[chosen, :, :, REFERENCE_CHANNEL]
+    chosen = modes == 1
+    if chosen.any():
+        out[chosen] = channel_difference(residuals[chosen])
     return out
 
 
 def correlate_channels(residuals: np.ndarray, modes: np.ndarray) -> np.ndarray:
     """Invert :func:`decorrelate_channels` (in place)."""
-    chosen = np.flatnonzero(modes == 1)
-    for c in range(residuals.shape[3]):
-        if c != REFERENCE_CHANNEL:
-            residuals[chosen, :, :, c] += residuals[chosen, :, :, REFERENCE_CHANNEL]
+    chosen = modes == 1
+    if chosen.any():
+        part = residuals[chosen]
+        add_reference_channel(part)
+        residuals[chosen] = part
     return residuals
 
 
