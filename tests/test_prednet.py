@@ -140,6 +140,24 @@ def test_large_noise_on_decode_is_refused(
         tezip.unpack(archive, model=model)
 
 
+def test_refusal_names_the_packing_device(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tezip_prednet import predictor
+
+    data = frames((8, 24, 24), "uint16") * 200
+    archive = tmp_path / "a.tez"
+    monkeypatch.setattr(predictor, "describe_device", lambda _: "cuda (Test GPU)")
+    tezip.pack(data, archive, predictor="tezip.prednet", model=model)
+    with tezip.open(archive, model=model) as opened:
+        assert opened.header.predictors[0]["device"] == "cuda (Test GPU)"
+    monkeypatch.undo()
+    _perturb_on_decode(monkeypatch, 0.3)
+    wanted = fingerprint(model.read_bytes())[:16]
+    with pytest.raises(IntegrityError, match=rf"model {wanted}.*\(cpu\).*--device cuda"):
+        tezip.unpack(archive, model=model)
+
+
 def test_snapping_records_ambiguous_elements() -> None:
     scaled = np.array([0.5 + 1e-9, 2.5 - 1e-9, 7.2, -3.5 + 1e-9])
     band = np.full(scaled.shape, 1e-6)

@@ -107,12 +107,16 @@ class Predictor(Plugin):
 
     #: sha256 of the model a learned predictor uses; ``None`` for parameter-free ones.
     fingerprint: str | None = None
+    #: the compute device a learned predictor runs on, for people (``"cpu"``,
+    #: ``"cuda (NVIDIA H100 80GB HBM3)"``); the header records it as provenance.
+    device: str | None = None
     #: True when an element's prediction depends only on that element's own history, so the
     #: encoder may compare predictors on a subsample of rows (``--predictor auto``).
     pointwise: ClassVar[bool] = False
 
     def bind(self, context: RunContext) -> None:
-        """Load models and pick the device before use; learned predictors set ``fingerprint``.
+        """Load models and pick the device before use; learned predictors set ``fingerprint``
+        and ``device``.
 
         Raise ``ModelError`` naming the fingerprint when ``context.fingerprint`` is set and no
         supplied model matches it.

@@ -166,6 +166,8 @@ def _predictor_record(predictor: Any) -> dict[str, Any]:
     record = predictor.describe()
     if predictor.fingerprint is not None:
         record["fingerprint"] = predictor.fingerprint
+    if predictor.device is not None:
+        record["device"] = predictor.device
     return record
 
 

@@ -61,6 +61,8 @@ class Pipeline:
     predictors: Sequence[Predictor]
     transforms: Sequence[ArrayToArrayStage]
     entropy: ArrayToBytesStage
+    #: per predictor, the device the header says it was packed on (learned predictors)
+    packed_on: Sequence[str | None] = ()
 
     @classmethod
     def from_header(
@@ -86,8 +88,15 @@ class Pipeline:
                     f"predictor {predictor.id} needs the model with fingerprint {wanted}, "
                     f"but was given {predictor.fingerprint}; pass it with --model"
                 )
+        packed_on = [_text_or_none(record.get("device")) for record in header.predictors]
         return cls(
-            header.frame_shape, header.numpy_dtype, quantizer, predictors, transforms, entropy
+            header.frame_shape,
+            header.numpy_dtype,
+            quantizer,
+            predictors,
+            transforms,
+            entropy,
+            packed_on,
         )
 
     def choose_predictor(self, codes: np.ndarray, space: CodeSpace) -> int:
@@ -182,13 +191,33 @@ class Pipeline:
         frames.reshape(-1)[positions.astype(np.intp)] = values
         return frames
 
-    @staticmethod
-    def _verify(frames: np.ndarray, record: GopRecord) -> None:
+    def _verify(self, frames: np.ndarray, record: GopRecord) -> None:
         checks = zip(frame_checksums(frames), record.crc, strict=True)
         for index, (got, stored) in enumerate(checks):
             if got != stored:
                 raise IntegrityError(
                     f"frame {record.first + index} does not match its stored checksum: "
-                    "the archive is damaged or was written with a predictor that behaves "
-                    "differently here (model or device)"
+                    + self._mismatch_cause(record.predictor)
                 )
+
+    def _mismatch_cause(self, index: int) -> str:
+        """Why a checksum may fail with this GOP's predictor, and what to try."""
+        predictor = self.predictors[index]
+        if predictor.fingerprint is None:
+            return f"the archive is damaged, or {predictor.id} differs from the one that wrote it"
+        packed = self.packed_on[index] if index < len(self.packed_on) else None
+        advice = (
+            f"; unpack it on a {packed} device (--device {packed.split()[0]})"
+            if packed and packed != predictor.device
+            else ""
+        )
+        return (
+            f"the archive is damaged, or {predictor.id} with model {predictor.fingerprint[:16]} "
+            f"computed differently here ({predictor.device or 'unknown device'}) than where "
+            f"it was packed ({packed or 'device not recorded'}){advice}"
+        )
+
+
+def _text_or_none(value: object) -> str | None:
+    """An informative string field (at most 120 characters), or None when absent or not one."""
+    return value[:120] if isinstance(value, str) and value else None

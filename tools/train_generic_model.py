@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tezip_prednet.command import ProgressBars
 from tezip_prednet.training import TrainConfig, checkpoint_path, train
 
 DATA = Path("/tmp/tezip-bench-data")
@@ -46,7 +47,7 @@ def main() -> None:
             per_channel=True,
             device="cpu",
         )
-        best = train(config, lambda e, t, v, _: print(f"epoch {e}: {t:.5f} / {v:.5f}"))
+        best = train(config, ProgressBars(args.epochs))
     checkpoint_path(str(args.output)).unlink(missing_ok=True)
     print(f"{args.output}: validation loss {best:.5f}", file=sys.stderr)
 

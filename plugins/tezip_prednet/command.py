@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 
@@ -54,13 +57,37 @@ def train_command(
         init=init,
     )
 
-    def report(epoch: int, loss: float, validation: float, improved: bool) -> None:
-        mark = "  (best, saved)" if improved else ""
-        click.echo(
-            f"epoch {epoch}/{epochs}  train {loss:.5f}  validation {validation:.5f}{mark}",
-            err=True,
-        )
-
-    best = train(config, None if quiet else report)
+    best = train(config, None if quiet else ProgressBars(epochs))
     if not quiet:
         click.echo(f"{output}: best validation loss {best:.5f}", err=True)
+
+
+class ProgressBars:
+    """One progress bar per epoch on stderr with the running loss, then a summary line."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+        self.bar: Any = None
+        self.total = self.count = 0.0
+
+    def begin_epoch(self, epoch: int, batches: int) -> None:
+        self.total = self.count = 0.0
+        self.bar = click.progressbar(
+            length=batches,
+            label=f"epoch {epoch}/{self.epochs}",
+            item_show_func=lambda _: f"loss {self.total / max(self.count, 1):.5f}",
+            file=sys.stderr,
+        )
+        self.bar.__enter__()
+
+    def step(self, loss: float) -> None:
+        self.total, self.count = self.total + loss, self.count + 1
+        self.bar.update(1)
+
+    def end_epoch(self, epoch: int, loss: float, validation: float, improved: bool) -> None:
+        self.bar.__exit__(None, None, None)
+        mark = "  (best, saved)" if improved else ""
+        click.echo(
+            f"epoch {epoch}/{self.epochs}  train {loss:.5f}  validation {validation:.5f}{mark}",
+            err=True,
+        )

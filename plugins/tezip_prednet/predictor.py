@@ -12,7 +12,7 @@ from tezip_prednet import models
 from tezip_prednet.modelfile import fingerprint
 from tezip_prednet.normalise import CLIP, Normaliser
 from tezip_prednet.snapping import snap_decode, snap_encode, tolerance
-from tezip_prednet.torchenv import require_torch, torch_device
+from tezip_prednet.torchenv import describe_device, require_torch, torch_device
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -47,6 +47,7 @@ class PrednetPredictor(Predictor):
         require_torch()
         self._model = models.choose(context.models, context.fingerprint)
         self._device = torch_device(context.device)
+        self.device = describe_device(self._device)
         self.fingerprint = fingerprint(self._model)
         models.load(self._model, self._device)  # fail here, not inside a GOP
 

@@ -28,3 +28,10 @@ def torch_device(name: str) -> str:
     if name == "cuda" and not torch.cuda.is_available():
         raise DependencyError("--device cuda: torch sees no CUDA GPU; use --device cpu")
     return name
+
+
+def describe_device(device: str) -> str:
+    """A torch device for people: ``cpu``, or ``cuda (<GPU name>)``."""
+    if device.startswith("cuda"):
+        return f"cuda ({require_torch().cuda.get_device_name(device)})"
+    return device

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -24,7 +23,18 @@ if TYPE_CHECKING:
 
     from tezip_prednet.network import PredNet
 
-Report = Callable[[int, float, float, bool], None]  # epoch, train loss, val loss, improved
+
+class Progress(Protocol):
+    """What ``train`` reports as it goes."""
+
+    def begin_epoch(self, epoch: int, batches: int) -> None:
+        """Epoch ``epoch`` (from 1) starts; it has ``batches`` optimiser steps."""
+
+    def step(self, loss: float) -> None:
+        """One optimiser step finished with this training loss."""
+
+    def end_epoch(self, epoch: int, loss: float, validation: float, improved: bool) -> None:
+        """Mean training loss, validation loss, and whether the model file was replaced."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,7 @@ def checkpoint_path(output: str) -> Path:
     return Path(output + ".ckpt")
 
 
-def train(config: TrainConfig, report: Report | None = None) -> float:
+def train(config: TrainConfig, progress: Progress | None = None) -> float:
     """Train and write the best model to ``config.output``; returns its validation loss."""
     torch = require_torch()
     from tezip_prednet.network import PRESETS, Architecture, PredNet
@@ -78,6 +88,8 @@ def train(config: TrainConfig, report: Report | None = None) -> float:
             group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
         network.train()
         losses = []
+        if progress:
+            progress.begin_epoch(epoch + 1, len(clips))
         for index in rng.permutation(len(clips)):
             batch = torch.from_numpy(clips[index].crops(size, config.crops, rng)).to(device)
             loss = _loss(network, batch)
@@ -85,6 +97,8 @@ def train(config: TrainConfig, report: Report | None = None) -> float:
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
+            if progress:
+                progress.step(losses[-1])
         score = _validate(network, validation, size, device)
         improved = score < best
         training = {
@@ -97,8 +111,8 @@ def train(config: TrainConfig, report: Report | None = None) -> float:
             best = score
             _write(config.output, to_model_file(network, {**training, "best": best}))
         _write(str(checkpoint_path(config.output)), _checkpoint(network, optimizer, training, best))
-        if report:
-            report(epoch + 1, float(np.mean(losses)), score, improved)
+        if progress:
+            progress.end_epoch(epoch + 1, float(np.mean(losses)), score, improved)
     return best
 
 
