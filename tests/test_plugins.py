@@ -14,6 +14,7 @@ import pytest
 import tezip
 from tezip.abc import CodeSpace, Predictor, PredictorState
 from tezip.errors import DuplicateIdError, UnknownIdError
+from tezip.inspection import describe_archive
 from tezip.registry import Registry, plugin_manager
 from tezip_classic.predictors import PreviousPredictor
 
@@ -72,6 +73,28 @@ def test_in_process_plugin_round_trips(tmp_path: Path) -> None:
     tezip.pack(data, path, predictor="test.half", registry=registry)
     with tezip.archive.Archive(path, registry=registry) as archive:
         assert archive.header.predictors[0]["id"] == "test.half"
+        assert np.array_equal(archive[:], data)
+
+
+@pytest.mark.parametrize(("halving", "winner"), [(True, "test.half"), (False, "tezip.linear")])
+def test_a_predictor_judged_only_in_full_wins_where_it_codes_smaller(
+    tmp_path: Path, halving: bool, winner: str
+) -> None:
+    """Non-point-wise candidates are coded in full beside the best point-wise one."""
+    rng = np.random.default_rng(1)
+    base = rng.integers(30000, 60000, (16, 16)).astype(np.uint16)
+    steps = np.arange(8)[:, None, None]
+    data = (
+        (base >> steps).astype(np.uint16)
+        if halving
+        else np.repeat(base[None], 8, axis=0) + steps.astype(np.uint16)
+    )
+    registry = registry_with(InProcessPlugin())
+    path = tmp_path / "a.tez"
+    tezip.pack(data, path, predictor="test.half,auto", gop=8, registry=registry)
+    description = describe_archive(path)
+    assert description["predictor_use"] == {winner: 1}
+    with tezip.archive.Archive(path, registry=registry) as archive:
         assert np.array_equal(archive[:], data)
 
 

@@ -55,16 +55,15 @@ def _source(data: np.ndarray | str | os.PathLike[str] | FrameSource) -> FrameSou
 
 
 def _predictor_ids(registry: Registry, predictor: str) -> list[str]:
-    """Candidate predictors chosen among per GOP: a comma-separated list, or ``auto``.
-
-    ``auto`` means tezip's own point-wise predictors, so that what an archive needs to
-    decode does not depend on which third-party plugins happened to be installed.
-    """
-    if predictor != "auto":
-        return [name.strip() for name in predictor.split(",") if name.strip()]
-    return sorted(
+    """Candidate predictors chosen among per GOP: a comma-separated list of ids, in which
+    ``auto`` stands for tezip's own point-wise predictors (so that what an archive needs to
+    decode does not depend on which third-party plugins happened to be installed)."""
+    automatic = sorted(
         i for i, cls in registry.predictors.items() if cls.pointwise and i.startswith("tezip.")
     )
+    names = [name.strip() for name in predictor.split(",") if name.strip()]
+    expanded = [i for name in names for i in (automatic if name == "auto" else [name])]
+    return list(dict.fromkeys(expanded))
 
 
 def _stages(

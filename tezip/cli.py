@@ -101,7 +101,7 @@ def cli() -> None:
     "--predictor",
     default="auto",
     show_default=True,
-    help="Predictor id, ids to choose among per GOP (a,b), or 'auto'.",
+    help="Predictor id, or ids to choose among per GOP (a,b); 'auto' = the built-in ones.",
 )
 @click.option("--predictor-opt", multiple=True, metavar="KEY=VALUE", help="Predictor option.")
 @click.option("--entropy", default=DEFAULT_ENTROPY, show_default=True, help="Entropy stage id.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,15 @@ def _run_predictor(
         sides.append(side)
         state.update(frame)
     return residuals, sides
+
+
+#: a GOP coded with one predictor: its index, side information, stage metadata, payload
+_Coded = tuple[int, list[bytes], list[Any], bytes]
+
+
+def _coded_size(coded: _Coded) -> int:
+    _, sides, _, payload = coded
+    return len(payload) + sum(len(side) for side in sides)
 
 
 def _prediction_cost(predictor: Predictor, space: CodeSpace, sample: np.ndarray) -> float:
@@ -99,31 +109,33 @@ class Pipeline:
             packed_on,
         )
 
-    def choose_predictor(self, codes: np.ndarray, space: CodeSpace) -> int:
-        """Index of the candidate predictor with the smallest estimated cost on this GOP.
+    def finalists(self, codes: np.ndarray, space: CodeSpace) -> list[int]:
+        """Candidate predictors worth coding this GOP with in full.
 
-        Point-wise predictors are compared on a sample of row pairs; a single candidate or
-        a GOP of one frame needs no comparison.
+        Point-wise predictors are ranked on a sample of row pairs and only the cheapest goes
+        on; predictors that are not point-wise (learned, stateful) cannot be judged on a
+        sample, so each of them goes on too. A single candidate or a GOP of one frame needs
+        no comparison.
         """
-        candidates = [i for i, p in enumerate(self.predictors) if p.pointwise]
-        if len(self.predictors) == 1 or len(codes) == 1 or codes.shape[1] < 2 or not candidates:
-            return 0
-        sample = row_pairs(codes)
-        costs = [_prediction_cost(self.predictors[i], space, sample) for i in candidates]
-        return candidates[int(np.argmin(costs))]
+        if len(self.predictors) == 1 or len(codes) == 1:
+            return [0]
+        pointwise = [i for i, p in enumerate(self.predictors) if p.pointwise]
+        others = [i for i, p in enumerate(self.predictors) if not p.pointwise]
+        if len(pointwise) > 1 and codes.shape[1] >= 2:
+            sample = row_pairs(codes)
+            costs = [_prediction_cost(self.predictors[i], space, sample) for i in pointwise]
+            pointwise = [pointwise[int(np.argmin(costs))]]
+        return pointwise[:1] + others
 
     def encode(self, frames: np.ndarray, first: int) -> GopRecord:
-        """Code one GOP of frames ``(n, *frame_shape)``."""
+        """Code one GOP of frames ``(n, *frame_shape)``; with several finalist predictors
+        (see :meth:`finalists`) each codes it in full and the smallest result is kept."""
         quantized = self.quantizer.quantize(frames)
         codes = quantized.codes
         bits = codes.dtype.itemsize * 8
         space = self.quantizer.space(quantized.offset, bits)
-        chosen = self.choose_predictor(codes, space)
-        residuals, sides = _run_predictor(self.predictors[chosen], space, codes)
-        metas = []
-        for stage in self.transforms:
-            residuals, meta = stage.encode(residuals)
-            metas.append(meta)
+        coded = [self._code(index, space, codes) for index in self.finalists(codes, space)]
+        chosen, sides, metas, payload = min(coded, key=_coded_size)
         positions = np.flatnonzero(quantized.outliers)
         exact = b""
         if positions.size:
@@ -140,9 +152,18 @@ class Pipeline:
             stages=metas,
             crc=frame_checksums(quantized.reconstruction),
             outliers=int(positions.size),
-            residuals=self.entropy.encode(residuals),
+            residuals=payload,
             exact=exact,
         )
+
+    def _code(self, index: int, space: CodeSpace, codes: np.ndarray) -> _Coded:
+        """Predict a GOP's codes with one predictor and run the coding stages."""
+        residuals, sides = _run_predictor(self.predictors[index], space, codes)
+        metas = []
+        for stage in self.transforms:
+            residuals, meta = stage.encode(residuals)
+            metas.append(meta)
+        return index, sides, metas, self.entropy.encode(residuals)
 
     def decode(self, record: GopRecord) -> np.ndarray:
         """Frames of one GOP, each verified against its stored checksum."""
