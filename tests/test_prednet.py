@@ -277,3 +277,23 @@ def test_exact_across_devices(
     tezip.pack(data, archive, predictor="tezip.prednet", model=model)
     monkeypatch.setattr(predictor, "torch_device", lambda _: unpacker)
     assert np.array_equal(tezip.unpack(archive, model=model), data)
+
+
+def test_bench_prednet_runs_on_a_tiny_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tool_modules import load_tool
+
+    bench = load_tool("bench_prednet")
+    folder = tmp_path / "data" / "tiny"
+    folder.mkdir(parents=True)
+    np.save(folder / "tiny.npy", frames((12, 64, 64)))
+    args = ["--data", str(tmp_path / "data"), "--datasets", "tiny", "--batches", "2"]
+    monkeypatch.setattr(sys, "argv", ["bench_prednet", *args, "--crop", "8", "--nt", "4"])
+    bench.main()
+    table = capsys.readouterr().out
+    rows = [line for line in table.splitlines() if line.startswith("| tiny |")]
+    assert [row.split(" | ")[1] for row in rows] == ["lossless", "abs 1", "abs 2", "abs 4"]
+    for row in rows:  # the per-GOP fallback is never much worse than the previous frame
+        prednet, fallback, previous = (float(cell) for cell in row.split(" | ")[2:5])
+        assert fallback >= 0.97 * previous and prednet > 0
