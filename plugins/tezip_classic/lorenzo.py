@@ -7,60 +7,16 @@ from typing import Any
 import numpy as np
 
 from tezip.abc import ArrayToArrayStage
-from tezip.costs import (
-    CHANNEL,
+from tezip.costs import estimated_bits, mode_costs, row_pairs
+from tezip.errors import StreamError
+from tezip.spatial import (
     LEFT,
-    UP,
-    add_reference_channel,
-    channel_difference,
+    apply_modes,
     channels_of,
     difference,
-    estimated_bits,
-    mode_costs,
-    prefix_sum,
-    row_pairs,
+    invert_modes,
     spatial_modes,
 )
-from tezip.errors import StreamError
-
-
-def transform(frame: np.ndarray, mode: int) -> np.ndarray:
-    """Apply a mode to one frame ``(H, W[, C])``."""
-    if mode & CHANNEL:
-        frame = channel_difference(frame)
-    if mode & LEFT:
-        frame = difference(frame, 1)
-    if mode & UP:
-        frame = difference(frame, 0)
-    return frame
-
-
-def untransform(frame: np.ndarray, mode: int) -> np.ndarray:
-    """Invert :func:`transform` on one frame."""
-    return untransform_frames(frame[np.newaxis], bytes([mode]))[0]
-
-
-def untransform_frames(frames: np.ndarray, modes: bytes) -> np.ndarray:
-    """Invert :func:`transform` on frames ``(n, H, W[, C])`` with one mode each.
-
-    Wrapped prefix sums, each run once over all the frames whose mode has that bit.
-    """
-    out = frames.copy()
-    chosen_modes = np.frombuffer(modes, np.uint8)
-    steps = (
-        (UP, lambda part: prefix_sum(part, 1)),
-        (LEFT, lambda part: prefix_sum(part, 2)),
-        (CHANNEL, add_reference_channel),
-    )
-    for bit, invert in steps:
-        chosen = (chosen_modes & bit).astype(bool)
-        if chosen.all():
-            invert(out)
-        elif chosen.any():
-            part = out[chosen]
-            invert(part)
-            out[chosen] = part
-    return out
 
 
 def best_modes(residuals: np.ndarray) -> list[int]:
@@ -93,10 +49,7 @@ class LorenzoStage(ArrayToArrayStage):
 
     def encode(self, residuals: np.ndarray) -> tuple[np.ndarray, Any]:
         modes = best_modes(residuals)
-        out = np.empty_like(residuals)
-        for index, (frame, mode) in enumerate(zip(residuals, modes, strict=True)):
-            out[index] = transform(frame, mode)
-        return out, bytes(modes)
+        return apply_modes(residuals, np.array(modes, np.uint8)), bytes(modes)
 
     def decode(self, residuals: np.ndarray, meta: Any) -> np.ndarray:
         if not isinstance(meta, bytes) or len(meta) != len(residuals):
@@ -104,4 +57,6 @@ class LorenzoStage(ArrayToArrayStage):
         allowed = spatial_modes(channels_of(residuals, 3))
         if any(mode not in allowed for mode in meta):
             raise StreamError("tezip.lorenzo: unknown mode byte")
-        return untransform_frames(residuals, meta)
+        out = residuals.copy()
+        invert_modes(out, np.frombuffer(meta, np.uint8))
+        return out

@@ -9,6 +9,7 @@ import numpy as np
 from tezip.abc import ArrayToBytesStage
 from tezip.codes import unzigzag, zigzag
 from tezip.errors import InputError, StreamError
+from tezip.spatial import apply_modes, invert_modes
 from tezip_density import entropy, tiling
 from tezip_density.bits import Reader
 
@@ -49,7 +50,7 @@ class DensityStage(ArrayToBytesStage):
             residuals = tiling.decorrelate_channels(residuals, channel_modes)
         planes = tiling.to_planes(residuals)
         modes = tiling.choose_modes(planes)
-        symbols = zigzag(tiling.transform(planes, modes))
+        symbols = zigzag(apply_modes(planes, modes))
         tiles = tiling.to_tiles(symbols, self.tile)
         classes = tiling.classify(tiles)
         order = np.argsort(classes, kind="stable")
@@ -100,7 +101,8 @@ class DensityStage(ArrayToBytesStage):
         order = np.argsort(classes, kind="stable")
         tiles[order[counts[0] :]] = flat[ntiles:].reshape(-1, self.tile * self.tile)
         symbols = tiling.from_tiles(tiles, count, height, width, self.tile)
-        planes = tiling.untransform(unzigzag(symbols), modes)
+        planes = unzigzag(symbols)
+        invert_modes(planes, modes)
         out = tiling.from_planes(planes, tuple(shape))
         return out if channel_modes is None else tiling.correlate_channels(out, channel_modes)
 

@@ -13,10 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from tezip.codes import zigzag
-from tezip.costs import add_reference_channel, channel_difference, prefix_sum
+from tezip.spatial import (
+    LEFT,
+    UP,
+    add_reference_channel,
+    apply_modes,
+    channel_difference,
+)
 from tezip_density.bits import bit_length
 
-NONE, LEFT, UP, LORENZO = 0, 1, 2, 3
+NONE, LORENZO = 0, LEFT | UP
 #: planes sampled for the mode choice: this many evenly spread rows (with the row above each)
 SAMPLE_ROWS = 16
 
@@ -83,15 +89,6 @@ def from_planes(planes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     )
 
 
-def _apply(planes: np.ndarray, mode: int) -> np.ndarray:
-    out = planes.copy()
-    if mode & LEFT:
-        np.subtract(out[:, :, 1:], planes[:, :, :-1], out=out[:, :, 1:])
-    if mode & UP:
-        np.subtract(out[:, 1:, :], out[:, :-1, :], out=out[:, 1:, :])
-    return out
-
-
 def choose_modes(planes: np.ndarray) -> np.ndarray:
     """Per plane, the mode whose sampled rows cost the fewest estimated bits."""
     height = planes.shape[1]
@@ -107,37 +104,12 @@ def choose_modes(planes: np.ndarray) -> np.ndarray:
     pairs = pairs.reshape(-1, 2, planes.shape[2])
     costs = []
     for mode in (NONE, LEFT, UP, LORENZO):
-        coded = _apply(pairs, mode)[:, 1]
+        coded = apply_modes(pairs, np.full(len(pairs), mode, np.uint8))[:, 1]
         cost = _lengths(zigzag(np.ascontiguousarray(coded))).reshape(len(planes), -1)
         costs.append(cost.sum(axis=1, dtype=np.int64))
     if height < 2:
         costs[UP] = costs[LORENZO] = costs[NONE] + 1  # no row above: up modes are pointless
     return np.argmin(np.stack(costs), axis=0).astype(np.uint8)
-
-
-def transform(planes: np.ndarray, modes: np.ndarray) -> np.ndarray:
-    """Apply each plane's mode (wrapped differences)."""
-    out = np.empty_like(planes)
-    for mode in (NONE, LEFT, UP, LORENZO):
-        chosen = modes == mode
-        if chosen.any():
-            out[chosen] = _apply(planes[chosen], mode)
-    return out
-
-
-def untransform(planes: np.ndarray, modes: np.ndarray) -> np.ndarray:
-    """Invert :func:`transform` by wrapped prefix sums."""
-    out = planes
-    for mode in (LEFT, UP, LORENZO):
-        chosen = modes == mode
-        if chosen.any():
-            part = out[chosen]
-            if mode & UP:
-                prefix_sum(part, 1)
-            if mode & LEFT:
-                prefix_sum(part, 2)
-            out[chosen] = part
-    return out
 
 
 def grid(height: int, width: int, tile: int) -> tuple[int, int]:
