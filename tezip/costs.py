@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tezip.spatial import channel_difference, channels_of, difference
+from tezip.spatial import LEFT, channel_difference, channels_of, difference, spatial_modes
 
 
 def estimated_bits(residuals: np.ndarray, frames_axis: bool = False) -> np.ndarray:
@@ -56,3 +56,16 @@ def spatial_cost(pairs: np.ndarray) -> np.ndarray:
     if pairs.shape[1] == 0:
         return np.zeros(len(pairs))
     return mode_costs(pairs).min(axis=0)
+
+
+def best_modes(residuals: np.ndarray) -> list[int]:
+    """Per frame of a stack ``(n, H, W[, C])``, the spatial mode with the smallest estimated
+    cost on a sample of row pairs."""
+    if not residuals.size:
+        return [0] * len(residuals)
+    if residuals.shape[1] < 2:  # one row: only left differences make sense
+        left = estimated_bits(difference(residuals, 2), frames_axis=True)
+        none = estimated_bits(residuals, frames_axis=True)
+        return [LEFT if a < b else 0 for a, b in zip(left, none, strict=True)]
+    modes = spatial_modes(channels_of(residuals, 3))
+    return [modes[i] for i in mode_costs(row_pairs(residuals)).argmin(axis=0)]

@@ -7,26 +7,14 @@ from typing import Any
 import numpy as np
 
 from tezip.abc import ArrayToArrayStage
-from tezip.costs import estimated_bits, mode_costs, row_pairs
+from tezip.costs import best_modes
 from tezip.errors import StreamError
 from tezip.spatial import (
-    LEFT,
     apply_modes,
     channels_of,
-    difference,
     invert_modes,
     spatial_modes,
 )
-
-
-def best_modes(residuals: np.ndarray) -> list[int]:
-    """Per frame, the mode with the smallest estimated cost on a sample of row pairs."""
-    if residuals.shape[1] < 2:  # one row: only left differences make sense
-        left = estimated_bits(difference(residuals, 2), frames_axis=True)
-        none = estimated_bits(residuals, frames_axis=True)
-        return [LEFT if a < b else 0 for a, b in zip(left, none, strict=True)]
-    modes = spatial_modes(channels_of(residuals, 3))
-    return [modes[i] for i in mode_costs(row_pairs(residuals)).argmin(axis=0)]
 
 
 class LorenzoStage(ArrayToArrayStage):

@@ -8,8 +8,9 @@ import numpy as np
 
 from tezip.abc import ArrayToBytesStage
 from tezip.codes import unzigzag, zigzag
+from tezip.costs import best_modes
 from tezip.errors import InputError, StreamError
-from tezip.spatial import apply_modes, invert_modes
+from tezip.spatial import CHANNEL, apply_modes, invert_modes
 from tezip_density import entropy, tiling
 from tezip_density.bits import Reader
 
@@ -45,11 +46,12 @@ class DensityStage(ArrayToBytesStage):
         if residuals.dtype.kind != "u" or residuals.ndim not in (3, 4):
             raise InputError("tezip.density encodes unsigned arrays (frames, H, W[, C])")
         residuals = residuals.astype(residuals.dtype.newbyteorder("="), copy=False)
-        channel_modes = tiling.choose_channel_modes(residuals)
-        if channel_modes.any():
-            residuals = tiling.decorrelate_channels(residuals, channel_modes)
+        channel_modes = np.zeros(len(residuals), np.uint8)
+        if _has_channels(residuals.shape) and residuals.size:
+            channel_modes = tiling.choose_channel_modes(residuals)
+            residuals = apply_modes(residuals, channel_modes * CHANNEL)
         planes = tiling.to_planes(residuals)
-        modes = tiling.choose_modes(planes)
+        modes = np.array(best_modes(planes), np.uint8)
         symbols = zigzag(apply_modes(planes, modes))
         tiles = tiling.to_tiles(symbols, self.tile)
         classes = tiling.classify(tiles)
@@ -104,7 +106,9 @@ class DensityStage(ArrayToBytesStage):
         planes = unzigzag(symbols)
         invert_modes(planes, modes)
         out = tiling.from_planes(planes, tuple(shape))
-        return out if channel_modes is None else tiling.correlate_channels(out, channel_modes)
+        if channel_modes is not None:
+            invert_modes(out, channel_modes * np.uint8(CHANNEL))
+        return out
 
     def _classes(self, dtype: np.dtype) -> int:
         return tiling.classes(dtype.itemsize * 8, self.tile)

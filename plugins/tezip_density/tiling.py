@@ -13,17 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from tezip.codes import zigzag
-from tezip.spatial import (
-    LEFT,
-    UP,
-    add_reference_channel,
-    apply_modes,
-    channel_difference,
-)
+from tezip.spatial import channel_difference
 from tezip_density.bits import bit_length
 
-NONE, LORENZO = 0, LEFT | UP
-#: planes sampled for the mode choice: this many evenly spread rows (with the row above each)
+#: frames sampled for the channel mode choice: this many evenly spread rows
 SAMPLE_ROWS = 16
 
 
@@ -39,34 +32,13 @@ def choose_channel_modes(residuals: np.ndarray) -> np.ndarray:
     """Per frame of ``(F, H, W, C)``, 1 if subtracting the reference channel from the others
     saves estimated bits on sampled rows, else 0."""
     frames, height = residuals.shape[:2]
-    if residuals.ndim == 3 or residuals.shape[3] < 2 or not residuals.size:
-        return np.zeros(frames, np.uint8)
     rows = np.unique(np.linspace(0, height - 1, min(SAMPLE_ROWS, height)).astype(np.int64))
     sample = np.ascontiguousarray(residuals[:, rows])
     costs = [
         _lengths(zigzag(option)).reshape(frames, -1).sum(axis=1, dtype=np.int64)
-        for option in (sample, decorrelate_channels(sample, np.ones(frames, np.uint8)))
+        for option in (sample, channel_difference(sample))
     ]
     return (costs[1] < costs[0]).astype(np.uint8)
-
-
-def decorrelate_channels(residuals: np.ndarray, modes: np.ndarray) -> np.ndarray:
-    """Subtract the reference channel from the other channels of frames with mode 1."""
-    out = residuals.copy()
-    chosen = modes == 1
-    if chosen.any():
-        out[chosen] = channel_difference(residuals[chosen])
-    return out
-
-
-def correlate_channels(residuals: np.ndarray, modes: np.ndarray) -> np.ndarray:
-    """Invert :func:`decorrelate_channels` (in place)."""
-    chosen = modes == 1
-    if chosen.any():
-        part = residuals[chosen]
-        add_reference_channel(part)
-        residuals[chosen] = part
-    return residuals
 
 
 def to_planes(residuals: np.ndarray) -> np.ndarray:
@@ -87,29 +59,6 @@ def from_planes(planes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(
         planes.reshape(frames, channels, height, width).transpose(0, 2, 3, 1)
     )
-
-
-def choose_modes(planes: np.ndarray) -> np.ndarray:
-    """Per plane, the mode whose sampled rows cost the fewest estimated bits."""
-    height = planes.shape[1]
-    if not planes.size:
-        return np.zeros(len(planes), np.uint8)
-    if height < 2:
-        rows = np.zeros(1, np.int64)
-    else:
-        rows = np.unique(np.linspace(1, height - 1, min(SAMPLE_ROWS, height - 1)).astype(np.int64))
-    sample = planes[:, np.concatenate([rows - (rows > 0), rows])]
-    # rows (r-1, r) pairs: apply each mode to the pair and cost the second row
-    pairs = sample.reshape(len(planes), 2, len(rows), -1).transpose(0, 2, 1, 3)
-    pairs = pairs.reshape(-1, 2, planes.shape[2])
-    costs = []
-    for mode in (NONE, LEFT, UP, LORENZO):
-        coded = apply_modes(pairs, np.full(len(pairs), mode, np.uint8))[:, 1]
-        cost = _lengths(zigzag(np.ascontiguousarray(coded))).reshape(len(planes), -1)
-        costs.append(cost.sum(axis=1, dtype=np.int64))
-    if height < 2:
-        costs[UP] = costs[LORENZO] = costs[NONE] + 1  # no row above: up modes are pointless
-    return np.argmin(np.stack(costs), axis=0).astype(np.uint8)
 
 
 def grid(height: int, width: int, tile: int) -> tuple[int, int]:
