@@ -13,6 +13,7 @@ from click.testing import CliRunner
 import tezip
 from tezip.cli import cli
 from tezip.errors import DependencyError, IntegrityError, ModelError, TezipError
+from tezip.inspection import describe_archive, format_description
 from tezip.registry import get_registry
 from tezip.testing import check_predictor
 
@@ -93,6 +94,8 @@ def test_embedded_model_unpacks_alone(tmp_path: Path, model: Path) -> None:
     archive = tmp_path / "a.tez"
     tezip.pack(data, archive, predictor="tezip.prednet", model=model, embed_model=True)
     assert np.array_equal(tezip.unpack(archive), data)
+    text = format_description(describe_archive(archive))
+    assert f"model {fingerprint(model.read_bytes())[:16]} packed on cpu" in text
 
 
 def test_channel_mismatch_is_a_model_error(tmp_path: Path) -> None:

@@ -13,7 +13,12 @@ from tezip.container.reader import ArchiveFile
 
 def _stage_text(record: dict[str, Any]) -> str:
     options = ", ".join(f"{k}={v}" for k, v in record["configuration"].items())
-    return f"{record['id']} v{record['version']}" + (f" ({options})" if options else "")
+    text = f"{record['id']} v{record['version']}" + (f" ({options})" if options else "")
+    if isinstance(record.get("fingerprint"), str):
+        text += f" model {record['fingerprint'][:16]}"
+    if isinstance(record.get("device"), str):
+        text += f" packed on {record['device'][:120]}"
+    return text
 
 
 def describe_archive(
