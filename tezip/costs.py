@@ -58,14 +58,14 @@ def spatial_cost(pairs: np.ndarray) -> np.ndarray:
     return mode_costs(pairs).min(axis=0)
 
 
-def best_modes(residuals: np.ndarray) -> list[int]:
-    """Per frame of a stack ``(n, H, W[, C])``, the spatial mode with the smallest estimated
-    cost on a sample of row pairs."""
+def best_modes(residuals: np.ndarray) -> np.ndarray:
+    """Per frame of a stack ``(n, H, W[, C])``, the spatial mode (uint8) with the smallest
+    estimated cost on a sample of row pairs."""
     if not residuals.size:
-        return [0] * len(residuals)
+        return np.zeros(len(residuals), np.uint8)
     if residuals.shape[1] < 2:  # one row: only left differences make sense
         left = estimated_bits(difference(residuals, 2), frames_axis=True)
         none = estimated_bits(residuals, frames_axis=True)
-        return [LEFT if a < b else 0 for a, b in zip(left, none, strict=True)]
-    modes = spatial_modes(channels_of(residuals, 3))
-    return [modes[i] for i in mode_costs(row_pairs(residuals)).argmin(axis=0)]
+        return np.where(left < none, LEFT, 0).astype(np.uint8)
+    modes = np.array(spatial_modes(channels_of(residuals, 3)), np.uint8)
+    return modes[mode_costs(row_pairs(residuals)).argmin(axis=0)]

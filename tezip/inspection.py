@@ -8,16 +8,17 @@ from typing import Any
 
 from tezip.archive import Archive
 from tezip.container.gop import decode_gop
+from tezip.container.header import informative_text
 from tezip.container.reader import ArchiveFile
 
 
 def _stage_text(record: dict[str, Any]) -> str:
     options = ", ".join(f"{k}={v}" for k, v in record["configuration"].items())
     text = f"{record['id']} v{record['version']}" + (f" ({options})" if options else "")
-    if isinstance(record.get("fingerprint"), str):
-        text += f" model {record['fingerprint'][:16]}"
-    if isinstance(record.get("device"), str):
-        text += f" packed on {record['device'][:120]}"
+    if fingerprint := informative_text(record, "fingerprint"):
+        text += f" model {fingerprint[:16]}"
+    if device := informative_text(record, "device"):
+        text += f" packed on {device}"
     return text
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, CodeSpace, Predictor, RunContext
 from tezip.container.gop import GopRecord
-from tezip.container.header import Header
+from tezip.container.header import Header, informative_text
 from tezip.container.layout import crc32
 from tezip.costs import row_pairs, spatial_cost
 from tezip.errors import HeaderError, IntegrityError, ModelError, StreamError
@@ -98,7 +98,7 @@ class Pipeline:
                     f"predictor {predictor.id} needs the model with fingerprint {wanted}, "
                     f"but was given {predictor.fingerprint}; pass it with --model"
                 )
-        packed_on = [_text_or_none(record.get("device")) for record in header.predictors]
+        packed_on = [informative_text(record, "device") for record in header.predictors]
         return cls(
             header.frame_shape,
             header.numpy_dtype,
@@ -237,8 +237,3 @@ class Pipeline:
             f"computed differently here ({predictor.device or 'unknown device'}) than where "
             f"it was packed ({packed or 'device not recorded'}){advice}"
         )
-
-
-def _text_or_none(value: object) -> str | None:
-    """An informative string field (at most 120 characters), or None when absent or not one."""
-    return value[:120] if isinstance(value, str) and value else None

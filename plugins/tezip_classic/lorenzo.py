@@ -37,7 +37,7 @@ class LorenzoStage(ArrayToArrayStage):
 
     def encode(self, residuals: np.ndarray) -> tuple[np.ndarray, Any]:
         modes = best_modes(residuals)
-        return apply_modes(residuals, np.array(modes, np.uint8)), bytes(modes)
+        return apply_modes(residuals, modes), modes.tobytes()
 
     def decode(self, residuals: np.ndarray, meta: Any) -> np.ndarray:
         if not isinstance(meta, bytes) or len(meta) != len(residuals):

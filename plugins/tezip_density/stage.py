@@ -51,7 +51,7 @@ class DensityStage(ArrayToBytesStage):
             channel_modes = tiling.choose_channel_modes(residuals)
             residuals = apply_modes(residuals, channel_modes * CHANNEL)
         planes = tiling.to_planes(residuals)
-        modes = np.array(best_modes(planes), np.uint8)
+        modes = best_modes(planes)
         symbols = zigzag(apply_modes(planes, modes))
         tiles = tiling.to_tiles(symbols, self.tile)
         classes = tiling.classify(tiles)

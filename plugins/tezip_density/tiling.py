@@ -1,11 +1,10 @@
-"""Planes, per-plane spatial decorrelation, tiles and their density classes.
+"""Channel modes, planes, tiles and their density classes.
 
-A plane is one channel of one frame. Each plane gets one spatial mode (none, left difference,
-up difference or 2-D Lorenzo, in wrapped arithmetic over the whole plane); its zig-zagged
-result is cut into ``tile x tile`` tiles (zero-padded at the right and bottom edges), and every
-tile is classified by the bits its non-zero symbols need: class 0 is an empty tile, class
-``1 + floor(2 * log2(sum of bit lengths))`` otherwise, so classes step by half an octave of
-coded size and separate sparse, low-magnitude tiles from dense, noisy ones.
+A plane is one channel of one frame; each gets its own spatial mode (``tezip.spatial``). The
+zig-zagged result is cut into ``tile x tile`` tiles (zero-padded at the right and bottom
+edges), and every tile is classified by the bits its non-zero symbols need: class 0 is an
+empty tile, class ``1 + floor(2 * log2(sum of bit lengths))`` otherwise, so classes step by
+half an octave of coded size and separate sparse, low-magnitude tiles from dense, noisy ones.
 """
 
 from __future__ import annotations

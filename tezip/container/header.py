@@ -47,6 +47,13 @@ class Header:
         return {**extra, **record}
 
 
+def informative_text(record: dict[str, Any], key: str) -> str | None:
+    """An informative string field of a record, cut to 120 characters; None when absent,
+    empty or not a string (a decoder never needs it)."""
+    value = record.get(key)
+    return value[:120] if isinstance(value, str) and value else None
+
+
 def _require(record: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     if key not in record:
         raise HeaderError(f"header lacks the required field {key!r}")
