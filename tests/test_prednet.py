@@ -150,6 +150,33 @@ def test_large_noise_on_decode_is_refused_naming_model_and_packing_device(
         tezip.unpack(archive, model=model)
 
 
+def test_a_linear_base_extrapolates_even_untrained(tmp_path: Path) -> None:
+    """Frames that change linearly in time, at a different rate per pixel: an untrained
+    linear-base model predicts them exactly from the third frame on; a previous-frame one
+    leaves every rate to code in every frame."""
+    rng = np.random.default_rng(3)
+    rate = rng.integers(0, 40, (32, 40))
+    data = 1000 + rng.integers(0, 500, (32, 40)) + np.arange(10)[:, None, None] * rate
+    data = data.astype(np.uint16)
+    sizes = {}
+    for base in ("previous", "linear"):
+        path = tmp_path / f"{base}.tezm"
+        network = PredNet(Architecture((1, 4), 3, base))
+        path.write_bytes(models.to_model_file(network, {}).to_bytes())
+        archive = tmp_path / f"{base}.tez"
+        options = {"model": path, "entropy": "tezip.density"}  # no matches across frames
+        sizes[base] = tezip.pack(data, archive, predictor="tezip.prednet", **options).output_bytes
+        assert np.array_equal(tezip.unpack(archive, model=path), data)
+    assert sizes["linear"] < 0.6 * sizes["previous"]
+
+
+def test_an_unknown_base_is_a_model_error(model: Path) -> None:
+    file = ModelFile.from_bytes(model.read_bytes())
+    file.architecture["base"] = "cubic"
+    with pytest.raises(ModelError, match="valid PredNet"):
+        models.build(file)
+
+
 def test_snapping_records_ambiguous_elements() -> None:
     scaled = np.array([0.5 + 1e-9, 2.5 - 1e-9, 7.2, -3.5 + 1e-9])
     band = np.full(scaled.shape, 1e-6)
@@ -230,6 +257,22 @@ def test_train_is_reproducible_and_resumable(tmp_path: Path) -> None:
     assert np.array_equal(tezip.unpack(tmp_path / "a.tez", model=first), data)
 
 
+def test_train_a_linear_base(tmp_path: Path) -> None:
+    np.save(tmp_path / "seq.npy", frames((12, 10, 12)))
+    linear, result = _train(tmp_path, "l.tezm", "--epochs", "1", "--quiet", "--base", "linear")
+    assert result.exit_code == 0, result.output
+    assert ModelFile.from_bytes(linear.read_bytes()).architecture["base"] == "linear"
+    previous, _ = _train(tmp_path, "p.tezm", "--epochs", "1", "--quiet")
+    assert "base" not in ModelFile.from_bytes(previous.read_bytes()).architecture
+    _, result = _train(
+        tmp_path, "x.tezm", "--epochs", "1", "--base", "linear", "--init", str(previous)
+    )
+    assert result.exit_code == 1 and "--base" in result.output
+    data = frames((6, 10, 12))
+    tezip.pack(data, tmp_path / "a.tez", predictor="tezip.prednet", model=linear)
+    assert np.array_equal(tezip.unpack(tmp_path / "a.tez", model=linear), data)
+
+
 def test_train_rejects_bad_input_in_one_line(tmp_path: Path) -> None:
     np.save(tmp_path / "seq.npy", frames((1, 10, 12)))
     _, result = _train(tmp_path, "a.tezm", "--epochs", "1")
@@ -271,8 +314,12 @@ def test_exact_across_devices(
     assert np.array_equal(tezip.unpack(archive, model=model), data)
 
 
+@pytest.mark.parametrize("base", ["previous", "linear"])
 def test_bench_prednet_runs_on_a_tiny_dataset(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    base: str,
 ) -> None:
     from tool_modules import load_tool
 
@@ -281,9 +328,15 @@ def test_bench_prednet_runs_on_a_tiny_dataset(
     folder.mkdir(parents=True)
     np.save(folder / "tiny.npy", frames((12, 64, 64)))
     args = ["--data", str(tmp_path / "data"), "--datasets", "tiny", "--batches", "2"]
-    monkeypatch.setattr(sys, "argv", ["bench_prednet", *args, "--crop", "8", "--nt", "4"])
+    args += ["--crop", "8", "--nt", "4", "--base", base, "--write"]
+    (tmp_path / "BENCHMARKS.md").write_text("# B\n\n## PredNet vs previous frame\nold\n\n## End\n")
+    monkeypatch.setattr(bench, "ROOT", tmp_path)
+    monkeypatch.setattr(sys, "argv", ["bench_prednet", *args])
     bench.main()
     table = capsys.readouterr().out
+    written = (tmp_path / "BENCHMARKS.md").read_text()
+    assert written.endswith("## End\n") == (base == "previous")  # the next section stays
+    assert ("old" in written) == (base == "linear")  # replaced, or appended beside it
     rows = [line for line in table.splitlines() if line.startswith("| tiny |")]
     assert [row.split(" | ")[1] for row in rows] == ["lossless", "abs 1", "abs 2", "abs 4"]
     for row in rows:  # the per-GOP fallback is never much worse than the previous frame

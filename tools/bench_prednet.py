@@ -2,16 +2,18 @@
 
 For every shared dataset (``../shared/datasets/get_data.py``) a slim single-channel PredNet
 is fine-tuned from the generic model on the first half of the frames (about ``--batches``
-steps); the second half is then packed with ``--predictor tezip.prednet --model`` and with
-``--predictor tezip.previous`` at lossless and each lossy bound (integers: abs 1, 2, 4;
-floats: rel 1e-4, 1e-3, 1e-2), with ``--predictor tezip.prednet,auto`` (per GOP the
-smaller of PredNet and the best built-in predictor) and with the default ``auto`` (the
-built-in predictors alone, to tell the network's share of that gain). Every archive is
-unpacked and checked (bit-exact, or within the bound). Prints a Markdown table with the
-ratios, the gains and the CPU frames/s of PredNet pack and unpack; ``--write`` replaces the
-"PredNet vs previous frame" section at the end of BENCHMARKS.md.
+steps; with ``--base linear`` a model correcting the linear extrapolation of the last two
+frames is trained from scratch, as the generic model corrects the previous frame). The
+second half is then packed at lossless and each lossy bound (integers: abs 1, 2, 4; floats:
+rel 1e-4, 1e-3, 1e-2) with ``--predictor tezip.prednet --model``, with ``--predictor
+tezip.prednet,auto`` (per GOP the smaller of PredNet and the best built-in predictor), with
+the default ``auto`` (the built-in predictors alone, to tell the network's share of that
+gain) and with ``--predictor tezip.previous``. Every archive is unpacked and checked
+(bit-exact, or within the bound). Prints a Markdown table with the ratios, the gains and
+the CPU frames/s of PredNet pack and unpack; ``--write`` replaces the "PredNet vs previous
+frame" section of BENCHMARKS.md (", linear base" for ``--base linear``).
 
-    python tools/bench_prednet.py --batches 600 --write
+    python tools/bench_prednet.py --batches 1800 --write
 """
 
 from __future__ import annotations
@@ -79,8 +81,10 @@ def check(decoded: np.ndarray, original: np.ndarray, bound: dict[str, float]) ->
 def fit(name: str, first: np.ndarray, folder: Path, args: argparse.Namespace) -> Path:
     source, model = folder / f"{name}-train.npy", folder / f"{name}.tezm"
     np.save(source, first)
-    init = folder / "generic.tezm"
-    init.write_bytes(generic_model())
+    init = None
+    if args.base == "previous":
+        init = folder / "generic.tezm"
+        init.write_bytes(generic_model())
     length = min(args.nt, len(first))
     clips = len(range(0, len(first) - length + 1, max(1, length // 2)))
     clips *= first.shape[3] if first.ndim == 4 else 1
@@ -93,8 +97,9 @@ def fit(name: str, first: np.ndarray, folder: Path, args: argparse.Namespace) ->
         nt=args.nt,
         per_channel=True,
         device="cpu",
-        init=str(init),
+        init=str(init) if init else None,
         lr=args.lr,
+        base=args.base,
     )
     started = time.perf_counter()
     best = train(config)
@@ -133,12 +138,17 @@ def measure(name: str, second: np.ndarray, model: Path, folder: Path) -> list[Ro
 
 
 def table(rows: list[Row], args: argparse.Namespace) -> str:
+    origin = (
+        "fine-tuned from the generic model"
+        if args.base == "previous"
+        else "correcting the linear extrapolation of the last two frames, trained from scratch"
+    )
     lines = [
-        HEADING,
+        heading(args.base),
         "",
         f"`python tools/bench_prednet.py --batches {args.batches} --crop {args.crop} "
-        f"--nt {args.nt}` on this 2-core CPU. Model: slim PredNet (channels 16/32/64, "
-        "0.77 M parameters, one channel at a time), fine-tuned from the generic model on "
+        f"--nt {args.nt} --base {args.base}` on this 2-core CPU. Model: slim PredNet "
+        f"(channels 16/32/64, 0.77 M parameters, one channel at a time), {origin} on "
         "the first half of each dataset; the second half is packed (defaults otherwise: "
         "auto GOPs, Lorenzo + zstd). Ratio = original bytes / archive bytes; PredNet = "
         "`--predictor tezip.prednet`; +fallback = `--predictor tezip.prednet,auto` (per GOP "
@@ -160,12 +170,23 @@ def table(rows: list[Row], args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(section: str) -> None:
+def heading(base: str) -> str:
+    return HEADING if base == "previous" else f"{HEADING}, linear base"
+
+
+def write(section: str, base: str) -> None:
+    """Replace this base's section of BENCHMARKS.md (up to the next section), or append it."""
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text()
-    if HEADING in text:
-        text = text[: text.index(HEADING)].rstrip("\n") + "\n"
-    path.write_text(text + "\n" + section)
+    title = heading(base) + "\n"
+    if title in text:
+        start = text.index(title)
+        end = text.find("\n## ", start + len(title))
+        rest = text[end:] if end >= 0 else ""
+        text = text[:start] + section + rest
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
 
 
 def main() -> None:
@@ -176,6 +197,7 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=32)
     parser.add_argument("--nt", type=int, default=10)
     parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--base", choices=("previous", "linear"), default="previous")
     parser.add_argument("--write", action="store_true", help="Update BENCHMARKS.md.")
     args = parser.parse_args()
     rows = []
@@ -189,7 +211,7 @@ def main() -> None:
     section = table(rows, args)
     print(section)
     if args.write:
-        write(section)
+        write(section, args.base)
 
 
 if __name__ == "__main__":

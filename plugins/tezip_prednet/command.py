@@ -13,6 +13,13 @@ import click
 @click.option("-o", "--output", required=True, type=click.Path(path_type=str), help="Model file.")
 @click.option("--epochs", type=click.IntRange(1), default=50, show_default=True)
 @click.option("--arch", type=click.Choice(["slim", "original"]), default="slim", show_default=True)
+@click.option(
+    "--base",
+    type=click.Choice(["previous", "linear"]),
+    default="previous",
+    show_default=True,
+    help="What the network corrects: the previous frame, or the linear extrapolation of two.",
+)
 @click.option("--nt", type=click.IntRange(2), default=10, show_default=True, help="Clip frames.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--crop", type=click.IntRange(1), default=128, show_default=True, help="Crop side.")
@@ -29,6 +36,7 @@ def train_command(
     output: str,
     epochs: int,
     arch: str,
+    base: str,
     nt: int,
     seed: int,
     crop: int,
@@ -55,6 +63,7 @@ def train_command(
         per_channel=per_channel,
         resume=resume,
         init=init,
+        base=base,
     )
 
     best = train(config, None if quiet else ProgressBars(epochs))

@@ -5,8 +5,9 @@ with hard-sigmoid gates fed its own error, its previous state and the upsampled
 representation of the layer above (top-down pass); its error unit holds the rectified
 positive and negative differences between the layer's input and its prediction, and feeds
 the layer above through a convolution and max-pooling (bottom-up pass). Layer 0 predicts a
-linear *correction* added to the previous frame, so an untrained network predicts the
-previous frame.
+linear *correction* added to a *base*: the previous frame, or for ``base="linear"`` the
+linear extrapolation ``2 x[t-1] - x[t-2]`` of the two before (the previous frame at
+``t = 1``), so an untrained network predicts its base.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from torch.nn import functional
 
 #: named architectures: channels of every layer, the first being the image's
 PRESETS: dict[str, tuple[int, ...]] = {"original": (48, 96, 192), "slim": (16, 32, 64)}
+#: what the network's correction is added to
+BASES = ("previous", "linear")
 
 
 @dataclass(frozen=True)
@@ -28,21 +31,33 @@ class Architecture:
 
     channels: tuple[int, ...]
     kernel: int = 3
+    base: str = "previous"
 
     @classmethod
-    def preset(cls, name: str, image_channels: int, kernel: int = 3) -> Architecture:
-        return cls((image_channels, *PRESETS[name]), kernel)
+    def preset(
+        cls, name: str, image_channels: int, kernel: int = 3, base: str = "previous"
+    ) -> Architecture:
+        return cls((image_channels, *PRESETS[name]), kernel, base)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Architecture:
         channels = tuple(int(c) for c in record["channels"])
         kernel = int(record["kernel"])
+        base = record.get("base", "previous")
         if len(channels) < 1 or min(channels) < 1 or kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"invalid PredNet architecture {record!r}")
-        return cls(channels, kernel)
+        if base not in BASES:
+            raise ValueError(f"unknown PredNet base {base!r}")
+        return cls(channels, kernel, base)
 
     def record(self) -> dict[str, Any]:
-        return {"name": "prednet", "channels": list(self.channels), "kernel": self.kernel}
+        """The model file's ``architecture``; ``base`` only when not the previous frame, so
+        models of the first format keep their bytes."""
+        out: dict[str, Any] = {"name": "prednet", "channels": list(self.channels)}
+        out["kernel"] = self.kernel
+        if self.base != "previous":
+            out["base"] = self.base
+        return out
 
     @property
     def multiple(self) -> int:
@@ -130,7 +145,9 @@ class PredNet(nn.Module):
         outputs = []
         for t in range(steps):
             r, c = self.top_down(state)
-            predicted = previous + self.correction(r)
+            linear = self.architecture.base == "linear" and t >= 2
+            base = 2 * previous - clip[:, t - 2] if linear else previous
+            predicted = base + self.correction(r)
             outputs.append(predicted)
             state = (r, c, self.bottom_up(r, clip[:, t], predicted))
             previous = clip[:, t]

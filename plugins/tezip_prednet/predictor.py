@@ -30,7 +30,7 @@ class PrednetPredictor(Predictor):
     """
 
     id = "tezip.prednet"
-    version = 1
+    version = 2
 
     def __init__(self, margin: float = DEFAULT_MARGIN) -> None:
         if not 0 <= margin < 1e-2:
@@ -82,6 +82,7 @@ class PrednetState(PredictorState):
         self.padding = (-height % multiple, -width % multiple)
         self.normaliser: Normaliser | None = None
         self.previous: np.ndarray | None = None  # last frame, normalised (frame layout)
+        self.before: np.ndarray | None = None  # the frame before it
         self.state: State | None = None
         self.pending: tuple[list[Tensor], list[Tensor], Tensor] | None = None
         self.parameter = next(network.parameters())
@@ -93,7 +94,7 @@ class PrednetState(PredictorState):
         with np.errstate(invalid="ignore"):
             correction = np.clip(np.nan_to_num(correction), CLIP[0] - CLIP[1], CLIP[1] - CLIP[0])
         bits = self.normaliser.bits
-        scaled = np.ldexp(self.previous + correction, bits)
+        scaled = np.ldexp(self._base() + correction, bits)
         if side is None:
             grid, side = snap_encode(scaled, tolerance(correction, self.margin, bits))
         else:
@@ -113,7 +114,8 @@ class PrednetState(PredictorState):
         r, c, predicted = self.pending
         with self.torch.no_grad():
             errors = self.network.bottom_up(r, self._tensor(frame), predicted)
-        self.state, self.pending, self.previous = (r, c, errors), None, frame
+        self.state, self.pending = (r, c, errors), None
+        self.before, self.previous = self.previous, frame
 
     def _initial(self) -> State:
         height, width = (n + p for n, p in zip(self.frame_shape[:2], self.padding, strict=True))
@@ -125,13 +127,21 @@ class PrednetState(PredictorState):
         with self.torch.no_grad():
             r, c = self.network.top_down(self.state)
             correction = self.network.correction(r)
-            previous = (
+            base = (
                 self.torch.zeros_like(correction)
                 if self.previous is None
-                else self._tensor(self.previous)
+                else self._tensor(self._base())
             )
-        self.pending = (r, c, previous + correction)
+        self.pending = (r, c, base + correction)
         return self._frame(correction)
+
+    def _base(self) -> np.ndarray:
+        """What the correction is added to (normalised): the previous frame, or with a
+        ``linear`` model and two frames of history, their linear extrapolation."""
+        assert self.previous is not None
+        if self.network.architecture.base == "linear" and self.before is not None:
+            return 2 * self.previous - self.before
+        return self.previous
 
     def _tensor(self, frame: np.ndarray) -> Tensor:
         """Frame layout ``(H, W[, C])`` -> padded network batch ``(B, C', H', W')``."""

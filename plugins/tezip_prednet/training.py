@@ -55,6 +55,7 @@ class TrainConfig:
     per_channel: bool = False
     resume: str | None = None
     init: str | None = None
+    base: str = "previous"
 
 
 def checkpoint_path(output: str) -> Path:
@@ -65,15 +66,18 @@ def checkpoint_path(output: str) -> Path:
 def train(config: TrainConfig, progress: Progress | None = None) -> float:
     """Train and write the best model to ``config.output``; returns its validation loss."""
     torch = require_torch()
-    from tezip_prednet.network import PRESETS, Architecture, PredNet
+    from tezip_prednet.network import BASES, PRESETS, Architecture, PredNet
 
     if config.arch not in PRESETS:
         raise InputError(f"--arch must be one of {', '.join(PRESETS)}, got {config.arch!r}")
+    if config.base not in BASES:
+        raise InputError(f"--base must be one of {', '.join(BASES)}, got {config.base!r}")
     device = torch_device(config.device)
     sequences = load_sequences(list(config.inputs), config.per_channel)
     clips, validation = split(cut(sequences, config.nt), config.validation, config.seed)
     torch.manual_seed(config.seed)
-    network = PredNet(Architecture.preset(config.arch, sequences[0].shape[1])).to(device)
+    architecture = Architecture.preset(config.arch, sequences[0].shape[1], base=config.base)
+    network = PredNet(architecture).to(device)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
     first, best = 0, float("inf")
     if config.init:
@@ -167,7 +171,9 @@ def _load_weights(path: str, network: PredNet) -> ModelFile:
     weights = {k: v for k, v in file.tensors.items() if not k.startswith("adam/")}
     loaded = build(ModelFile(file.architecture, file.normalisation, file.training, weights))
     if loaded.architecture != network.architecture:
-        raise ModelError(f"{path}: its architecture differs from --arch and the inputs' channels")
+        raise ModelError(
+            f"{path}: its architecture differs from --arch, --base and the inputs' channels"
+        )
     network.load_state_dict(loaded.state_dict())
     return file
 
