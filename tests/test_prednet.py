@@ -20,8 +20,9 @@ from tezip.testing import check_predictor
 torch = pytest.importorskip("torch")
 
 from tezip_prednet import models  # noqa: E402
+from tezip_prednet.architecture import Architecture  # noqa: E402
 from tezip_prednet.modelfile import MAGIC, ModelFile, fingerprint  # noqa: E402
-from tezip_prednet.network import Architecture, PredNet  # noqa: E402
+from tezip_prednet.network import PredNet  # noqa: E402
 from tezip_prednet.predictor import PrednetPredictor  # noqa: E402
 from tezip_prednet.snapping import snap_decode, snap_encode  # noqa: E402
 

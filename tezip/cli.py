@@ -17,6 +17,7 @@ import click
 from tezip import __version__
 from tezip.api import DEFAULT_ENTROPY, pack, unpack_to
 from tezip.bounds import ErrorBound
+from tezip.device import DEVICES
 from tezip.errors import TezipError
 from tezip.inspection import describe_archive, format_description
 from tezip.registry import get_registry
@@ -77,7 +78,7 @@ def parse_frames(text: str | None) -> slice | None:
 
 device_option = click.option(
     "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
+    type=click.Choice(DEVICES),
     default="auto",
     show_default=True,
     help="Where learned predictors and GPU stages run.",

@@ -72,7 +72,7 @@ class Pipeline:
     transforms: Sequence[ArrayToArrayStage]
     entropy: ArrayToBytesStage
     #: per predictor, the device the header says it was packed on (learned predictors)
-    packed_on: Sequence[str | None] = ()
+    packed_on: Sequence[str | None]
 
     @classmethod
     def from_header(
@@ -226,7 +226,7 @@ class Pipeline:
         predictor = self.predictors[index]
         if predictor.fingerprint is None:
             return f"the archive is damaged, or {predictor.id} differs from the one that wrote it"
-        packed = self.packed_on[index] if index < len(self.packed_on) else None
+        packed = self.packed_on[index]
         advice = (
             f"; unpack it on a {packed} device (--device {packed.split()[0]})"
             if packed and packed != predictor.device

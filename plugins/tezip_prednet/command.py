@@ -7,15 +7,18 @@ from typing import Any
 
 import click
 
+from tezip.device import DEVICES
+from tezip_prednet.architecture import BASES, PRESETS
+
 
 @click.command("train")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=str), help="Model file.")
 @click.option("--epochs", type=click.IntRange(1), default=50, show_default=True)
-@click.option("--arch", type=click.Choice(["slim", "original"]), default="slim", show_default=True)
+@click.option("--arch", type=click.Choice(sorted(PRESETS)), default="slim", show_default=True)
 @click.option(
     "--base",
-    type=click.Choice(["previous", "linear"]),
+    type=click.Choice(BASES),
     default="previous",
     show_default=True,
     help="What the network corrects: the previous frame, or the linear extrapolation of two.",
@@ -28,7 +31,11 @@ import click
 @click.option("--resume", type=click.Path(path_type=str), help="Checkpoint (OUTPUT.ckpt).")
 @click.option("--init", type=click.Path(path_type=str), help="Start from this model's weights.")
 @click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+    "--device",
+    type=click.Choice(DEVICES),
+    default="auto",
+    show_default=True,
+    help="Where training runs.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def train_command(

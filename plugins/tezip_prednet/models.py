@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tezip.errors import ModelError
+from tezip_prednet.architecture import Architecture
 from tezip_prednet.modelfile import ModelFile, fingerprint
 from tezip_prednet.normalise import SCHEME
 from tezip_prednet.torchenv import require_torch
 
 if TYPE_CHECKING:
-    from tezip_prednet.network import Architecture, PredNet
+    from tezip_prednet.network import PredNet
 
 GENERIC = "generic.tezm"
 _cache: dict[tuple[str, str], PredNet] = {}
@@ -67,12 +68,12 @@ def build(file: ModelFile) -> PredNet:
     require_torch()
     import torch
 
-    from tezip_prednet.network import Architecture, PredNet
+    from tezip_prednet.network import PredNet
 
     if file.normalisation.get("scheme") != SCHEME:
         raise ModelError(f"unknown normalisation {file.normalisation!r} in the model file")
     try:
-        architecture: Architecture = Architecture.from_record(file.architecture)
+        architecture = Architecture.from_record(file.architecture)
         network = PredNet(architecture)
         state = {k: torch.from_numpy(np.array(v)) for k, v in file.tensors.items()}
         network.load_state_dict(state, strict=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from tezip.errors import InputError, ModelError
+from tezip_prednet.architecture import BASES, PRESETS, Architecture
 from tezip_prednet.clips import Clip, cut, load_sequences, split
 from tezip_prednet.modelfile import ModelFile
 from tezip_prednet.models import build, to_model_file
@@ -66,7 +67,7 @@ def checkpoint_path(output: str) -> Path:
 def train(config: TrainConfig, progress: Progress | None = None) -> float:
     """Train and write the best model to ``config.output``; returns its validation loss."""
     torch = require_torch()
-    from tezip_prednet.network import BASES, PRESETS, Architecture, PredNet
+    from tezip_prednet.network import PredNet
 
     if config.arch not in PRESETS:
         raise InputError(f"--arch must be one of {', '.join(PRESETS)}, got {config.arch!r}")
