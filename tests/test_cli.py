@@ -211,3 +211,33 @@ def test_the_readme_main_command_works_twice(
     assert first.mode == original.mode
     difference = np.asarray(first, np.int16) - np.asarray(original, np.int16)
     assert np.abs(difference).max() <= 1
+
+
+def test_lossless_sixteen_bit_colour_png_folder_is_bit_exact(tmp_path: Path) -> None:
+    """Issue 10: Pillow keeps only the high byte of 16-bit colour PNGs; tezip must not."""
+    from tezip.io import png
+
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 65536, (4, 12, 10, 3), dtype=np.uint16)
+    source = tmp_path / "rgb16"
+    source.mkdir()
+    for i, frame in enumerate(frames):
+        (source / f"f{i}.png").write_bytes(png.encode(frame))
+    archive, out = tmp_path / "a.tez", tmp_path / "out"
+    assert run("pack", str(source), "-o", str(archive)).returncode == 0
+    np.testing.assert_array_equal(tezip.unpack(archive), frames)
+    assert run("unpack", str(archive), "-o", str(out)).returncode == 0
+    for i, frame in enumerate(frames):
+        np.testing.assert_array_equal(png.decode((out / f"f{i}.png").read_bytes(), "f"), frame)
+
+
+def test_jpeg_frames_come_back_as_png_with_a_note(tmp_path: Path) -> None:
+    source = tmp_path / "jpegs"
+    source.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(source / f"f{i}.jpg")
+    archive = tmp_path / "a.tez"
+    assert run("pack", str(source), "-o", str(archive)).returncode == 0
+    result = run("unpack", str(archive), "-o", str(tmp_path / "out"))
+    assert result.returncode == 0 and "JPEG" in result.stderr and "PNG" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f0.png", "f1.png"]

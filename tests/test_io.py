@@ -280,26 +280,152 @@ def test_image_folder_bilevel_is_zero_one(tmp_path: Path) -> None:
     np.testing.assert_array_equal(source.read(0, 2), bits)
 
 
-def test_image_folder_expands_palettes(tmp_path: Path) -> None:
+def test_image_folder_keeps_palette_indices(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
-    rgb = _uint8(3)[0]
-    palette = Image.fromarray(rgb).quantize(colors=16)
+    palette = Image.fromarray(_uint8(3)[0]).quantize(colors=16)
     palette.save(folder / "a.png")
     palette.save(folder / "b.gif")
     source = ImageFolderSource(folder)
-    assert source.frame_shape == (5, 6, 3) and source.describe()["modes"] == ["RGB", "RGB"]
-    expected = np.asarray(palette.convert("RGB"))
+    record = source.describe()
+    assert source.frame_shape == (5, 6) and record["modes"] == ["P", "P"]
+    assert record["palette"] == bytes(palette.getpalette())
+    expected = np.asarray(palette)
     np.testing.assert_array_equal(source.read(0, 2), np.stack([expected, expected]))
 
 
-def test_image_folder_palette_with_transparency_becomes_rgba(tmp_path: Path) -> None:
+def test_palette_round_trip_is_file_exact(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     palette = Image.fromarray(_uint8(3)[0]).quantize(colors=8)
     palette.save(folder / "a.png", transparency=0)
+    original = ImageFolderSource(folder)
+    assert original.describe()["transparency"] == 0
+    copy_through_sink(original, tmp_path / "out")
+    with Image.open(tmp_path / "out" / "a.png") as image:
+        assert image.mode == "P" and image.info.get("transparency") == 0
+        assert image.getpalette() == palette.getpalette()
+        np.testing.assert_array_equal(np.asarray(image), np.asarray(palette))
+
+
+def test_image_folder_rejects_differing_palettes(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(_uint8(3)[0]).quantize(colors=8).save(folder / "a.png")
+    Image.fromarray(_uint8(3)[1]).quantize(colors=8).save(folder / "b.png")
+    with pytest.raises(InputError) as excinfo:
+        ImageFolderSource(folder)
+    one_line_error(excinfo, "b.png", "palette")
+
+
+def _rgb16(channels: int = 3) -> np.ndarray:
+    """Frames whose high and low bytes both vary, so keeping only one is visible."""
+    return RNG.integers(0, 65536, (3, 5, 6, channels), dtype=np.uint16)
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4])
+def test_sixteen_bit_colour_png_is_read_and_written_exactly(tmp_path: Path, channels: int) -> None:
+    from tezip.io import png
+
+    frames = _rgb16(channels)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        (folder / f"f{i}.png").write_bytes(png.encode(frame))
     source = ImageFolderSource(folder)
-    assert source.describe()["modes"] == ["RGBA"] and source.frame_shape == (5, 6, 4)
+    assert source.dtype == np.uint16 and source.frame_shape == (5, 6, channels)
+    np.testing.assert_array_equal(source.read(0, 3), frames)
+    copy_through_sink(source, tmp_path / "out")
+    assert ImageFolderSource(tmp_path / "out").describe() == source.describe()
+    np.testing.assert_array_equal(ImageFolderSource(tmp_path / "out").read(0, 3), frames)
+
+
+def test_png_reader_matches_pillow_on_every_filter(tmp_path: Path) -> None:
+    from tezip.io import png
+
+    frame = _uint8(3)[0]
+    path = tmp_path / "a.png"
+    Image.fromarray(frame).save(path, optimize=True)  # Pillow picks filters per row
+    np.testing.assert_array_equal(png.decode(path.read_bytes(), "a.png"), frame)
+    big = RNG.integers(0, 255, (40, 50, 4), dtype=np.uint8)
+    for strategy in range(5):
+        Image.fromarray(big).save(path, compress_type=strategy)
+        np.testing.assert_array_equal(png.decode(path.read_bytes(), "a.png"), big)
+
+
+def test_sixteen_bit_colour_tiff_is_exact(tmp_path: Path) -> None:
+    tifffile = pytest.importorskip("tifffile")
+    frames = _rgb16()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        tifffile.imwrite(folder / f"f{i}.tif", frame, photometric="rgb")
+    source = ImageFolderSource(folder)
+    assert source.describe()["modes"] == ["RGB;16"] * 3
+    np.testing.assert_array_equal(source.read(0, 3), frames)
+    copy_through_sink(source, tmp_path / "out")
+    np.testing.assert_array_equal(ImageFolderSource(tmp_path / "out").read(0, 3), frames)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "uint32", "float64"])
+def test_tiff_dtypes_pillow_lacks_are_exact(tmp_path: Path, dtype: str) -> None:
+    tifffile = pytest.importorskip("tifffile")
+    frames = RNG.normal(0, 50, (2, 4, 5)).astype(dtype)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        tifffile.imwrite(folder / f"f{i}.tif", frame)
+    source = ImageFolderSource(folder)
+    assert source.dtype == np.dtype(dtype)
+    copy_through_sink(source, tmp_path / "out")
+    assert ImageFolderSource(tmp_path / "out").read(0, 2).tobytes() == frames.tobytes()
+
+
+def test_without_tifffile_converted_tiff_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tifffile = pytest.importorskip("tifffile")
+    from tezip.io import imagefiles
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "a.tif", _rgb16()[0], photometric="rgb")
+    monkeypatch.setattr(imagefiles, "tifffile_available", lambda: False)
+    with pytest.raises(InputError) as excinfo:
+        ImageFolderSource(folder)
+    one_line_error(excinfo, "a.tif", "RGB;16", "tezip[tiff]")
+
+
+def test_low_depth_grey_png_is_refused_not_rescaled(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    ihdr = struct.pack(">IIBBBBB", 4, 1, 2, 0, 0, 0, 0)  # 2-bit grey
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00\x1b")) + chunk(b"IEND", b"")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+    with pytest.raises(InputError) as excinfo:
+        ImageFolderSource(folder)
+    one_line_error(excinfo, "a.png", "L;2")
+
+
+def test_damaged_sixteen_bit_png_is_a_clear_error(tmp_path: Path) -> None:
+    from tezip.io import png
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    data = bytearray(png.encode(_rgb16()[0]))
+    data[-20] ^= 0xFF  # inside the IDAT payload: its CRC fails
+    (folder / "a.png").write_bytes(bytes(data))
+    source = ImageFolderSource(folder)  # the header is intact
+    with pytest.raises(InputError) as excinfo:
+        source.read(0, 1)
+    one_line_error(excinfo, "a.png")
 
 
 def test_image_folder_ignores_dotfiles_and_subfolders(tmp_path: Path) -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from tezip.api import PackResult, open, pack, unpack, unpack_to
+from tezip.api import PackResult, UnpackResult, open, pack, unpack, unpack_to
 from tezip.errors import TezipError
 from tezip.hookspecs import hookimpl
 
 __all__ = [
     "PackResult",
     "TezipError",
+    "UnpackResult",
     "__version__",
     "hookimpl",
     "open",

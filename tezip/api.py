@@ -46,6 +46,19 @@ class PackResult:
         return self.input_bytes / self.output_bytes
 
 
+@dataclass(frozen=True)
+class UnpackResult:
+    """What ``unpack_to`` wrote."""
+
+    path: Path
+    frames: int
+    #: the image format written (``png``, ``tiff``), ``None`` for a ``.npy`` file
+    image_format: str | None = None
+    #: the input's image format when the output is written in another one (e.g. ``jpeg``
+    #: originals come back as PNG with the same pixels), else ``None``
+    converted_from: str | None = None
+
+
 def _source(data: np.ndarray | str | os.PathLike[str] | FrameSource) -> FrameSource:
     if isinstance(data, FrameSource):
         return data
@@ -215,8 +228,8 @@ def unpack_to(
     model: str | os.PathLike[str] | None = None,
     device: str = "auto",
     overwrite: bool = False,
-) -> int:
-    """Decode into a ``.npy`` file or image folder like the original input; returns frames.
+) -> UnpackResult:
+    """Decode into a ``.npy`` file or image folder like the original input.
 
     An existing output is replaced, once decoding has succeeded, only with ``overwrite``.
     """
@@ -241,4 +254,6 @@ def unpack_to(
                 sink.write(decoded[low - entry.first : high - entry.first])
                 if progress:
                     progress(high - low)
-        return len(indices)
+        written = getattr(sink, "format", None)
+        converted = getattr(sink, "original_format", None)
+        return UnpackResult(Path(output), len(indices), written, converted)

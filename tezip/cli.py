@@ -197,7 +197,7 @@ def unpack_command(
     with tezip.open(archive, model=model, device=device) as opened:
         total = len(range(*(selection or slice(None)).indices(len(opened))))
     with progress_bar(total, "unpacking", quiet) as update:
-        unpack_to(
+        result = unpack_to(
             archive,
             output,
             frames=selection,
@@ -207,6 +207,13 @@ def unpack_command(
             model=model,
             device=device,
             overwrite=force,
+        )
+    if result.converted_from:
+        click.echo(
+            f"note: the frames were packed from {result.converted_from.upper()} files, which "
+            f"tezip does not write; they were written as {str(result.image_format).upper()} "
+            "with the same pixels",
+            err=True,
         )
 
 

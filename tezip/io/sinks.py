@@ -19,31 +19,27 @@ from types import TracebackType
 from typing import Any, BinaryIO
 
 import numpy as np
-from PIL import Image
 
 from tezip.errors import FormatError, InputError
-from tezip.io.images import MODES, parallel_map
+from tezip.io.imagefiles import MODES, PNG_OWN, TIFFFILE_ONLY, tifffile_available, write_image
+from tezip.io.images import parallel_map
 from tezip.io.source import reason
 
 FORMATS = ("npy", "png", "tiff")
 
-#: Image modes each writable format holds exactly.
-_FORMAT_MODES: dict[str, frozenset[str]] = {
-    "png": frozenset({"1", "L", "LA", "RGB", "RGBA", "I;16", "I;16L", "I;16B"}),
-    "tiff": frozenset(MODES),
-}
-_PIL_FORMAT = {"png": "PNG", "tiff": "TIFF"}
-#: Fast settings: PNG at zlib level 1, TIFF uncompressed.
-_SAVE_OPTIONS: dict[str, dict[str, Any]] = {"png": {"compress_level": 1}, "tiff": {}}
+_PNG_MODES = frozenset({"1", "L", "P", "LA", "RGB", "RGBA", "I;16", "I;16L", "I;16B"} | PNG_OWN)
 _EXTENSION = {"png": ".png", "tiff": ".tif"}
 _KEEP_EXTENSIONS = {"png": (".png",), "tiff": (".tif", ".tiff")}
-#: Array dtype handed to ``Image.fromarray`` to get each mode (others use the frame's own).
-_ARRAY_DTYPE = {
-    "1": np.dtype(bool),  # nonzero -> 1: never moves a value further from a 0/1 original
-    "I;16": np.dtype("<u2"),
-    "I;16L": np.dtype("<u2"),
-    "I;16B": np.dtype(">u2"),
-}
+
+
+def _format_modes(fmt: str | None) -> frozenset[str]:
+    """Image modes a writable format holds exactly (none for other formats): PNG through
+    Pillow and :mod:`tezip.io.png`, TIFF through Pillow and, when installed, tifffile."""
+    if fmt == "png":
+        return _PNG_MODES
+    if fmt == "tiff":
+        return frozenset(MODES) - (frozenset() if tifffile_available() else TIFFFILE_ONLY)
+    return frozenset()
 
 
 class FrameSink(ABC):
@@ -203,7 +199,8 @@ class ImageFolderSink(FrameSink):
     """Writes one image per frame into a new folder (PNG at zlib level 1, TIFF uncompressed).
 
     The target must not exist or be an empty folder; a non-empty one is replaced as a whole,
-    on commit, only with ``overwrite``.
+    on commit, only with ``overwrite``. ``original_format`` is the format the frames were
+    packed from, when this sink writes another one (a lossy or unwritable original).
     """
 
     def __init__(
@@ -215,6 +212,8 @@ class ImageFolderSink(FrameSink):
         frame_shape: tuple[int, ...],
         dtype: np.dtype,
         overwrite: bool = False,
+        palette: tuple[bytes | None, int | bytes | None] = (None, None),
+        original_format: str | None = None,
     ) -> None:
         super().__init__(path, len(names), frame_shape, dtype)
         _check_parent(path)
@@ -226,6 +225,8 @@ class ImageFolderSink(FrameSink):
         self.names = names
         self.modes = modes
         self.overwrite = overwrite
+        self.palette = palette
+        self.original_format = original_format
 
     def _start(self) -> Path:
         temp = self._temp_path()
@@ -237,11 +238,8 @@ class ImageFolderSink(FrameSink):
         temp = self._temp
 
         def save(k: int) -> None:
-            mode = self.modes[first + k]
-            image = Image.fromarray(frames[k].astype(_ARRAY_DTYPE.get(mode, frames.dtype)))
-            image.save(
-                temp / self.names[first + k], _PIL_FORMAT[self.format], **_SAVE_OPTIONS[self.format]
-            )
+            path, mode = temp / self.names[first + k], self.modes[first + k]
+            write_image(path, frames[k], mode, self.format, *self.palette)
 
         parallel_map(save, range(len(frames)))
 
@@ -289,10 +287,13 @@ def open_sink(
     if fmt == "npy" or (fmt is None and not images):
         return NpySink(path, len(indices), frame_shape, dtype, overwrite)
     modes = _frame_modes(source.get("modes"), indices, frame_shape, dtype)
-    fmt = fmt or _default_format(source.get("format"), modes)
+    original = source.get("format")
+    fmt = fmt or _default_format(original, modes)
     _check_format(fmt, modes, dtype)
     names = _frame_names(source.get("names"), indices, fmt)
-    return ImageFolderSink(path, fmt, names, modes, frame_shape, dtype, overwrite)
+    palette = _palette(source, modes)
+    changed = original if isinstance(original, str) and original != fmt else None
+    return ImageFolderSink(path, fmt, names, modes, frame_shape, dtype, overwrite, palette, changed)
 
 
 def _check_parent(path: Path) -> None:
@@ -345,20 +346,40 @@ def _frame_modes(
 def _default_format(original: str | None, modes: list[str]) -> str:
     """The original format when tezip writes it exactly, else PNG, else TIFF."""
     for fmt in [original, "png"]:
-        if fmt in _FORMAT_MODES and _FORMAT_MODES[fmt].issuperset(modes):
+        if isinstance(fmt, str) and _format_modes(fmt).issuperset(modes):
             return fmt
     return "tiff"
 
 
 def _check_format(fmt: str, modes: list[str], dtype: np.dtype) -> None:
     """Raise ``InputError`` unless ``fmt`` holds every mode exactly."""
-    misfit = sorted(set(modes) - _FORMAT_MODES[fmt])
+    misfit = sorted(set(modes) - _format_modes(fmt))
     if misfit:
+        if fmt == "tiff" and misfit[0] in TIFFFILE_ONLY:
+            raise InputError(
+                f"TIFF images of mode {misfit[0]!r} ({dtype}) are written with tifffile: "
+                "pip install 'tezip[tiff]', or write a .npy output"
+            )
         hint = "--format tiff or " if fmt != "tiff" else ""
         raise InputError(
             f"{fmt.upper()} cannot hold {dtype} frames of image mode {misfit[0]!r} exactly; "
             f"use {hint}a .npy output"
         )
+
+
+def _palette(source: dict[str, Any], modes: list[str]) -> tuple[bytes | None, int | bytes | None]:
+    """The recorded palette and transparency of palette frames, validated."""
+    if "P" not in modes:
+        return None, None
+    palette, transparency = source.get("palette"), source.get("transparency")
+    if not isinstance(palette, bytes) or len(palette) % 3 or not 3 <= len(palette) <= 768:
+        raise FormatError("the archive records palette frames without a valid palette")
+    valid_index = type(transparency) is int and 0 <= transparency < 256
+    if not (transparency is None or valid_index or isinstance(transparency, bytes)):
+        raise FormatError("the archive records an invalid palette transparency")
+    if isinstance(transparency, bytes) and len(transparency) > 256:
+        raise FormatError("the archive records an invalid palette transparency")
+    return palette, transparency
 
 
 def _frame_names(names: Sequence[str] | None, indices: Sequence[int], fmt: str) -> list[str]:
