@@ -13,7 +13,7 @@ import pytest
 
 import tezip
 from tezip.abc import CodeSpace, Predictor, PredictorState
-from tezip.errors import DuplicateIdError, UnknownIdError
+from tezip.errors import DuplicateIdError, PluginError, UnknownIdError
 from tezip.inspection import describe_archive
 from tezip.registry import Registry, plugin_manager
 from tezip_classic.predictors import PreviousPredictor
@@ -139,3 +139,53 @@ def test_example_plugin_passes_the_conformance_kit() -> None:
     from tezip_example.plugin import MeanPredictor
 
     check_predictor(MeanPredictor)
+
+
+class _ShiftState(_HalfState):
+    def __init__(self, space: CodeSpace, shape: tuple[int, ...], shift: int) -> None:
+        super().__init__(space, shape)
+        self.shift = shift
+
+    def predict(self, side: bytes | None) -> tuple[np.ndarray, bytes]:
+        return self.last >> self.shift, b""
+
+
+class HalfPredictorV2(HalfPredictor):
+    """Version 2 predicts a quarter of the previous frame; version 1 records still a half."""
+
+    version = 2
+
+    def start(self, space: CodeSpace, frame_shape: tuple[int, ...]) -> PredictorState:
+        return _ShiftState(space, frame_shape, 1 if self.version == 1 else 2)
+
+
+class VersionTwoPlugin:
+    @tezip.hookimpl
+    def tezip_register_predictors(self) -> list[type[Predictor]]:
+        return [HalfPredictorV2]
+
+
+def test_a_decoder_receives_the_version_of_the_record(tmp_path: Path) -> None:
+    """Issue 10: FORMAT.md 12 makes version v decode 1..v, but decoders were not told which."""
+    data = np.random.default_rng(2).integers(0, 999, (6, 8, 8)).astype(np.uint16)
+    old, new = tmp_path / "v1.tez", tmp_path / "v2.tez"
+    tezip.pack(data, old, predictor="test.half", registry=registry_with(InProcessPlugin()))
+    upgraded = registry_with(VersionTwoPlugin())
+    tezip.pack(data, new, predictor="test.half", registry=upgraded)
+    for path, version in ((old, 1), (new, 2)):
+        with tezip.archive.Archive(path, registry=upgraded) as archive:
+            assert archive.header.predictors[0]["version"] == version
+            assert archive.pipeline.predictors[0].version == version
+            np.testing.assert_array_equal(archive[:], data)
+    assert HalfPredictorV2.version == 2
+
+
+class MisspeltPlugin:
+    @tezip.hookimpl
+    def tezip_register_predictor(self) -> list[type[Predictor]]:  # no such hook
+        return [HalfPredictor]
+
+
+def test_a_misspelt_hook_implementation_is_an_error() -> None:
+    with pytest.raises(PluginError, match=r"tezip_register_predictor'.*tezip_register_predictors"):
+        registry_with(MisspeltPlugin())

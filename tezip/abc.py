@@ -67,13 +67,18 @@ class RunContext:
 class Plugin(ABC):
     """Common shape of predictors and stages: a stable id, a version, a configuration.
 
-    ``id`` never changes meaning once released; ``version`` is bumped when the encoded
-    output changes. ``configuration`` must be msgpack-serialisable and complete: the header
-    stores it and the decoder rebuilds the object as ``cls(**configuration)``.
+    ``id`` never changes meaning once released. ``version`` on the class is the version the
+    implementation writes, bumped when the encoded output changes; it must decode every
+    version from 1 up to it (FORMAT.md section 12). An instance rebuilt from an archive has
+    ``self.version`` set to the version of the record it decodes, before any ``bind``,
+    ``start`` or ``decode``, so it can follow what an older version wrote.
+
+    ``configuration`` must be msgpack-serialisable and complete: the header stores it and the
+    decoder rebuilds the object as ``cls(**configuration)``.
     """
 
     id: ClassVar[str]
-    version: ClassVar[int] = 1
+    version: int = 1
 
     @property
     @abstractmethod

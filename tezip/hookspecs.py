@@ -1,8 +1,10 @@
 """The hooks a tezip plugin may implement (pluggy project name and entry-point group: ``tezip``).
 
 A plugin is any module or object with functions named like these hooks and decorated with
-:data:`tezip.hookimpl`. Installed plugins are found through the ``tezip`` entry-point group;
-tezip's own predictors and stages (``plugins/``) are registered the same way.
+:data:`tezip.hookimpl`; a decorated function whose name matches no hook here (a misspelling)
+is a ``PluginError``, not silently ignored. Installed plugins are found through the ``tezip``
+entry-point group; tezip's own predictors and stages (``plugins/``) are registered the same
+way.
 """
 
 from __future__ import annotations

@@ -27,6 +27,15 @@ def plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
     return manager
 
 
+def _check_hooks(manager: pluggy.PluginManager) -> None:
+    """Refuse a hook implementation that matches no tezip hook (a misspelt name)."""
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as exc:
+        known = ", ".join(sorted(name for name in dir(hookspecs) if name.startswith("tezip_")))
+        raise PluginError(f"{exc}; tezip's hooks are {known}") from None
+
+
 def _index(kind: str, classes: Iterable[type[P]]) -> dict[str, type[P]]:
     index: dict[str, type[P]] = {}
     for cls in classes:
@@ -46,6 +55,7 @@ class Registry:
     """Predictors and stages by id, plus the input-format hook, from one plugin manager."""
 
     def __init__(self, manager: pluggy.PluginManager) -> None:
+        _check_hooks(manager)
         self.manager = manager
         hook = manager.hook
         self.predictors = _index(
@@ -66,7 +76,10 @@ class Registry:
         return _build("stage", self.stages, identifier, configuration)
 
     def from_record(self, kind: str, record: dict[str, Any]) -> Any:
-        """Rebuild a predictor or stage from its header record, checking the version."""
+        """Rebuild a predictor or stage from its header record, checking the version.
+
+        The instance's ``version`` is the record's, so it decodes what that version wrote.
+        """
         table: dict[str, Any] = self.predictors if kind == "predictor" else self.stages
         identifier, version = record["id"], record["version"]
         cls = _lookup(kind, table, identifier)
@@ -75,7 +88,9 @@ class Registry:
                 f"{kind} {identifier!r} version {version} is newer than the installed "
                 f"version {cls.version}; upgrade the plugin that provides it"
             )
-        return _build(kind, table, identifier, record["configuration"])
+        instance = _build(kind, table, identifier, record["configuration"])
+        instance.version = version
+        return instance
 
     def open_input(self, path: Path) -> FrameSource:
         """Ask the plugins for a frame source reading ``path``."""
