@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from decimal import Decimal, localcontext
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 import tezip
 from tezip.codes import SUPPORTED_DTYPES
+from tezip.quantize import MIN_PWREL, LogQuantizer, _power_table, power_mantissas
 
 SHAPES = st.tuples(
     st.integers(1, 5), st.integers(1, 9), st.integers(1, 9), st.sampled_from([None, 1, 3])
@@ -91,8 +93,11 @@ def test_rel_bound_holds(dtype: str, data: st.DataObject, rel: float, also_abs: 
     assert_within(array, out, np.float64(min(tolerance, 0.5) if also_abs else tolerance))
 
 
+PWRELS = [1e-1, 1e-3, 1e-4, MIN_PWREL]
+
+
 @pytest.mark.parametrize("dtype", ["uint16", "int32", "float32", "float64"])
-@given(data=st.data(), pwrel=st.sampled_from([1e-1, 1e-3, 1e-5]))
+@given(data=st.data(), pwrel=st.sampled_from(PWRELS))
 def test_pwrel_bound_holds(dtype: str, data: st.DataObject, pwrel: float) -> None:
     array = data.draw(st.one_of(frames(dtype), smooth_frames(dtype)))
     out = roundtrip(array, pwrel=pwrel, **data.draw(OPTIONS))
@@ -126,3 +131,50 @@ def test_outliers_are_stored_exactly() -> None:
     out = roundtrip(array, abs=1e-3)
     assert np.isnan(out[1, 2, 3]) and out[2, 0, 0] == np.inf and out[0, 7, 7] == np.float32(3e38)
     assert_within(array, out, np.float64(1e-3))
+
+
+def _decimal_powers(steps: int, indices: list[int]) -> list[float]:
+    """``2**(j/steps)`` the way tezip computed its table before issue 10 (slowly)."""
+    with localcontext() as context:
+        context.prec = 30
+        two, k = Decimal(2), Decimal(steps)
+        return [float(two ** (Decimal(j) / k)) for j in indices]
+
+
+PWREL_STEPS = sorted({1, 2, 3, 7, *(LogQuantizer("float32", r).steps for r in PWRELS)})
+
+
+@pytest.mark.parametrize("steps", PWREL_STEPS)
+def test_power_table_equals_the_decimal_table(steps: int) -> None:
+    """Issue 10: the table (FORMAT.md 5.3) took 5.8 s at pwrel 1e-5; it must not change."""
+    indices = sorted({*range(0, steps, max(1, steps // 400)), *range(max(0, steps - 50), steps)})
+    assert _power_table(steps)[indices].tolist() == _decimal_powers(steps, indices)
+
+
+@pytest.mark.parametrize("steps", [2, 3, 100, 1000])
+def test_power_table_is_correctly_rounded(steps: int) -> None:
+    """Exactly: ``(m - 1/2) / 2**52 < 2**(j/steps) < (m + 1/2) / 2**52`` for every entry."""
+    for j, mantissa in enumerate(power_mantissas(steps)):
+        exact = 1 << (53 * steps + j)  # (2**53 * 2**(j/steps)) ** steps
+        assert (2 * mantissa - 1) ** steps < exact < (2 * mantissa + 1) ** steps or j == 0
+    assert power_mantissas(steps)[0] == 1 << 52
+
+
+def test_power_table_entries_near_a_midpoint_are_decided_exactly() -> None:
+    """With 64 fixed-point bits almost every entry is near a midpoint for the error bound."""
+    assert power_mantissas(1000, fraction_bits=64) == power_mantissas(1000)
+
+
+def test_power_table_takes_no_decimal_arithmetic_per_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10: one decimal power per entry took 5.8 s at the smallest pwrel."""
+    made: list[object] = []
+
+    class CountedDecimal(Decimal):
+        def __new__(cls, *args: object) -> CountedDecimal:
+            made.append(args)
+            return super().__new__(cls, *args)
+
+    monkeypatch.setattr(tezip.quantize, "Decimal", CountedDecimal)
+    steps = LogQuantizer("float32", MIN_PWREL).steps
+    assert len(_power_table.__wrapped__(steps)) == steps  # type: ignore[attr-defined]
+    assert len(made) <= 2

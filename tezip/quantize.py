@@ -234,10 +234,49 @@ class GridQuantizer(_SignedQuantizer):
 @lru_cache(maxsize=4)
 def _power_table(steps: int) -> np.ndarray:
     """``2**(j/steps)`` for ``j < steps``, correctly rounded to float64 (no libm involved)."""
+    return np.ldexp(np.array(power_mantissas(steps), np.float64), -52)
+
+
+def power_mantissas(steps: int, fraction_bits: int = 128) -> list[int]:
+    """The integers ``m_j = 2**52 * 2**(j/steps)`` rounded to nearest, for ``j < steps``.
+
+    ``2**(j/steps)`` is irrational for ``0 < j < steps``, so no tie arises. The powers are
+    carried in fixed point with ``fraction_bits`` bits, each the previous one times
+    ``2**(1/steps)`` (from decimal ``ln`` and ``exp``, both correctly rounded, at 60 digits).
+    Truncating the ratio and each product adds under 3 units of the last bit per step, and
+    later steps grow an error at most ``2**(j/steps) < 2``-fold, so the ``j``-th power is
+    within ``6j + 1`` units of the exact one: farther than ``8j + 8`` units from a rounding
+    midpoint, it rounds like the exact value. The rare nearer ones (a window of ``16j + 16``
+    units in ``2**(fraction_bits - 52)``) are decided exactly (:func:`_exact_mantissa`).
+    """
+    shift = fraction_bits - 52
+    half, mask = 1 << (shift - 1), (1 << shift) - 1
     with localcontext() as context:
-        context.prec = 30
-        two, k = Decimal(2), Decimal(steps)
-        return np.array([float(two ** (Decimal(j) / k)) for j in range(steps)], np.float64)
+        context.prec = 60
+        ratio = int((Decimal(2).ln() / steps).exp() * (1 << fraction_bits))
+    power = 1 << fraction_bits
+    mantissas = []
+    for j in range(steps):
+        offset = (power & mask) - half
+        nearest = (power + half) >> shift
+        if abs(offset) <= 8 * j + 8:
+            nearest = _exact_mantissa(nearest, steps, j)
+        mantissas.append(nearest)
+        power = power * ratio >> fraction_bits
+    return mantissas
+
+
+def _exact_mantissa(guess: int, steps: int, j: int) -> int:
+    """The integer nearest ``2**52 * 2**(j/steps)``, found from ``guess`` in exact integer
+    arithmetic: ``m`` is it if and only if ``(2m - 1)**steps < 2**(53 steps + j) <
+    (2m + 1)**steps`` (both sides of ``(m -+ 1/2) / 2**52 < 2**(j/steps)`` raised to the
+    power ``steps`` and scaled by ``2**(53 steps)``)."""
+    target = 1 << (53 * steps + j)
+    while (2 * guess + 1) ** steps < target:
+        guess += 1
+    while (2 * guess - 1) ** steps > target:
+        guess -= 1
+    return guess
 
 
 class LogQuantizer(_SignedQuantizer):
