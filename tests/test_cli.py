@@ -148,6 +148,16 @@ def test_bad_input_is_one_line_exit_1(
     assert not (tmp_path / "x.tez").exists()
 
 
+@pytest.mark.parametrize("content", [b"", b"garbage, not an array", bytes(range(256))])
+def test_a_garbage_npy_is_not_a_valid_npy_file(content: bytes, tmp_path: Path) -> None:
+    """Issue 10: NumPy takes a file without the .npy signature for pickled data."""
+    (tmp_path / "bad.npy").write_bytes(content)
+    result = run("pack", str(tmp_path / "bad.npy"), "-o", str(tmp_path / "a.tez"))
+    assert result.returncode == 1
+    assert "bad.npy: not a valid .npy file (it does not start with the .npy" in result.stderr
+    assert "pickle" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 def test_usage_error_exits_2() -> None:
     assert run("pack").returncode == 2
     assert run("unpack", "a.tez", "-o", "b", "--format", "gif").returncode == 2

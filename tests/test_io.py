@@ -170,8 +170,8 @@ def test_npy_source_does_not_write_through(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "needle"),
     [
-        (b"not an array at all", "not a readable .npy"),
-        (None, "not a readable .npy"),  # object array (would need pickle)
+        (b"not an array at all", "not a valid .npy file"),
+        (None, "not a valid .npy file"),  # object array (would need pickle)
         (np.zeros((3, 3), np.uint8), "shape"),
         (np.zeros((0, 3, 3), np.uint8), "no frames"),
         (np.zeros((2, 3, 3), np.complex64), "unsupported dtype"),

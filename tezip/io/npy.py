@@ -24,8 +24,21 @@ class NpySource(ArraySource):
         self.path = Path(path)
         try:
             array = np.load(self.path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError, EOFError) as err:
-            raise InputError(f"{self.path}: not a readable .npy array ({reason(err)})") from None
+        except OSError as err:
+            raise InputError(f"{self.path}: cannot read the file ({reason(err)})") from None
+        except (ValueError, EOFError) as err:
+            if not _starts_like_npy(self.path):  # NumPy would call it pickled data
+                raise InputError(
+                    f"{self.path}: not a valid .npy file (it does not start with the .npy "
+                    "signature)"
+                ) from None
+            raise InputError(f"{self.path}: not a valid .npy file ({reason(err)})") from None
         if not isinstance(array, np.ndarray):  # an .npz archive under an .npy name
             raise InputError(f"{self.path}: is an .npz archive, not an .npy array")
         super().__init__(array, str(self.path))
+
+
+def _starts_like_npy(path: Path) -> bool:
+    """True when the file starts with the ``.npy`` signature (``\\x93NUMPY``)."""
+    with open(path, "rb") as handle:
+        return handle.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX
