@@ -121,16 +121,15 @@ def test_plugins_lists_builtins() -> None:
     listing = json.loads(result.output)
     assert {"tezip.zero", "tezip.previous", "tezip.linear"} <= set(listing["predictors"])
     assert {"tezip.zstd", "tezip.lorenzo"} <= set(listing["stages"])
+    assert listing["stages"]["tezip.zstd"]["options"].startswith("level (an integer, default 1)")
+    assert listing["predictors"]["tezip.linear"]["options"] == "none"
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["pack", "missing.npy", "-o", "x.tez"], "no such file"),
-        (["pack", "{stack}", "-o", "x.tez", "--abs", "-1"], "--abs must be"),
-        (["pack", "{stack}", "-o", "x.tez", "--lossless", "--abs", "1"], "--lossless cannot"),
         (["pack", "{stack}", "-o", "x.tez", "--predictor", "nope.x"], "unknown predictor id"),
-        (["pack", "{stack}", "-o", "x.tez", "--entropy-opt", "level=99"], "level must be"),
         (["unpack", "{stack}", "-o", "y.npy"], "not a .tez archive"),
         (["inspect", "missing.tez"], "missing.tez"),
     ],
@@ -148,6 +147,57 @@ def test_bad_input_is_one_line_exit_1(
     assert not (tmp_path / "x.tez").exists()
 
 
+PACK = ["pack", "{stack}", "-o", "x.tez"]
+UNPACK = ["unpack", "{archive}"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([*PACK, "--abs", "-1"], "'--abs': must be a finite number >= 0"),
+        ([*PACK, "--lossless", "--abs", "1"], "'--lossless' / '--abs': cannot be combined"),
+        ([*PACK, "--pwrel", "1e-6"], "'--pwrel': must be in [1e-05, 1)"),
+        ([*PACK, "--gop", "abc"], "'--gop': must be a positive integer or 'auto'"),
+        ([*PACK, "--gop", "0"], "'--gop': must be >= 1"),
+        ([*PACK, "--predictor", ""], "'--predictor': names no predictor"),
+        ([*PACK, "--predictor", ","], "'--predictor': names no predictor"),
+        ([*PACK, "--predictor", " "], "'--predictor': names no predictor"),
+        ([*PACK, "--entropy-opt", "bogus=1"], "has no option 'bogus'; options: level (an int"),
+        ([*PACK, "--entropy-opt", "shuffle=maybe"], "shuffle must be true or false, got 'maybe'"),
+        ([*PACK, "--entropy-opt", "shuffle=1"], "shuffle must be true or false, got 1"),
+        ([*PACK, "--entropy-opt", "level=2.5"], "level must be an integer, got 2.5"),
+        ([*PACK, "--entropy-opt", "level=99"], "level must be an integer in 1..22"),
+        ([*PACK, "--predictor-opt", "x=1"], "no selected predictor has an option 'x'"),
+        ([*PACK, "--spatial", "tezip.zstd"], "'--spatial': 'tezip.zstd' is not an array-to"),
+        ([*UNPACK, "-o", "y.npy", "--frames", "200:300"], "200:300 reaches outside"),
+        ([*UNPACK, "-o", "y.npy", "--frames", "8:4"], "8:4 selects no frames"),
+        ([*UNPACK, "-o", "y.npy", "--frames", "-13:"], "-13: reaches outside"),
+        ([*UNPACK, "-o", "out.tif"], "out.tif names a single .tif file"),
+        ([*UNPACK, "-o", "out.png"], "out.png names a single .png file"),
+        ([*UNPACK, "-o", "out.npz"], "out.npz names a single .npz file"),
+        ([*UNPACK, "-o", "out/", "--format", "npy"], "'--output' / '--format': out/ is a folder"),
+        ([*UNPACK, "-o", "y.npy", "--format", "png"], "y.npy names a .npy file"),
+    ],
+)
+def test_invalid_option_is_a_one_line_usage_error(
+    args: list[str], message: str, stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10: option errors exit 2 (not 1, nor 0 with an empty result), say what is allowed
+    and never show Python internals; nothing is written."""
+    archive = tmp_path / "a.tez"
+    tezip.pack(stack, archive)
+    before = sorted(tmp_path.iterdir())
+    monkeypatch.chdir(tmp_path)
+    argv = [a.replace("{stack}", str(stack)).replace("{archive}", str(archive)) for a in args]
+    result = CliRunner().invoke(cli, argv)
+    assert isinstance(result.exception, SystemExit)
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "__init__" not in result.stderr and "Traceback" not in result.stderr
+    assert sorted(tmp_path.iterdir()) == before
+
+
 @pytest.mark.parametrize("content", [b"", b"garbage, not an array", bytes(range(256))])
 def test_a_garbage_npy_is_not_a_valid_npy_file(content: bytes, tmp_path: Path) -> None:
     """Issue 10: NumPy takes a file without the .npy signature for pickled data."""
@@ -161,6 +211,7 @@ def test_a_garbage_npy_is_not_a_valid_npy_file(content: bytes, tmp_path: Path) -
 def test_usage_error_exits_2() -> None:
     assert run("pack").returncode == 2
     assert run("unpack", "a.tez", "-o", "b", "--format", "gif").returncode == 2
+    assert run("pack", "a.npy", "-o", "b.tez", "--abs", "abc").returncode == 2
 
 
 def test_existing_archive_needs_force(stack: Path, tmp_path: Path) -> None:
@@ -168,6 +219,7 @@ def test_existing_archive_needs_force(stack: Path, tmp_path: Path) -> None:
     archive.write_bytes(b"keep")
     result = run("pack", str(stack), "-o", str(archive), "-q")
     assert result.returncode == 1 and "--force" in result.stderr
+    assert "overwrite=True" not in result.stderr
     assert archive.read_bytes() == b"keep"
     assert run("pack", str(stack), "-o", str(archive), "-q", "--force").returncode == 0
 
@@ -251,3 +303,28 @@ def test_jpeg_frames_come_back_as_png_with_a_note(tmp_path: Path) -> None:
     result = run("unpack", str(archive), "-o", str(tmp_path / "out"))
     assert result.returncode == 0 and "JPEG" in result.stderr and "PNG" in result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f0.png", "f1.png"]
+
+
+def test_unpack_output_kind_follows_the_name(stack: Path, tmp_path: Path) -> None:
+    """Issue 10: ``-o dir/`` wrote a .npy file named ``dir``; a folder name means images."""
+    archive = tmp_path / "a.tez"
+    tezip.pack(stack, archive)
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    for output in (f"{tmp_path / 'new'}/", str(existing)):
+        assert run("unpack", str(archive), "-o", output).returncode == 0
+        folder = Path(output)
+        assert folder.is_dir()
+        frames = [np.asarray(Image.open(p)) for p in sorted(folder.iterdir())]
+        np.testing.assert_array_equal(np.stack(frames), np.load(stack))
+    assert run("unpack", str(archive), "-o", str(tmp_path / "out.npy")).returncode == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), np.load(stack))
+
+
+def test_a_bound_beyond_the_data_range_warns_in_one_line(stack: Path, tmp_path: Path) -> None:
+    result = run("pack", str(stack), "-o", str(tmp_path / "a.tez"), "--abs", "1e30", "-q")
+    assert result.returncode == 0
+    assert result.stderr.startswith("warning: the error bound 1e+30 exceeds the range")
+    assert len(result.stderr.strip().splitlines()) == 1
+    quiet = run("pack", str(stack), "-o", str(tmp_path / "b.tez"), "--abs", "2", "-q")
+    assert quiet.returncode == 0 and quiet.stderr == ""

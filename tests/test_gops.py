@@ -70,7 +70,7 @@ def test_fixed_interval_and_auto_maximum(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", ["0", "-3", "ten", "auto:x"])
 def test_bad_gop_values(value: str) -> None:
-    with pytest.raises(InputError, match="--gop"):
+    with pytest.raises(InputError, match=r"^gop: must be"):
         GopPolicy.parse(value)
 
 

@@ -582,7 +582,7 @@ def test_npy_sink_zero_frames_and_overwrite(tmp_path: Path) -> None:
     target.write_bytes(b"old")
     with pytest.raises(InputError) as excinfo:
         npy_sink(target, np.zeros((0, 2, 2), np.uint16))
-    one_line_error(excinfo, "out.npy", "exists", "--force")
+    one_line_error(excinfo, "out.npy", "exists", "overwrite=True")
     assert target.read_bytes() == b"old"
     with npy_sink(target, np.zeros((0, 2, 2), np.uint16), overwrite=True):
         pass
@@ -800,7 +800,7 @@ def test_image_sink_target_rules(tmp_path: Path) -> None:
     (tmp_path / "full" / "keep.txt").write_text("mine")
     with pytest.raises(InputError) as excinfo:
         npy_sink(tmp_path / "full", data, fmt="png")
-    one_line_error(excinfo, "full", "not empty", "--force")
+    one_line_error(excinfo, "full", "not empty", "overwrite=True")
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError) as excinfo:
         npy_sink(tmp_path / "file", data, fmt="png")

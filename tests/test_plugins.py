@@ -6,14 +6,14 @@ import importlib.util
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
 
 import tezip
 from tezip.abc import CodeSpace, Predictor, PredictorState
-from tezip.errors import DuplicateIdError, PluginError, UnknownIdError
+from tezip.errors import DuplicateIdError, InputError, OptionError, PluginError, UnknownIdError
 from tezip.inspection import describe_archive
 from tezip.registry import Registry, plugin_manager
 from tezip_classic.predictors import PreviousPredictor
@@ -189,3 +189,109 @@ class MisspeltPlugin:
 def test_a_misspelt_hook_implementation_is_an_error() -> None:
     with pytest.raises(PluginError, match=r"tezip_register_predictor'.*tezip_register_predictors"):
         registry_with(MisspeltPlugin())
+
+
+class Options(Predictor):
+    """Declares options of every checked kind."""
+
+    id = "test.options"
+
+    def __init__(
+        self,
+        count: int = 1,
+        scale: float = 0.5,
+        name: str | None = None,
+        mode: Literal["fast", "small"] = "fast",
+        flag: bool = False,
+        other: list[int] | None = None,
+    ) -> None:
+        self.options = {
+            "count": count,
+            "scale": scale,
+            "name": name,
+            "mode": mode,
+            "flag": flag,
+            "other": other,
+        }
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        return self.options
+
+    def start(self, space: CodeSpace, frame_shape: tuple[int, ...]) -> PredictorState:
+        return _HalfState(space, frame_shape)
+
+
+class AnyOptions(Options):
+    id = "test.any"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__()
+
+
+class RequiredOption(Options):
+    id = "test.required"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(count=size)
+
+
+class OptionsPlugin:
+    @tezip.hookimpl
+    def tezip_register_predictors(self) -> list[type[Predictor]]:
+        return [Options, AnyOptions, RequiredOption]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"count": 3, "scale": 2, "name": "x", "mode": "small", "flag": True},
+        {"scale": 0.25, "name": None, "other": [1, "anything"]},
+        {},
+    ],
+)
+def test_declared_options_are_admitted(options: dict[str, Any]) -> None:
+    predictor = registry_with(OptionsPlugin()).predictor("test.options", options)
+    assert predictor.configuration.items() >= options.items()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"count": 1.0}, "count must be an integer, got 1.0"),
+        ({"count": False}, "count must be an integer, got False"),
+        ({"scale": "0.5"}, "scale must be a number, got '0.5'"),
+        ({"scale": True}, "scale must be a number, got True"),
+        ({"name": 3}, "name must be a string or null, got 3"),
+        ({"mode": "slow"}, 'mode must be one of "fast", "small", got \'slow\''),
+        ({"flag": "true"}, "flag must be true or false, got 'true'"),
+        ({"flag": 0}, "flag must be true or false, got 0"),
+        ({"colour": 1}, "test.options has no option 'colour'; options: count .an integer, def"),
+    ],
+)
+def test_undeclared_or_mistyped_options_say_what_is_allowed(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(OptionError, match=message):
+        registry_with(OptionsPlugin()).predictor("test.options", options)
+
+
+def test_a_missing_required_option_names_it() -> None:
+    registry = registry_with(OptionsPlugin())
+    with pytest.raises(OptionError, match=r"needs option 'size'; options: size \(an integer, req"):
+        registry.predictor("test.required", {})
+    assert registry.predictor("test.required", {"size": 4}).configuration["count"] == 4
+
+
+def test_a_constructor_taking_any_keyword_takes_any_option() -> None:
+    registry = registry_with(OptionsPlugin())
+    assert isinstance(registry.predictor("test.any", {"whatever": [1]}), AnyOptions)
+
+
+def test_an_archive_record_with_a_mistyped_configuration_is_refused() -> None:
+    """FORMAT.md 10, step 23: ``input``, the archive's fault, not an option error."""
+    registry = registry_with()
+    record = {"id": "tezip.zstd", "version": 1, "configuration": {"level": 1, "shuffle": "no"}}
+    with pytest.raises(InputError, match="shuffle must be true or false") as caught:
+        registry.from_record("stage", record)
+    assert type(caught.value) is InputError and caught.value.code == "input"

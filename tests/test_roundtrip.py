@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tezip
+from tezip.bounds import MIN_PWREL
 from tezip.codes import SUPPORTED_DTYPES
-from tezip.quantize import MIN_PWREL, LogQuantizer, _power_table, power_mantissas
+from tezip.quantize import LogQuantizer, _power_table, power_mantissas
 
 SHAPES = st.tuples(
     st.integers(1, 5), st.integers(1, 9), st.integers(1, 9), st.sampled_from([None, 1, 3])

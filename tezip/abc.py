@@ -74,7 +74,10 @@ class Plugin(ABC):
     ``start`` or ``decode``, so it can follow what an older version wrote.
 
     ``configuration`` must be msgpack-serialisable and complete: the header stores it and the
-    decoder rebuilds the object as ``cls(**configuration)``.
+    decoder rebuilds the object as ``cls(**configuration)``. The keyword parameters of
+    ``__init__`` are the options users may give (``--predictor-opt``, ``--entropy-opt``);
+    annotated ``bool``, ``int``, ``float``, ``str`` or ``Literal``, their values are checked
+    before the constructor runs (:mod:`tezip.parameters`).
     """
 
     id: ClassVar[str]

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
+import operator
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tezip import __version__
-from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, RunContext
+from tezip import __version__, parameters
+from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, Predictor, RunContext
 from tezip.archive import Archive, read_model
 from tezip.bounds import ErrorBound
 from tezip.container.header import Header
 from tezip.container.layout import MODEL_SECTION
 from tezip.container.writer import ArchiveWriter
 from tezip.device import resolve_device
-from tezip.errors import InputError
+from tezip.errors import OptionError
 from tezip.gops import GopPolicy, plan
 from tezip.io import ArraySource, FrameSource, open_sink, open_source
 from tezip.parallel import ordered_map
 from tezip.pipeline import Pipeline
-from tezip.quantize import make_quantizer
+from tezip.quantize import Quantizer, make_quantizer
 from tezip.registry import Registry, get_registry
 
 Progress = Callable[[int], None]
@@ -75,8 +76,32 @@ def _predictor_ids(registry: Registry, predictor: str) -> list[str]:
         i for i, cls in registry.predictors.items() if cls.pointwise and i.startswith("tezip.")
     )
     names = [name.strip() for name in predictor.split(",") if name.strip()]
+    if not names:
+        raise OptionError(
+            f"names no predictor, got {predictor!r}; give 'auto' or ids such as tezip.linear",
+            "predictor",
+        )
     expanded = [i for name in names for i in (automatic if name == "auto" else [name])]
     return list(dict.fromkeys(expanded))
+
+
+def _predictors(
+    registry: Registry, predictor: str, options: dict[str, Any] | None
+) -> list[Predictor]:
+    """The candidate predictors, each given the ``options`` it declares; an option that no
+    candidate declares is an ``OptionError`` naming what each one takes."""
+    classes = {i: registry.predictor_class(i) for i in _predictor_ids(registry, predictor)}
+    options = options or {}
+    for key in options:
+        if not any(parameters.takes(cls, key) for cls in classes.values()):
+            takes = "; ".join(f"{i} options: {parameters.allowed(c)}" for i, c in classes.items())
+            raise OptionError(
+                f"no selected predictor has an option {key!r} ({takes})", "predictor_options"
+            )
+    return [
+        registry.predictor(i, {k: v for k, v in options.items() if parameters.takes(cls, k)})
+        for i, cls in classes.items()
+    ]
 
 
 def _stages(
@@ -87,15 +112,22 @@ def _stages(
 ) -> list[ArrayToArrayStage | ArrayToBytesStage]:
     coder = registry.stage(entropy, entropy_options)
     if not isinstance(coder, ArrayToBytesStage):
-        raise InputError(f"--entropy {entropy!r} is not an entropy (array-to-bytes) stage")
+        raise OptionError(f"{entropy!r} is not an entropy (array-to-bytes) stage", "entropy")
     if spatial == "auto":
         spatial = "none" if coder.decorrelates else DEFAULT_SPATIAL
     if spatial == "none":
         return [coder]
     transform = registry.stage(spatial)
     if not isinstance(transform, ArrayToArrayStage):
-        raise InputError(f"--spatial {spatial!r} is not an array-to-array stage")
+        raise OptionError(f"{spatial!r} is not an array-to-array stage", "spatial")
     return [transform, coder]
+
+
+def _quantizer(bound: ErrorBound, source: FrameSource) -> Quantizer:
+    """The quantizer for ``bound`` fitted to the input's values (:meth:`ErrorBound.fitted`)."""
+    stats = source.value_stats() if bound.needs_range else None
+    value_range = None if stats is None else (stats.low, stats.high)
+    return make_quantizer(bound.fitted(stats), source.dtype, value_range)
 
 
 def pack(
@@ -116,7 +148,7 @@ def pack(
     embed_model: bool = False,
     device: str = "auto",
     workers: int | None = None,
-    overwrite: bool = True,
+    overwrite: bool = False,
     progress: Progress | None = None,
     quiet: bool = True,
     registry: Registry | None = None,
@@ -124,27 +156,26 @@ def pack(
     """Compress frames (an array ``(n, H, W[, C])``, a ``.npy`` path or an image folder).
 
     Lossless by default; ``abs``/``rel``/``pwrel`` bound the error of every element in the
-    output dtype. ``model`` is a model file for learned predictors, stored in the archive
-    with ``embed_model``. ``progress`` is called with the number of frames finished after
-    each GOP.
+    output dtype (:meth:`ErrorBound.fitted` says when a bound is coded losslessly or warned
+    about). ``model`` is a model file for learned predictors, stored in the archive with
+    ``embed_model``. ``progress`` is called with the number of frames finished after each
+    GOP. An existing file at ``path`` is replaced only with ``overwrite``. Invalid options
+    raise ``OptionError`` before the input is read.
     """
     del quiet  # the API never prints; the CLI draws progress bars from ``progress``
     registry = registry or get_registry()
-    context = RunContext(resolve_device(device), () if model is None else (read_model(model),))
-    source = _source(data)
     bound = ErrorBound.from_options(lossless=lossless, abs=abs, rel=rel, pwrel=pwrel)
-    value_range = source.value_range() if bound.needs_range else None
-    quantizer = make_quantizer(bound, source.dtype, value_range)
     policy = GopPolicy.parse(gop)
-    predictors = [
-        registry.predictor(i, predictor_options) for i in _predictor_ids(registry, predictor)
-    ]
+    predictors = _predictors(registry, predictor, predictor_options)
+    stages = _stages(registry, entropy, entropy_options, spatial)
+    context = RunContext(resolve_device(device), () if model is None else (read_model(model),))
     for candidate in predictors:
         candidate.bind(context)
     models = [m for m in (p.model_file() for p in predictors) if m is not None]
     if embed_model and not models:
-        raise InputError("--embed-model given, but no selected predictor uses a model")
-    stages = _stages(registry, entropy, entropy_options, spatial)
+        raise OptionError("no selected predictor uses a model", "embed_model")
+    source = _source(data)
+    quantizer = _quantizer(bound, source)
     header = Header(
         frames=len(source),
         frame_shape=tuple(source.frame_shape),
@@ -205,6 +236,34 @@ def open(
     return Archive(path, model=model, device=device)
 
 
+def select_frames(frames: slice | None, count: int) -> range:
+    """The frames ``frames`` selects among ``count``, strictly (unlike NumPy slicing):
+    negative indices count from the end, and a step, a selection past the end or an empty one
+    is an ``OptionError``. ``None`` selects every frame."""
+    if frames is None:
+        return range(count)
+    if frames.step not in (None, 1):
+        raise OptionError(f"takes start:stop without a step, got {_slice_text(frames)}", "frames")
+    try:
+        start = 0 if frames.start is None else operator.index(frames.start)
+        stop = count if frames.stop is None else operator.index(frames.stop)
+    except TypeError:
+        raise OptionError(f"takes integers, got {_slice_text(frames)}", "frames") from None
+    first, end = (value + count if value < 0 else value for value in (start, stop))
+    if not (0 <= first <= count and 0 <= end <= count):
+        raise OptionError(
+            f"{_slice_text(frames)} reaches outside the archive's frames 0:{count}", "frames"
+        )
+    if first >= end:
+        raise OptionError(f"{_slice_text(frames)} selects no frames", "frames")
+    return range(first, end)
+
+
+def _slice_text(frames: slice) -> str:
+    text = ":".join("" if v is None else str(v) for v in (frames.start, frames.stop))
+    return text if frames.step is None else f"{text}:{frames.step}"
+
+
 def unpack(
     path: str | os.PathLike[str],
     frames: slice | None = None,
@@ -212,9 +271,11 @@ def unpack(
     model: str | os.PathLike[str] | None = None,
     device: str = "auto",
 ) -> np.ndarray:
-    """Decode an archive (or ``frames``, a slice of it) into one array."""
+    """Decode an archive (or ``frames``, a slice of it: see :func:`select_frames`) into one
+    array."""
     with Archive(path, model=model, device=device) as archive:
-        return archive[frames if frames is not None else slice(None)]
+        selected = select_frames(frames, len(archive))
+        return archive.read(selected.start, selected.stop)
 
 
 def unpack_to(
@@ -231,13 +292,12 @@ def unpack_to(
 ) -> UnpackResult:
     """Decode into a ``.npy`` file or image folder like the original input.
 
-    An existing output is replaced, once decoding has succeeded, only with ``overwrite``.
+    ``frames`` selects as in :func:`select_frames`. An existing output is replaced, once
+    decoding has succeeded, only with ``overwrite``.
     """
     with Archive(path, model=model, device=device) as archive:
-        start, stop, step = (frames or slice(None)).indices(len(archive))
-        if step != 1:
-            raise InputError("--frames takes start:stop without a step")
-        indices: Sequence[int] = range(start, max(start, stop))
+        indices = select_frames(frames, len(archive))
+        start, stop = indices.start, indices.stop
         header = archive.header
         with open_sink(
             output,

@@ -8,32 +8,74 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
 
-from tezip import __version__
-from tezip.api import DEFAULT_ENTROPY, pack, unpack_to
+from tezip import __version__, parameters
+from tezip.api import DEFAULT_ENTROPY, pack, select_frames, unpack_to
 from tezip.bounds import ErrorBound
 from tezip.device import DEVICES
-from tezip.errors import TezipError
+from tezip.errors import OptionError, OutputExistsError, TezipError, TezipWarning
+from tezip.gops import GopPolicy
 from tezip.inspection import describe_archive, format_description
 from tezip.registry import get_registry
 
+#: command-line flags of the API keywords that are not ``--`` plus the keyword
+_FLAGS = {
+    "predictor_options": "--predictor-opt",
+    "entropy_options": "--entropy-opt",
+    "fmt": "--format",
+}
+
+
+def _flag(option: str) -> str:
+    return _FLAGS.get(option, "--" + option.replace("_", "-"))
+
 
 class TezipGroup(click.Group):
-    """A group that turns ``TezipError`` and ``OSError`` into one-line messages."""
+    """A group that turns ``TezipError`` and ``OSError`` into one-line messages: invalid
+    options exit 2 as usage errors, other errors 1; warnings become one ``warning:`` line."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _warnings_as_lines():
+                return super().invoke(ctx)
+        except OptionError as exc:
+            message = f"{exc.problem} [{exc.code}]"
+            if not exc.options:
+                raise click.UsageError(message) from None
+            hint = [_flag(option) for option in exc.options]
+            raise click.BadParameter(message, param_hint=hint) from None
+        except OutputExistsError as exc:
+            raise click.ClickException(
+                f"{exc.what}; refusing to replace it (use --force) [{exc.code}]"
+            ) from None
         except TezipError as exc:
             raise click.ClickException(f"{exc} [{exc.code}]") from None
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+
+
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Print each ``TezipWarning`` as one line on stderr (others as Python prints them)."""
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *args: Any) -> None:
+            if issubclass(category, TezipWarning):
+                click.echo(f"warning: {message}", err=True)
+            else:
+                shown(message, category, *args)
+
+        warnings.showwarning = show
+        warnings.simplefilter("always", TezipWarning)
+        yield
 
 
 @contextmanager
@@ -104,7 +146,12 @@ def cli() -> None:
     show_default=True,
     help="Predictor id, or ids to choose among per GOP (a,b); 'auto' = the built-in ones.",
 )
-@click.option("--predictor-opt", multiple=True, metavar="KEY=VALUE", help="Predictor option.")
+@click.option(
+    "--predictor-opt",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Option of the predictors that take KEY (tezip plugins lists them).",
+)
 @click.option("--entropy", default=DEFAULT_ENTROPY, show_default=True, help="Entropy stage id.")
 @click.option("--entropy-opt", multiple=True, metavar="KEY=VALUE", help="e.g. level=19.")
 @click.option("--spatial", default="auto", show_default=True, help="Spatial stage id or 'none'.")
@@ -114,7 +161,7 @@ def cli() -> None:
 @device_option
 @click.option("--workers", type=click.IntRange(1), help="Threads (default: all cores).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing archive.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def pack_command(
     source: str,
     output: str,
@@ -138,7 +185,8 @@ def pack_command(
     """Compress SOURCE (a .npy array or a folder of images) into an archive."""
     from tezip.io import open_source
 
-    ErrorBound.from_options(lossless=lossless, abs=abs_, rel=rel, pwrel=pwrel)  # fail early
+    ErrorBound.from_options(lossless=lossless, abs=abs_, rel=rel, pwrel=pwrel)  # before reading
+    GopPolicy.parse(gop)  # the input, which may take long
     frames = open_source(source)
     with progress_bar(len(frames), "packing", quiet) as update:
         result = pack(
@@ -190,12 +238,13 @@ def unpack_command(
     force: bool,
     quiet: bool,
 ) -> None:
-    """Decode ARCHIVE into OUTPUT (same kind of output as the packed input by default)."""
+    """Decode ARCHIVE into OUTPUT: a .npy file, or a folder of images (a name ending in / or
+    an existing folder); by default the same kind of output as the packed input."""
     import tezip
 
     selection = parse_frames(frames)
     with tezip.open(archive, model=model, device=device) as opened:
-        total = len(range(*(selection or slice(None)).indices(len(opened))))
+        total = len(select_frames(selection, len(opened)))
     with progress_bar(total, "unpacking", quiet) as update:
         result = unpack_to(
             archive,
@@ -248,6 +297,8 @@ def plugins_command(as_json: bool) -> None:
         click.echo(f"{kind}:")
         for identifier, info in listing[kind].items():
             click.echo(f"  {identifier:<20} v{info['version']}  {info['summary']}")
+            if info["options"] != "none":
+                click.echo(f"  {'':<20}     options: {info['options']}")
 
 
 def _plugin_info(cls: type) -> dict[str, Any]:
@@ -256,6 +307,7 @@ def _plugin_info(cls: type) -> dict[str, Any]:
         "version": getattr(cls, "version", 1),
         "class": f"{cls.__module__}.{cls.__qualname__}",
         "summary": doc[0] if doc else "",
+        "options": parameters.allowed(cls),
     }
 
 

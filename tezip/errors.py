@@ -24,10 +24,38 @@ class InputError(TezipError, ValueError):
     code = "input"
 
 
-class BoundError(InputError):
+class OptionError(InputError):
+    """An option given to the API or the command line is invalid (the CLI exits 2).
+
+    ``options`` names the options at fault by their API keywords (``abs``, ``gop``...), so
+    the command line can name its own flags; ``problem`` is the message without them.
+    """
+
+    code = "input.option"
+
+    def __init__(self, problem: str, *options: str) -> None:
+        super().__init__(f"{' and '.join(options)}: {problem}" if options else problem)
+        self.problem = problem
+        self.options = options
+
+
+class BoundError(OptionError):
     """An error-bound option is invalid (negative, NaN, conflicting modes)."""
 
     code = "input.bound"
+
+
+class OutputExistsError(InputError):
+    """The output exists and replacing it was not asked for.
+
+    ``what`` describes the output without the remedy, which the API and the CLI word apart.
+    """
+
+    code = "input.exists"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what}; refusing to replace it (pass overwrite=True)")
+        self.what = what
 
 
 class FormatError(TezipError, ValueError):
@@ -112,3 +140,7 @@ class DependencyError(TezipError, ImportError):
     """An optional dependency (torch, cupy...) needed for this step is not installed."""
 
     code = "dependency"
+
+
+class TezipWarning(UserWarning):
+    """Something works but is probably not what was meant (the CLI prints one line)."""

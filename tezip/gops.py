@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tezip.costs import row_pairs, spatial_cost
-from tezip.errors import InputError
+from tezip.errors import OptionError
 from tezip.io import FrameSource
 from tezip.quantize import Quantizer
 
@@ -44,9 +44,11 @@ class GopPolicy:
         try:
             size = int(number) if number else DEFAULT_MAX_FRAMES
         except ValueError:
-            raise InputError(f"--gop must be a positive integer or 'auto', got {value!r}") from None
+            raise OptionError(
+                f"must be a positive integer or 'auto', got {value!r}", "gop"
+            ) from None
         if size < 1:
-            raise InputError(f"--gop must be >= 1, got {size}")
+            raise OptionError(f"must be >= 1, got {size}", "gop")
         return cls(auto, size)
 
     def record(self) -> dict[str, object]:

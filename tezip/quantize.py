@@ -26,12 +26,10 @@ from typing import Any
 import numpy as np
 
 from tezip.abc import CodeSpace
-from tezip.bounds import ErrorBound
+from tezip.bounds import MIN_PWREL, ErrorBound
 from tezip.codes import bits_for, canonical_dtype, from_ordered_bits, ordered_bits, unsigned
 from tezip.errors import BoundError, HeaderError
 
-#: smallest --pwrel accepted: the reconstruction table has about 0.35/R entries.
-MIN_PWREL = 1e-5
 _Q_LIMIT = 2.0**62  # |q| beyond this would overflow int64 arithmetic: stored as outliers
 
 

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import pluggy
 
-from tezip import hookspecs
+from tezip import hookspecs, parameters
 from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, Plugin, Predictor
-from tezip.errors import DuplicateIdError, InputError, PluginError, UnknownIdError
+from tezip.errors import DuplicateIdError, InputError, OptionError, PluginError, UnknownIdError
 from tezip.io import FrameSource
 
 P = TypeVar("P", bound=Plugin)
@@ -65,15 +65,19 @@ class Registry:
             "stage", (c for group in hook.tezip_register_stages() for c in group)
         )
 
+    def predictor_class(self, identifier: str) -> type[Predictor]:
+        """The predictor class registered under ``identifier``."""
+        return _lookup("predictor", self.predictors, identifier)
+
     def predictor(self, identifier: str, configuration: dict[str, Any] | None = None) -> Predictor:
-        """Instantiate a predictor by id."""
-        return _build("predictor", self.predictors, identifier, configuration)
+        """Instantiate a predictor by id; invalid options raise ``OptionError``."""
+        return _build("predictor", self.predictors, identifier, configuration, OptionError)
 
     def stage(
         self, identifier: str, configuration: dict[str, Any] | None = None
     ) -> ArrayToArrayStage | ArrayToBytesStage:
-        """Instantiate a stage by id."""
-        return _build("stage", self.stages, identifier, configuration)
+        """Instantiate a stage by id; invalid options raise ``OptionError``."""
+        return _build("stage", self.stages, identifier, configuration, OptionError)
 
     def from_record(self, kind: str, record: dict[str, Any]) -> Any:
         """Rebuild a predictor or stage from its header record, checking the version.
@@ -88,7 +92,7 @@ class Registry:
                 f"{kind} {identifier!r} version {version} is newer than the installed "
                 f"version {cls.version}; upgrade the plugin that provides it"
             )
-        instance = _build(kind, table, identifier, record["configuration"])
+        instance = _build(kind, table, identifier, record["configuration"], InputError)
         instance.version = version
         return instance
 
@@ -118,13 +122,26 @@ def _lookup(kind: str, table: dict[str, type[P]], identifier: str) -> type[P]:
 
 
 def _build(
-    kind: str, table: dict[str, type[P]], identifier: str, configuration: dict[str, Any] | None
+    kind: str,
+    table: dict[str, type[P]],
+    identifier: str,
+    configuration: dict[str, Any] | None,
+    invalid: type[InputError],
 ) -> P:
+    """``cls(**configuration)``, refused with ``invalid`` (naming what is allowed) when the
+    class's declared parameters do not admit the configuration."""
     cls = _lookup(kind, table, identifier)
+    options = configuration or {}
+    if reason := parameters.problem(cls, identifier, options):
+        raise invalid(reason)
     try:
-        return cls(**(configuration or {}))
+        return cls(**options)
     except TypeError as exc:
-        raise InputError(f"invalid configuration for {kind} {identifier!r}: {exc}") from None
+        raise invalid(f"invalid configuration for {kind} {identifier!r}: {exc}") from None
+    except InputError as exc:
+        if isinstance(exc, invalid):
+            raise
+        raise invalid(str(exc)) from None
 
 
 @lru_cache(maxsize=1)

@@ -118,7 +118,9 @@ def measure(name: str, second: np.ndarray, model: Path, folder: Path) -> list[Ro
             archive = folder / f"{name}.tez"
             options = {"model": model} if "prednet" in predictor else {}
             started = time.perf_counter()
-            result = tezip.pack(second, archive, predictor=predictor, **options, **bound)
+            result = tezip.pack(
+                second, archive, predictor=predictor, overwrite=True, **options, **bound
+            )
             packed = time.perf_counter()
             decoded = tezip.unpack(archive, **options)
             unpacked = time.perf_counter()

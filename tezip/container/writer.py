@@ -26,7 +26,7 @@ from tezip.container.layout import (
     crc32,
     valid_type,
 )
-from tezip.errors import InputError
+from tezip.errors import InputError, OutputExistsError
 
 
 class ArchiveWriter:
@@ -39,7 +39,7 @@ class ArchiveWriter:
     def __init__(self, path: str | os.PathLike[str], header: Header, overwrite: bool = False):
         self.path = Path(path)
         if self.path.exists() and not overwrite:
-            raise InputError(f"{self.path} already exists (use --force to overwrite)")
+            raise OutputExistsError(f"{self.path} already exists")
         if self.path.is_dir():
             raise InputError(f"{self.path} is a folder, not an archive path")
         header_bytes = pack_msgpack(header.to_record())

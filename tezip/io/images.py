@@ -31,7 +31,7 @@ def parallel_map(func: Callable[[T], R], items: Sequence[T]) -> list[R]:
 
 
 @functools.cache
-def _image_extensions() -> frozenset[str]:
+def image_extensions() -> frozenset[str]:
     """Lower-case file extensions (with the dot) of every format Pillow can open."""
     return frozenset(
         extension for extension, kind in Image.registered_extensions().items() if kind in Image.OPEN
@@ -54,7 +54,7 @@ class ImageFolderSource(FrameSource):
         self.path = Path(path)
         if not self.path.is_dir():
             raise InputError(f"{self.path}: not a folder")
-        readable = _image_extensions()
+        readable = image_extensions()
         with os.scandir(self.path) as entries:
             names = [
                 e.name

@@ -20,9 +20,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from tezip.errors import FormatError, InputError
+from tezip.errors import FormatError, InputError, OptionError, OutputExistsError
 from tezip.io.imagefiles import MODES, PNG_OWN, TIFFFILE_ONLY, tifffile_available, write_image
-from tezip.io.images import parallel_map
+from tezip.io.images import image_extensions, parallel_map
 from tezip.io.source import reason
 
 FORMATS = ("npy", "png", "tiff")
@@ -163,7 +163,7 @@ class NpySink(FrameSink):
         if path.is_dir():
             raise InputError(f"{path}: is a folder; cannot write a .npy file there")
         if path.exists() and not overwrite:
-            raise InputError(f"{path}: exists; refusing to overwrite it (use --force)")
+            raise OutputExistsError(f"{path}: exists")
         self._file: BinaryIO | None = None
 
     def _start(self) -> Path:
@@ -220,7 +220,7 @@ class ImageFolderSink(FrameSink):
         if path.exists() and not path.is_dir():
             raise InputError(f"{path}: exists and is not a folder; cannot write images there")
         if path.is_dir() and any(path.iterdir()) and not overwrite:
-            raise InputError(f"{path}: folder is not empty; refusing to overwrite it (use --force)")
+            raise OutputExistsError(f"{path}: folder is not empty")
         self.format = fmt
         self.names = names
         self.modes = modes
@@ -272,19 +272,19 @@ def open_sink(
 ) -> FrameSink:
     """Open the sink for frames ``indices`` of an archive whose input record is ``source``.
 
-    ``fmt`` is ``"npy"``, ``"png"``, ``"tiff"`` or ``None``. ``None`` writes ``.npy`` when
-    ``path`` ends in ``.npy`` or the input was not images; otherwise a folder of images under
-    their original names and modes, in the original format where that is PNG or TIFF (else
-    PNG, or TIFF for data PNG cannot hold). With an explicit image format, names keep their
-    stem and take the format's extension (``frame_000000.png`` when there are no names).
-    Data a format cannot hold exactly raises ``InputError`` here, before anything is written.
-    An existing output is an ``InputError`` unless ``overwrite``.
+    ``fmt`` is ``"npy"``, ``"png"``, ``"tiff"`` or ``None``; the kind of output follows from
+    ``path`` (:func:`output_kind`). A folder gets the images under their original names and
+    modes, in the original format where that is PNG or TIFF (else PNG, or TIFF for data PNG
+    cannot hold). With an explicit image format, names keep their stem and take the format's
+    extension (``frame_000000.png`` when there are no names). Data a format cannot hold
+    exactly raises ``InputError`` here, before anything is written. An existing output is an
+    ``OutputExistsError`` unless ``overwrite``.
     """
-    path, frame_shape, dtype = Path(path), tuple(frame_shape), np.dtype(dtype)
     if fmt is not None and fmt not in FORMATS:
-        raise InputError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    images = source.get("kind") == "images" and path.suffix.lower() != ".npy"
-    if fmt == "npy" or (fmt is None and not images):
+        raise OptionError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    kind = output_kind(os.fspath(path), fmt, source.get("kind"))
+    path, frame_shape, dtype = Path(path), tuple(frame_shape), np.dtype(dtype)
+    if kind == "npy":
         return NpySink(path, len(indices), frame_shape, dtype, overwrite)
     modes = _frame_modes(source.get("modes"), indices, frame_shape, dtype)
     original = source.get("format")
@@ -294,6 +294,40 @@ def open_sink(
     palette = _palette(source, modes)
     changed = original if isinstance(original, str) and original != fmt else None
     return ImageFolderSink(path, fmt, names, modes, frame_shape, dtype, overwrite, palette, changed)
+
+
+def output_kind(output: str, fmt: str | None, source_kind: object) -> str:
+    """``"npy"`` (a ``.npy`` file) or ``"images"`` (a folder) for the output named ``output``.
+
+    A name ending in ``.npy`` is a ``.npy`` file; a name ending in a separator or naming an
+    existing folder is a folder of images; a name with the extension of another single file
+    (an image, ``.npz``, ``.tez``) is refused, since tezip writes no such file. Other names
+    follow ``fmt``, else the kind of input the archive was packed from. ``OptionError`` when
+    the name and ``fmt`` disagree.
+    """
+    path = Path(output)
+    suffix = path.suffix.lower()
+    folder = output.endswith(("/", os.sep))
+    if suffix == ".npy" and not folder:
+        if fmt not in (None, "npy"):
+            raise OptionError(
+                f"{output} names a .npy file; name a folder for {fmt} images", "output", "fmt"
+            )
+        return "npy"
+    if folder or path.is_dir():
+        if fmt == "npy":
+            raise OptionError(f"{output} is a folder; name a .npy file instead", "output", "fmt")
+        return "images"
+    if suffix in image_extensions() | {".npz", ".tez"}:
+        raise OptionError(
+            f"{output} names a single {suffix} file, but tezip writes a .npy file or a folder "
+            f"of images: name a .npy file, or a folder such as {path.with_suffix('')}/ and "
+            "the image format",
+            "output",
+        )
+    if fmt is not None:
+        return "npy" if fmt == "npy" else "images"
+    return "images" if source_kind == "images" else "npy"
 
 
 def _check_parent(path: Path) -> None:

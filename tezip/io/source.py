@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -56,20 +57,44 @@ class FrameSource(ABC):
         return max(1, CHUNK_BYTES // max(1, frame_bytes))
 
     def value_range(self) -> tuple[float, float] | None:
-        """``(min, max)`` over all finite values, or ``None`` if there is none.
+        """``(min, max)`` over all finite values, or ``None`` if there is none."""
+        stats = self.value_stats()
+        return None if stats is None else (stats.low, stats.high)
+
+    def value_stats(self) -> ValueStats | None:
+        """What one scan of the finite values finds, or ``None`` if there is none.
 
         Reads :meth:`chunk_frames` frames at a time, so memory stays flat in the frame count.
         """
-        low, high = np.inf, -np.inf
+        low, high, smallest = np.inf, -np.inf, np.inf
         step = self.chunk_frames()
         for start in range(0, len(self), step):
             chunk = self.read(start, min(start + step, len(self)))
             if self.dtype.kind == "f":
                 chunk = chunk[np.isfinite(chunk)]
+                magnitudes = np.abs(chunk[chunk != 0])
+                if magnitudes.size:
+                    smallest = min(smallest, float(magnitudes.min()))
                 if chunk.size == 0:
                     continue
             low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
-        return (low, high) if low <= high else None
+        if low > high:
+            return None
+        if self.dtype.kind != "f":
+            return ValueStats(low, high, 1.0)
+        return ValueStats(low, high, float(np.spacing(self.dtype.type(smallest))))
+
+
+@dataclass(frozen=True)
+class ValueStats:
+    """The finite values of an input: their extremes and the spacing of the dtype among them."""
+
+    low: float
+    high: float
+    #: the smallest gap between two values of the dtype at the data's nonzero magnitudes:
+    #: 1 for integers, the spacing at the smallest nonzero magnitude for floats (``nan`` when
+    #: every finite value is zero)
+    resolution: float
 
 
 def check_layout(shape: tuple[int, ...], dtype: np.dtype, what: str) -> np.dtype:

@@ -37,8 +37,15 @@ def _factory(predictor: str, device: str, entropy: str | None = None):
         def enc(a: np.ndarray) -> Blob:
             fd, name = tempfile.mkstemp(suffix=".tez")  # the worker points tempfile at tmpfs
             os.close(fd)
-            tezip.pack(
-                a, name, abs=mode.bound, predictor=predictor, device=device, quiet=True, **options
+            tezip.pack(  # into the file mkstemp made
+                a,
+                name,
+                abs=mode.bound,
+                predictor=predictor,
+                device=device,
+                overwrite=True,
+                quiet=True,
+                **options,
             )
             return Path(name)
 
