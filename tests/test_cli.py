@@ -7,6 +7,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -319,6 +321,36 @@ def test_unpack_output_kind_follows_the_name(stack: Path, tmp_path: Path) -> Non
         np.testing.assert_array_equal(np.stack(frames), np.load(stack))
     assert run("unpack", str(archive), "-o", str(tmp_path / "out.npy")).returncode == 0
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), np.load(stack))
+
+
+def test_unpack_prints_a_summary_unless_quiet(stack: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "a.tez"
+    tezip.pack(stack, archive)
+    result = run("unpack", str(archive), "-o", str(tmp_path / "out.npy"), "--frames", "2:7")
+    assert result.returncode == 0
+    assert result.stderr.strip() == f"{tmp_path / 'out.npy'}: 5 frames written (.npy file)"
+    quiet = run("unpack", str(archive), "-o", str(tmp_path / "q.npy"), "-q")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_inspect_verify_reports_progress(
+    stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "a.tez"
+    tezip.pack(stack, archive, gop=5)
+    bars: list[tuple[int, str, list[int]]] = []
+
+    @contextmanager
+    def recording_bar(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], None]]:
+        steps: list[int] = []
+        bars.append((total, label, steps))
+        yield steps.append
+
+    monkeypatch.setattr(tezip.cli, "progress_bar", recording_bar)
+    result = CliRunner().invoke(cli, ["inspect", str(archive), "--verify"])
+    assert result.exit_code == 0, result.output
+    assert "12 frames match" in result.output
+    assert bars == [(12, "verifying", [5, 5, 2])]
 
 
 def test_a_bound_beyond_the_data_range_warns_in_one_line(stack: Path, tmp_path: Path) -> None:

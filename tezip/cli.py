@@ -21,7 +21,7 @@ from tezip.bounds import ErrorBound
 from tezip.device import DEVICES
 from tezip.errors import OptionError, OutputExistsError, TezipError, TezipWarning
 from tezip.gops import GopPolicy
-from tezip.inspection import describe_archive, format_description
+from tezip.inspection import describe_archive, format_description, verify_archive
 from tezip.registry import get_registry
 
 #: command-line flags of the API keywords that are not ``--`` plus the keyword
@@ -161,7 +161,7 @@ def cli() -> None:
 @device_option
 @click.option("--workers", type=click.IntRange(1), help="Threads (default: all cores).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing archive.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def pack_command(
     source: str,
     output: str,
@@ -226,7 +226,7 @@ def pack_command(
 @click.option("--model", type=click.Path(path_type=str), help="Model file the archive needs.")
 @device_option
 @click.option("-f", "--force", is_flag=True, help="Replace an existing output.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def unpack_command(
     archive: str,
     output: str,
@@ -264,6 +264,9 @@ def unpack_command(
             "with the same pixels",
             err=True,
         )
+    if not quiet:
+        kind = f"{result.image_format.upper()} images" if result.image_format else ".npy file"
+        click.echo(f"{result.path}: {result.frames} frames written ({kind})", err=True)
 
 
 @cli.command("inspect")
@@ -273,7 +276,11 @@ def unpack_command(
 @click.option("--model", type=click.Path(path_type=str), help="Model file the archive needs.")
 def inspect_command(archive: str, as_json: bool, verify: bool, model: str | None) -> None:
     """Show an archive's header, pipeline, GOPs and sizes."""
-    description = describe_archive(archive, verify=verify, model=model)
+    description = describe_archive(archive)
+    if verify:
+        with progress_bar(description["header"]["frames"], "verifying", quiet=False) as update:
+            verify_archive(archive, model=model, progress=update)
+        description["verified"] = True
     if as_json:
         click.echo(json.dumps(description, indent=2))
     else:

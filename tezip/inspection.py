@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from tezip.archive import Archive
@@ -68,10 +69,20 @@ def describe_archive(
     finally:
         file.close()
     if verify:
-        with Archive(path, model=model, device="cpu") as archive:
-            archive.verify()
+        verify_archive(path, model)
         description["verified"] = True
     return description
+
+
+def verify_archive(
+    path: str | os.PathLike[str],
+    model: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Decode every frame on the CPU, checking every CRC and frame checksum; ``progress`` is
+    called with the number of frames checked after each GOP."""
+    with Archive(path, model=model, device="cpu") as archive:
+        archive.verify(progress)
 
 
 def _plain(value: Any) -> Any:
