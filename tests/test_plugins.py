@@ -295,3 +295,21 @@ def test_an_archive_record_with_a_mistyped_configuration_is_refused() -> None:
     with pytest.raises(InputError, match="shuffle must be true or false") as caught:
         registry.from_record("stage", record)
     assert type(caught.value) is InputError and caught.value.code == "input"
+
+
+class SloppyOptions(Options):
+    """Declares an integer but records it as a float: its archives would not decode."""
+
+    id = "test.sloppy"
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        return {**self.options, "count": float(self.options["count"])}
+
+
+def test_the_conformance_kit_checks_the_configuration_against_the_parameters() -> None:
+    from tezip.testing import check_predictor
+
+    check_predictor(Options)
+    with pytest.raises(AssertionError, match=r"count must be an integer, got 1\.0"):
+        check_predictor(SloppyOptions)

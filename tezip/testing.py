@@ -18,6 +18,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from tezip import parameters
 from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, CodeSpace, Plugin, Predictor
 
 SHAPES = ((4, 1, 1), (3, 1, 9), (3, 7, 1), (5, 16, 12), (4, 9, 7, 3))
@@ -40,6 +41,8 @@ def sample_arrays(seed: int = 0) -> Iterator[np.ndarray]:
 def _rebuilt(cls: type[Plugin], configuration: dict[str, Any]) -> Plugin:
     record = msgpack.unpackb(msgpack.packb(configuration, use_bin_type=True), raw=False)
     assert record == configuration, f"{cls.__name__}.configuration does not survive msgpack"
+    refused = parameters.problem(cls, cls.id, record)
+    assert refused is None, f"a decoder refuses {cls.__name__}.configuration: {refused}"
     return cls(**record)
 
 
