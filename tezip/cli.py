@@ -21,6 +21,7 @@ from tezip.device import DEVICES
 from tezip.errors import TezipError
 from tezip.inspection import describe_archive, format_description
 from tezip.registry import get_registry
+from tezip.termination import clean_termination
 
 
 class TezipGroup(click.Group):
@@ -177,7 +178,13 @@ def pack_command(
 @click.option("--workers", type=click.IntRange(1), help="Threads (default: all cores).")
 @click.option("--model", type=click.Path(path_type=str), help="Model file the archive needs.")
 @device_option
-@click.option("-f", "--force", is_flag=True, help="Replace an existing output.")
+@click.option(
+    "-f",
+    "--force",
+    is_flag=True,
+    help="Replace an existing output; in an existing folder, replace the images of the same "
+    "names and leave other files as they are.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def unpack_command(
     archive: str,
@@ -260,10 +267,12 @@ def _plugin_info(cls: type) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Console-script entry point (adds plugin commands first)."""
+    """Console-script entry point (adds plugin commands first); SIGTERM and SIGHUP clean up
+    the outputs being written, as Ctrl-C does."""
     try:
         get_registry().manager.hook.tezip_add_commands(cli=cli)
     except TezipError as exc:
         click.echo(f"Error: {exc} [{exc.code}]", err=True)
         sys.exit(1)
-    cli()
+    with clean_termination():
+        cli()
