@@ -17,9 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 import tezip
+import tezip.archive
 from tezip.atomic import HOST, publish
+from tezip.cli import cli
 from tezip.container.writer import ArchiveWriter
 from tezip.errors import InputError
 
@@ -209,3 +212,19 @@ def test_exclusive_publication_without_hard_links(
         tmp_path / "old"
     ).read_bytes() == b"kept"
     assert listing(tmp_path) == ["new", "old", "old.part"]
+
+
+def test_running_out_of_memory_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A valid archive may hold frames larger than the memory at hand: a message, no
+    traceback, and no partial output."""
+    tezip.pack(np.zeros((2, 4, 4), np.uint8), tmp_path / "a.tez")
+
+    def exhausted(self: object, number: int) -> np.ndarray:
+        raise MemoryError
+
+    monkeypatch.setattr(tezip.archive.Archive, "_decode", exhausted)
+    result = CliRunner().invoke(
+        cli, ["unpack", str(tmp_path / "a.tez"), "-o", str(tmp_path / "out.npy")]
+    )
+    assert result.exit_code == 1 and result.output == "Error: not enough memory for these frames\n"
+    assert listing(tmp_path) == ["a.tez"]

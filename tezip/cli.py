@@ -25,7 +25,8 @@ from tezip.termination import clean_termination
 
 
 class TezipGroup(click.Group):
-    """A group that turns ``TezipError`` and ``OSError`` into one-line messages."""
+    """A group that turns ``TezipError``, ``OSError`` and ``MemoryError`` into one-line
+    messages."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -35,6 +36,8 @@ class TezipGroup(click.Group):
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+        except MemoryError:  # a valid archive or input may need more than this machine has
+            raise click.ClickException("not enough memory for these frames") from None
 
 
 @contextmanager
