@@ -178,6 +178,7 @@ def test_stale_temporary_files_of_dead_writers_are_removed(tmp_path: Path) -> No
     stale = [
         tmp_path / f".a.tez.tezip-{HOST}-{pid}-0123abcd.part",
         tmp_path / f".out.npy.tezip-{HOST}-{pid}-89abcdef.tmp",
+        tmp_path / f".b.tez.tezip-{HOST}-9999999999-01234567.part",  # beyond any process id
     ]
     (tmp_path / f".frames.tezip-{HOST}-{pid}-00000000.tmp").mkdir()  # an image folder
     kept = [

@@ -23,7 +23,7 @@ from typing import BinaryIO
 #: a tag of this machine: a process id names a process only on the machine that runs it
 HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 _TEMPORARY = re.compile(
-    r"\..+\.tezip-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-[0-9a-f]{8}\.(part|tmp)"
+    r"\..+\.tezip-(?P<host>[0-9a-f]{8})-(?P<pid>[1-9][0-9]{0,9})-[0-9a-f]{8}\.(part|tmp)"
 )
 #: errors of ``os.link`` on file systems without hard links (FAT, some network shares)
 _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK}
@@ -43,7 +43,7 @@ def create_file(path: Path) -> BinaryIO:
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: no process has such an id
         return False
     except PermissionError:  # another user's process
         return True
