@@ -973,3 +973,24 @@ def test_image_sink_refuses_a_folder_where_an_image_goes(tmp_path: Path) -> None
     with pytest.raises(InputError) as excinfo:
         npy_sink(tmp_path / "out", _uint8(), fmt="png", overwrite=True)
     one_line_error(excinfo, "frame_000000.png", "is a folder")
+
+
+def test_image_sink_refuses_names_that_collide_on_the_file_system(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a case-insensitive file system "A.png" and "a.png" are one file: fewer files than
+    frames would be written, so nothing is (simulated here by folding the case)."""
+    from tezip.io import sinks
+
+    real_write = sinks.write_image
+
+    def case_folding(path: Path, *args: object) -> None:
+        real_write(path.with_name(path.name.lower()), *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sinks, "write_image", case_folding)
+    source = {"kind": "images", "names": ["A.png", "a.png"], "modes": ["L", "L"]}
+    sink = npy_sink(tmp_path / "out", _uint8()[:2], source=source)
+    with pytest.raises(InputError) as excinfo, sink:
+        sink.write(_uint8()[:2])
+    one_line_error(excinfo, "collide", ".npy")
+    assert listing(tmp_path) == []
