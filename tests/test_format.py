@@ -356,7 +356,12 @@ def control_free(text: str) -> bool:
 def test_inspect_escapes_control_characters(tmp_path: Path) -> None:
     """Header strings once reached the terminal raw: escape sequences cleared the screen."""
 
+    def hostile_ids(header: dict[str, Any]) -> None:
+        for record in (*header["predictors"], header["stages"][0]):
+            record["id"] = HOSTILE
+
     def hostile(header: dict[str, Any]) -> None:
+        hostile_ids(header)
         header.update(writer=HOSTILE, bound={"mode": HOSTILE, "resolved": HOSTILE})
         header["source"].update(kind=HOSTILE, format=HOSTILE)
         header["gop"].update(policy=HOSTILE, size=[HOSTILE])
@@ -371,6 +376,9 @@ def test_inspect_escapes_control_characters(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["inspect", str(path)])
     assert result.exit_code == 0 and control_free(result.output)
     assert json.loads(CliRunner().invoke(cli, ["inspect", "--json", str(path)]).output)
+    path = rebuilt(tmp_path, header=hostile_ids)  # structurally valid: the spec reader lists it
+    listing = spec_reader.render(spec_reader.SpecReader(str(path)).summary())
+    assert control_free(listing) and "\\x1b[2J" in listing
 
 
 def test_informative_text_for_messages_is_printable() -> None:

@@ -357,15 +357,21 @@ def _plain(value: Any) -> Any:
     return value.hex() if isinstance(value, bytes) else value
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped (FORMAT.md section 10: strings from a file
+    must not reach a terminal raw)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def render(summary: dict[str, Any]) -> str:
     """The human-readable structure listing."""
     header = summary["header"]
     lines = [
-        f"{summary['path']}: .tez {summary['version'][0]}.{summary['version'][1]}, "
+        f"{_printable(summary['path'])}: .tez {summary['version'][0]}.{summary['version'][1]}, "
         f"{summary['size']} bytes, header {summary['header_length']} bytes",
         f"  {header['frames']} frames of {header['frame_shape']} {header['dtype']}, "
         f"quantizer {header['quantizer']['mode']}, stages "
-        + " -> ".join(s["id"] for s in header["stages"]),
+        + " -> ".join(_printable(s["id"]) for s in header["stages"]),
         "  offset      length  type  kind",
     ]
     for section in summary["sections"]:
@@ -377,7 +383,7 @@ def render(summary: dict[str, Any]) -> str:
     for number, gop in enumerate(summary["gops"]):
         lines.append(
             f"  GOP {number}: frames {gop['first']}..{gop['first'] + gop['frames'] - 1}, "
-            f"{gop['predictor']}, {gop['bits']}-bit codes, {gop['outliers']} outliers"
+            f"{_printable(gop['predictor'])}, {gop['bits']}-bit codes, {gop['outliers']} outliers"
         )
     lines.append(
         f"  GIDX at {summary['index_offset']}; CRCs of the header, trailer, GIDX and every "
