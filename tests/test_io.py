@@ -994,3 +994,13 @@ def test_image_sink_refuses_names_that_collide_on_the_file_system(
         sink.write(_uint8()[:2])
     one_line_error(excinfo, "collide", ".npy")
     assert listing(tmp_path) == []
+
+
+def test_messages_show_recorded_names_escaped(tmp_path: Path) -> None:
+    """A recorded file name may hold terminal control characters; messages escape them."""
+    name = "\x1b[2Jframe.png"
+    source = {"kind": "images", "names": [name], "modes": ["1"]}
+    sink = npy_sink(tmp_path / "out", _uint8()[:1], source=source)
+    with pytest.raises(FormatError) as excinfo, sink:
+        sink.write(np.full((1, 5, 6), 7, np.uint8))
+    assert "\x1b" not in one_line_error(excinfo, "\\x1b[2Jframe.png")

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from tezip.atomic import create_file, publish, remove_stale, temporary_path
+from tezip.container.display import printable
 from tezip.errors import FormatError, InputError
 from tezip.io.imagefiles import MODES, PNG_OWN, TIFFFILE_ONLY, tifffile_available, write_image
 from tezip.io.images import parallel_map
@@ -235,7 +236,8 @@ class ImageFolderSink(FrameSink):
             )
         folders = [name for name in names if self._existing and (path / name).is_dir()]
         if folders:
-            raise InputError(f"{path / folders[0]}: is a folder; cannot write an image there")
+            where = printable(str(path / folders[0]))
+            raise InputError(f"{where}: is a folder; cannot write an image there")
         self.format = fmt
         self.names = names
         self.modes = modes
@@ -271,9 +273,9 @@ class ImageFolderSink(FrameSink):
         limit = {"1": 2, "P": len(palette) // 3}.get(mode)
         if limit is not None and int(frame.max(initial=0)) >= limit:
             raise FormatError(
-                f"frame {self.names[number]} holds the value {int(frame.max())}, which its "
-                f"recorded image mode {mode!r} cannot ({limit} values); write a .npy output "
-                "instead"
+                f"frame {printable(self.names[number])} holds the value {int(frame.max())}, "
+                f"which its recorded image mode {mode!r} cannot ({limit} values); write a .npy "
+                "output instead"
             )
 
     def _publish(self, temp: Path) -> None:
@@ -350,7 +352,8 @@ def open_sink(
 
 def _appeared(path: Path) -> InputError:
     return InputError(
-        f"{path}: appeared while the frames were decoded; it was left as it is (use --force)"
+        f"{printable(str(path))}: appeared while the frames were decoded; it was left as it is "
+        "(use --force)"
     )
 
 
@@ -468,7 +471,8 @@ def _frame_names(names: Sequence[str] | None, indices: Sequence[int], fmt: str) 
         name = original if suffix.lower() in _KEEP_EXTENSIONS[fmt] else stem + extension
         if owner.setdefault(name, original) != original:
             raise InputError(
-                f"frames {owner[name]} and {original} would both be written as {name}; "
+                f"frames {printable(owner[name])} and {printable(original)} would both be "
+                f"written as {printable(name)}; "
                 "write a .npy output instead"
             )
         out.append(name)
