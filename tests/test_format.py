@@ -24,13 +24,16 @@ import numpy as np
 import pytest
 import zstandard
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tool_modules import load_tool
 
 import tezip
 from tezip import errors
 from tezip.cli import cli
+from tezip.container.header import informative_text
 from tezip.errors import TezipError
-from tezip.inspection import describe_archive
+from tezip.inspection import describe_archive, format_description
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "spec" / "vectors"
@@ -290,3 +293,135 @@ def test_regenerating_reproduces_the_vectors(tmp_path: Path) -> None:
     for released in VALID + INVALID:
         fresh = tmp_path / released.parent.name / released.name
         assert fresh.read_bytes() == released.read_bytes(), released.name
+
+
+# ------------------------------------------------------------------------------ hostile headers
+
+
+def rebuilt(tmp_path: Path, header: Any = None, gop: Any = None) -> Path:
+    """``uint8_lossless`` re-assembled with its header or first GOP's metadata edited."""
+    path = tmp_path / "edited.tez"
+    source = make_vectors.Source(VECTORS / "valid" / "uint8_lossless.tez")
+    path.write_bytes(source.rebuild(header=header, gop=gop))
+    return path
+
+
+def nested(depth: int) -> Any:
+    """Maps and arrays nested ``depth`` deep."""
+    value: Any = 0
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [31, 32, 900])
+def test_deeply_nested_headers_fail_cleanly(tmp_path: Path, depth: int) -> None:
+    """An unknown key nested 900 deep once crashed ``tezip inspect`` with RecursionError."""
+    path = rebuilt(tmp_path, header=lambda h: h.update(surprise=nested(depth)))
+    result = CliRunner().invoke(cli, ["inspect", str(path)])
+    json_result = CliRunner().invoke(cli, ["inspect", "--json", str(path)])
+    if depth < 32:  # with the header map itself, 32 levels: the limit (FORMAT.md section 11)
+        assert result.exit_code == json_result.exit_code == 0, result.output
+        assert json.loads(json_result.output)["header"]["surprise"] == nested(depth)
+        assert tezip.unpack(path).shape == (6, 16, 16)
+        return
+    for outcome in (result, json_result):
+        assert outcome.exit_code == 1 and "Traceback" not in outcome.output
+        assert "nests arrays and maps more than 32 deep [format.header]" in outcome.output
+    with pytest.raises(spec_reader.SpecError) as caught:
+        spec_reader.SpecReader(str(path))
+    assert caught.value.code == "format.header"
+
+
+def test_deeply_nested_gop_metadata_fails_cleanly(tmp_path: Path) -> None:
+    path = rebuilt(tmp_path, gop=lambda meta: meta.update(surprise=nested(40)))
+    with pytest.raises(errors.SectionError, match="GOP metadata nests"):
+        tezip.unpack(path)
+    with pytest.raises(errors.SectionError, match="GOP metadata nests"):
+        describe_archive(path)
+    with pytest.raises(spec_reader.SpecError) as caught:
+        spec_reader.SpecReader(str(path))
+    assert caught.value.code == "format.section"
+
+
+#: text a hostile header may hold: ANSI colour and clear screen, an OSC window title, C1 CSI,
+#: a right-to-left override and a line separator
+HOSTILE = "\x1b[2J\x1b[31mred\x1b]0;title\x07\x9b1m\u202eevil\u2028\x00\x7f"
+
+
+def control_free(text: str) -> bool:
+    return all(c == "\n" or c.isprintable() for c in text)
+
+
+def test_inspect_escapes_control_characters(tmp_path: Path) -> None:
+    """Header strings once reached the terminal raw: escape sequences cleared the screen."""
+
+    def hostile_ids(header: dict[str, Any]) -> None:
+        for record in (*header["predictors"], header["stages"][0]):
+            record["id"] = HOSTILE
+
+    def hostile(header: dict[str, Any]) -> None:
+        hostile_ids(header)
+        header.update(writer=HOSTILE, bound={"mode": HOSTILE, "resolved": HOSTILE})
+        header["source"].update(kind=HOSTILE, format=HOSTILE)
+        header["gop"].update(policy=HOSTILE, size=[HOSTILE])
+        header["predictors"][0].update(fingerprint=HOSTILE, device=HOSTILE)
+        header["stages"][-1]["configuration"][HOSTILE] = {HOSTILE: HOSTILE}
+        header["quantizer"][HOSTILE] = HOSTILE
+
+    path = rebuilt(tmp_path, header=hostile)
+    text = format_description(describe_archive(path))
+    assert control_free(text) and "\\x1b[2J\\x1b[31mred" in text and "\\u202eevil" in text
+    assert text.count("\n") == 8
+    result = CliRunner().invoke(cli, ["inspect", str(path)])
+    assert result.exit_code == 0 and control_free(result.output)
+    assert json.loads(CliRunner().invoke(cli, ["inspect", "--json", str(path)]).output)
+    path = rebuilt(tmp_path, header=hostile_ids)  # structurally valid: the spec reader lists it
+    listing = spec_reader.render(spec_reader.SpecReader(str(path)).summary())
+    assert control_free(listing) and "\\x1b[2J" in listing
+
+
+def test_informative_text_for_messages_is_printable() -> None:
+    """Checksum messages name the device a predictor ran on, as the header records it."""
+    text = informative_text({"device": HOSTILE * 20}, "device")
+    assert text is not None and control_free(text) and text.startswith("\\x1b[2J")
+
+
+MSGPACK_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(st.characters(codec="utf-8"), max_size=20)
+    | st.binary(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(st.characters(codec="utf-8"), max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(
+    informative=st.dictionaries(
+        st.sampled_from(["source", "bound", "gop", "surprise", "writer"]), MSGPACK_VALUES
+    ),
+    configuration=st.dictionaries(st.text(max_size=8), MSGPACK_VALUES, max_size=3),
+)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_inspect_shows_any_header_content(
+    tmp_path: Path, informative: dict[str, Any], configuration: dict[str, Any]
+) -> None:
+    """Whatever the informative fields and a stage configuration hold, inspect describes the
+    archive in printable lines or raises a TezipError (a field of the wrong type)."""
+
+    def edit(header: dict[str, Any]) -> None:
+        header.update(informative)
+        header["stages"][0]["configuration"].update(configuration)
+
+    path = rebuilt(tmp_path, header=edit)
+    try:
+        text = format_description(describe_archive(path))
+    except TezipError:
+        return
+    assert control_free(text) and all(len(line) < 2000 for line in text.splitlines())

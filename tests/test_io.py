@@ -713,13 +713,28 @@ def test_sixteen_bit_png_is_exact_through_pillow(tmp_path: Path) -> None:
             np.testing.assert_array_equal(np.asarray(image), data[i])
 
 
-def test_bilevel_sink_clamps_lossy_values(tmp_path: Path) -> None:
-    source = {"kind": "images", "names": ["a.png"], "modes": ["1"], "format": "png"}
-    frame = np.array([[[0, 1, 2, 0]]], np.uint8)
+@pytest.mark.parametrize(
+    ("mode", "extra"), [("1", {}), ("P", {"palette": bytes(range(6)), "transparency": b"\0"})]
+)
+def test_recorded_mode_must_hold_the_decoded_values(
+    tmp_path: Path, mode: str, extra: dict[str, object]
+) -> None:
+    """A forged bilevel mode once turned grey frames into 0/1 images; a palette of two
+    entries cannot index 5 either. Frames that fit are written in the recorded mode."""
+    source = {"kind": "images", "names": ["a.png", "b.png"], "modes": [mode] * 2, **extra}
+    frames = np.array([[[0, 1, 1, 0]], [[0, 1, 5, 0]]], np.uint8)
     kwargs = {"fmt": None, "source": source, "frame_shape": (1, 4), "dtype": np.uint8}
+    sink = open_sink(tmp_path / "out", indices=[0, 1], **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(FormatError) as excinfo, sink:
+        sink.write(frames[:1])
+        sink.write(frames[1:])
+    one_line_error(excinfo, "b.png", "value 5", repr(mode), ".npy")
+    assert listing(tmp_path) == []
     with open_sink(tmp_path / "out", indices=[0], **kwargs) as sink:  # type: ignore[arg-type]
-        sink.write(frame)
-    np.testing.assert_array_equal(ImageFolderSource(tmp_path / "out").read(0, 1), [[[0, 1, 1, 0]]])
+        sink.write(frames[:1])
+    copy = ImageFolderSource(tmp_path / "out")
+    assert copy.describe()["modes"] == [mode]
+    np.testing.assert_array_equal(copy.read(0, 1), frames[:1])
 
 
 def test_image_sink_subset_of_frames(tmp_path: Path) -> None:
@@ -809,9 +824,12 @@ def test_image_sink_target_rules(tmp_path: Path) -> None:
     with npy_sink(tmp_path / "empty", data, fmt="png") as sink:
         sink.write(data)
     assert len(listing(tmp_path / "empty")) == 3
+    (tmp_path / "full" / "frame_000001.png").write_text("old")
     with npy_sink(tmp_path / "full", data, fmt="png", overwrite=True) as sink:
-        sink.write(data)  # replaces the folder as a whole: keep.txt goes, no backup is left
-    assert listing(tmp_path / "full") == listing(tmp_path / "empty")
+        sink.write(data)  # replaces its own names only: keep.txt stays, nothing else is left
+    assert listing(tmp_path / "full") == [*listing(tmp_path / "empty"), "keep.txt"]
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+    np.testing.assert_array_equal(ImageFolderSource(tmp_path / "full").read(0, 3), data)
     assert listing(tmp_path) == ["empty", "file", "full"]
 
 
@@ -880,3 +898,109 @@ def test_image_sink_rejects_colliding_names(tmp_path: Path) -> None:
     with pytest.raises(InputError) as excinfo:
         npy_sink(tmp_path / "out", _uint8()[:2], source=source)
     one_line_error(excinfo, "a.jpg", "a.gif", "a.png")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("names", float("nan")),
+        ("names", True),
+        ("names", {"0": "a.png"}),
+        ("modes", 1.5),
+        ("modes", "L"),
+    ],
+)
+def test_image_sink_rejects_wrong_typed_records(tmp_path: Path, key: str, value: object) -> None:
+    """Wrong-typed lists in the archive's input record once ended in tracebacks."""
+    source = {"kind": "images", "names": ["a.png", "b.png"], "modes": ["L", "L"], key: value}
+    with pytest.raises(FormatError) as excinfo:
+        npy_sink(tmp_path / "out", _uint8()[:2], source=source)
+    one_line_error(excinfo, key, type(value).__name__, ".npy")
+    assert listing(tmp_path) == []
+
+
+def test_image_sink_rejects_duplicate_recorded_names(tmp_path: Path) -> None:
+    """Two frames recorded under one name once wrote fewer files than frames, silently."""
+    source = {"kind": "images", "names": ["a.png", "b.png", "a.png"], "modes": ["L"] * 3}
+    with pytest.raises(FormatError) as excinfo:
+        npy_sink(tmp_path / "out", _uint8(), source=source)
+    one_line_error(excinfo, "'a.png'", "more than once")
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("transparency", [bytes(3), 256, -1, "0", [0]])
+def test_image_sink_rejects_invalid_transparency(tmp_path: Path, transparency: object) -> None:
+    source = {
+        "kind": "images",
+        "names": ["a.png"],
+        "modes": ["P"],
+        "palette": bytes(6),
+        "transparency": transparency,
+    }
+    with pytest.raises(FormatError) as excinfo:
+        npy_sink(tmp_path / "out", _uint8()[:1], source=source)
+    one_line_error(excinfo, "transparency")
+
+
+def test_npy_sink_never_replaces_a_file_that_appears(tmp_path: Path) -> None:
+    """The existence check and the creation are one step: two unpacks cannot both win."""
+    data = np.ones((2, 3, 3), np.uint8)
+    sink = npy_sink(tmp_path / "out.npy", data)
+    sink.write(data)
+    (tmp_path / "out.npy").write_bytes(b"the other one")
+    with pytest.raises(InputError) as excinfo:
+        sink.commit()
+    one_line_error(excinfo, "out.npy", "appeared", "overwrite=True")
+    assert (tmp_path / "out.npy").read_bytes() == b"the other one"
+    assert listing(tmp_path) == ["out.npy"]
+
+
+def test_image_sink_into_a_folder_takes_back_its_files_when_one_appears(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    data = _uint8()
+    sink = npy_sink(tmp_path / "out", data, fmt="png")
+    sink.write(data)
+    (tmp_path / "out" / "frame_000001.png").write_text("written meanwhile")
+    with pytest.raises(InputError) as excinfo:
+        sink.commit()
+    one_line_error(excinfo, "frame_000001.png", "appeared")
+    assert listing(tmp_path / "out") == ["frame_000001.png"]
+    assert (tmp_path / "out" / "frame_000001.png").read_text() == "written meanwhile"
+
+
+def test_image_sink_refuses_a_folder_where_an_image_goes(tmp_path: Path) -> None:
+    (tmp_path / "out" / "frame_000000.png").mkdir(parents=True)
+    with pytest.raises(InputError) as excinfo:
+        npy_sink(tmp_path / "out", _uint8(), fmt="png", overwrite=True)
+    one_line_error(excinfo, "frame_000000.png", "is a folder")
+
+
+def test_image_sink_refuses_names_that_collide_on_the_file_system(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a case-insensitive file system "A.png" and "a.png" are one file: fewer files than
+    frames would be written, so nothing is (simulated here by folding the case)."""
+    from tezip.io import sinks
+
+    real_write = sinks.write_image
+
+    def case_folding(path: Path, *args: object) -> None:
+        real_write(path.with_name(path.name.lower()), *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sinks, "write_image", case_folding)
+    source = {"kind": "images", "names": ["A.png", "a.png"], "modes": ["L", "L"]}
+    sink = npy_sink(tmp_path / "out", _uint8()[:2], source=source)
+    with pytest.raises(InputError) as excinfo, sink:
+        sink.write(_uint8()[:2])
+    one_line_error(excinfo, "collide", ".npy")
+    assert listing(tmp_path) == []
+
+
+def test_messages_show_recorded_names_escaped(tmp_path: Path) -> None:
+    """A recorded file name may hold terminal control characters; messages escape them."""
+    name = "\x1b[2Jframe.png"
+    source = {"kind": "images", "names": [name], "modes": ["1"]}
+    sink = npy_sink(tmp_path / "out", _uint8()[:1], source=source)
+    with pytest.raises(FormatError) as excinfo, sink:
+        sink.write(np.full((1, 5, 6), 7, np.uint8))
+    assert "\x1b" not in one_line_error(excinfo, "\\x1b[2Jframe.png")

@@ -733,6 +733,31 @@ def test_a_forged_frame_shape_allocates_nothing_before_decoding() -> None:
     assert peak < 16 << 20
 
 
+@pytest.mark.parametrize("name", ["zstd_claims_4_gib", "zstd_claims_256_mib"])
+def test_a_stream_too_small_for_its_claim_allocates_nothing(name: str) -> None:
+    """A 17-byte zstd frame declaring a 4 GiB frame once made the decoder allocate 4 GiB
+    (a raw ``MemoryError`` under a memory limit) before finding the stream damaged."""
+    path = ROOT / "spec" / "vectors" / "invalid" / f"{name}.tez"
+    tracemalloc.start()
+    try:
+        with pytest.raises(errors.StreamError, match="cannot hold"):
+            tezip.unpack(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+
+
+@pytest.mark.parametrize("level", [1, 3, 19])
+@pytest.mark.parametrize("size", [1, 4096, 131072, 131073, 3 << 20, 1 << 26])
+def test_genuine_zstd_frames_are_within_the_expansion_bound(level: int, size: int) -> None:
+    """The bound on a zstd frame's expansion is sound: zeros, the best case, still decode."""
+    from tezip.zstd_frames import compress, decompress_exact
+
+    frame = compress(bytes(size), level)
+    assert decompress_exact(frame, size, "zeros") == bytes(size)
+
+
 def test_inspect_shows_whatever_the_informative_fields_hold(tmp_path: Path) -> None:
     """``tezip inspect`` once required ``gop.policy`` and numeric bounds (FORMAT.md 4)."""
     source = load_tool("make_vectors").Source(VALID[0])

@@ -23,6 +23,7 @@ from tezip.errors import OptionError, OutputExistsError, TezipError, TezipWarnin
 from tezip.gops import GopPolicy
 from tezip.inspection import describe_archive, format_description, verify_archive
 from tezip.registry import get_registry
+from tezip.termination import clean_termination
 
 #: command-line flags of the API keywords that are not ``--`` plus the keyword
 _FLAGS = {
@@ -37,8 +38,9 @@ def _flag(option: str) -> str:
 
 
 class TezipGroup(click.Group):
-    """A group that turns ``TezipError`` and ``OSError`` into one-line messages: invalid
-    options exit 2 as usage errors, other errors 1; warnings become one ``warning:`` line."""
+    """A group that turns ``TezipError``, ``OSError`` and ``MemoryError`` into one-line
+    messages: invalid options exit 2 as usage errors, other errors 1; warnings become one
+    ``warning:`` line."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -59,6 +61,8 @@ class TezipGroup(click.Group):
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+        except MemoryError:  # a valid archive or input may need more than this machine has
+            raise click.ClickException("not enough memory for these frames") from None
 
 
 @contextmanager
@@ -225,7 +229,13 @@ def pack_command(
 @click.option("--workers", type=click.IntRange(1), help="Threads (default: all cores).")
 @click.option("--model", type=click.Path(path_type=str), help="Model file the archive needs.")
 @device_option
-@click.option("-f", "--force", is_flag=True, help="Replace an existing output.")
+@click.option(
+    "-f",
+    "--force",
+    is_flag=True,
+    help="Replace an existing output; in an existing folder, replace the images of the same "
+    "names and leave other files as they are.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def unpack_command(
     archive: str,
@@ -319,10 +329,12 @@ def _plugin_info(cls: type) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Console-script entry point (adds plugin commands first)."""
+    """Console-script entry point (adds plugin commands first); SIGTERM and SIGHUP clean up
+    the outputs being written, as Ctrl-C does."""
     try:
         get_registry().manager.hook.tezip_add_commands(cli=cli)
     except TezipError as exc:
         click.echo(f"Error: {exc} [{exc.code}]", err=True)
         sys.exit(1)
-    cli()
+    with clean_termination():
+        cli()

@@ -8,14 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 from tezip.archive import Archive
+from tezip.container.display import printable, shown
 from tezip.container.gop import decode_gop
 from tezip.container.header import informative_text
 from tezip.container.reader import ArchiveFile
 
 
 def _stage_text(record: dict[str, Any]) -> str:
-    options = ", ".join(f"{k}={v}" for k, v in record["configuration"].items())
-    text = f"{record['id']} v{record['version']}" + (f" ({options})" if options else "")
+    options = ", ".join(f"{shown(k)}={shown(v)}" for k, v in record["configuration"].items())
+    text = f"{shown(record['id'])} v{record['version']}" + (f" ({options})" if options else "")
     if fingerprint := informative_text(record, "fingerprint"):
         text += f" model {fingerprint[:16]}"
     if device := informative_text(record, "device"):
@@ -99,14 +100,16 @@ def _plain(value: Any) -> Any:
 def _number(value: Any) -> str:
     """A number in ``%g`` style; anything else (informative fields are unchecked) as is."""
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    return f"{value:g}" if number else str(value)
+    return f"{value:g}" if number else shown(value)
 
 
 def format_description(d: dict[str, Any]) -> str:
     """Human-readable rendering of :func:`describe_archive`.
 
     The informative header maps (``bound``, ``gop``, ``source``) may lack keys or hold other
-    types in a file from another writer (FORMAT.md section 4): they are shown as found.
+    types in a file from another writer (FORMAT.md section 4): they are shown as found. Every
+    value from the archive is shown printable (``\x1b`` for the escape character, so that a
+    header cannot drive the terminal) and cut to a line.
     """
     h = d["header"]
     bound, gop = h["bound"], h["gop"]
@@ -114,23 +117,24 @@ def format_description(d: dict[str, Any]) -> str:
         f"{key} {_number(bound[key])}"
         for key in ("abs", "rel", "pwrel")
         if bound.get(key) is not None
-    ) or str(bound.get("mode", "unknown"))
+    ) or shown(bound.get("mode", "unknown"))
     if bound.get("resolved") is not None:
         bound_text += f" (resolved E = {_number(bound['resolved'])})"
     sizes = [g["frames"] for g in d["gops"]]
+    source = h["source"]
     lines = [
-        f"{d['path']}: tez format {'.'.join(map(str, d['format_version']))}, "
-        f"written by {h['writer']}",
+        f"{printable(d['path'])}: tez format {'.'.join(map(str, d['format_version']))}, "
+        f"written by {shown(h['writer'])}",
         f"frames     {h['frames']} x {tuple(h['frame_shape'])} {h['dtype']}, "
-        f"source {h['source'].get('kind')}"
-        + (f" ({h['source']['format']})" if h["source"].get("format") else ""),
+        f"source {shown(source.get('kind'))}"
+        + (f" ({shown(source['format'])})" if source.get("format") else ""),
         f"bound      {bound_text}",
-        f"quantizer  {', '.join(f'{k}={v}' for k, v in h['quantizer'].items())}",
+        f"quantizer  {', '.join(f'{shown(k)}={shown(v)}' for k, v in h['quantizer'].items())}",
         "predictors " + ", ".join(_stage_text(p) for p in h["predictors"]),
         "stages     " + " -> ".join(_stage_text(s) for s in h["stages"]),
-        f"gops       {len(sizes)} ({gop.get('policy', 'unknown')}, max {gop.get('size')}), "
-        f"frames per GOP {min(sizes)}..{max(sizes)}; predictor use "
-        + ", ".join(f"{k} x{v}" for k, v in d["predictor_use"].items()),
+        f"gops       {len(sizes)} ({shown(gop.get('policy', 'unknown'))}, "
+        f"max {shown(gop.get('size'))}), frames per GOP {min(sizes)}..{max(sizes)}; "
+        "predictor use " + ", ".join(f"{shown(k)} x{v}" for k, v in d["predictor_use"].items()),
         f"size       {d['input_bytes']} -> {d['archive_bytes']} bytes, ratio {d['ratio']:.3f}",
         "sections   " + ", ".join(f"{k} x{v}" for k, v in d["sections"].items()),
     ]

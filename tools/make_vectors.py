@@ -472,6 +472,27 @@ def _outliers(deltas: list[int], values: bytes) -> Callable[[Source], bytes]:
     return build
 
 
+def _claimed_frame(shape: tuple[int, int], dtype: str) -> Callable[[Source], bytes]:
+    """A lossless one-frame vector claiming a frame of ``shape`` and ``dtype``, its residual
+    blob a 17-byte zstd frame whose Frame_Content_Size is what that frame needs: the header
+    and the stream agree, but no zstd frame of 17 bytes can hold it."""
+    bits = np.dtype(dtype).itemsize * 8
+
+    def build(s: Source) -> bytes:
+        record, sections, entries = s.parts()
+        record.update(frame_shape=list(shape), dtype=dtype, quantizer={**record["quantizer"]})
+        record["quantizer"]["dtype"] = dtype
+        size = shape[0] * shape[1] * bits // 8
+        rle = (1 << 17 << 3 | 0b011).to_bytes(3, "little") + b"\0"  # 128 KiB of zeros, last
+        blob = b"\x28\xb5\x2f\xfd" + bytes([0b1110_0000]) + u64(size) + rle
+        payload = edit_gop(sections[0][1], lambda m: m.update(bits=bits, blobs=[len(blob), 0]))
+        (meta,) = struct.unpack_from("<I", payload)
+        sections[0] = (b"GOPD", payload[: 4 + meta] + blob)
+        return assemble(record, sections, entries)
+
+    return build
+
+
 def _flip_residual(s: Source) -> bytes:
     position = s.gop_blob(1, 0) + 10
     return s.patch(position, bytes([s.data[position] ^ 0x40]))
@@ -637,6 +658,14 @@ INVALID_VECTORS = [
     InvalidVector("outlier_count_huge", "GOP 0 declares 10**6 outliers in 576 elements", STREAM,
                   "more outliers than elements", _gop(lambda m: m.update(outliers=10**6)),
                   structural=False, source="float32_rel_outliers"),
+    InvalidVector("zstd_claims_4_gib", "one 65536 x 65536 uint8 frame, its zstd frame 17 bytes",
+                  STREAM, "a zstd frame of 17 bytes cannot hold 4294967296 bytes",
+                  _claimed_frame((65536, 65536), "uint8"), structural=False,
+                  source="single_frame"),
+    InvalidVector("zstd_claims_256_mib", "one 16384 x 16384 uint8 frame, its zstd frame 17 bytes",
+                  STREAM, "a zstd frame of 17 bytes cannot hold 268435456 bytes",
+                  _claimed_frame((16384, 16384), "uint8"), structural=False,
+                  source="single_frame"),
     InvalidVector("frame_checksum_mismatch", "GOP 0's stored CRC of frame 1 changed, CRC fixed",
                   "IntegrityError", "frame 1 does not match its stored checksum",
                   _gop(lambda m: m["crc"].insert(1, m["crc"].pop(1) ^ 1)),

@@ -34,6 +34,7 @@ MAJOR = 1
 MAX_HEADER = 16 * 1024 * 1024
 MAX_META = 64 * 1024 * 1024
 MAX_FRAME_ELEMENTS = 2**32
+MAX_NESTING = 32
 DTYPE_BITS = {
     "uint8": 8, "int8": 8, "uint16": 16, "int16": 16,
     "uint32": 32, "int32": 32, "float32": 32, "float64": 64,
@@ -83,7 +84,23 @@ def _msgpack(data: bytes, what: str, code: str) -> dict[str, Any]:
         raise SpecError(code, f"{what} is not valid msgpack ({type(exc).__name__})") from None
     if not isinstance(value, dict):
         raise SpecError(code, f"{what} is not a map")
+    if _depth(value) > MAX_NESTING:
+        raise SpecError(code, f"{what} nests arrays and maps more than {MAX_NESTING} deep")
     return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of arrays and maps (a scalar is 0), level by level, without recursion."""
+    depth, level = 0, [value]
+    while depth <= MAX_NESTING:
+        containers = [node for node in level if isinstance(node, dict | list)]
+        if not containers:
+            break
+        depth += 1
+        level = [
+            v for node in containers for v in (node.values() if isinstance(node, dict) else node)
+        ]
+    return depth
 
 
 def _stage_record(value: Any, predictor: bool) -> None:
@@ -340,15 +357,21 @@ def _plain(value: Any) -> Any:
     return value.hex() if isinstance(value, bytes) else value
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped (FORMAT.md section 10: strings from a file
+    must not reach a terminal raw)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def render(summary: dict[str, Any]) -> str:
     """The human-readable structure listing."""
     header = summary["header"]
     lines = [
-        f"{summary['path']}: .tez {summary['version'][0]}.{summary['version'][1]}, "
+        f"{_printable(summary['path'])}: .tez {summary['version'][0]}.{summary['version'][1]}, "
         f"{summary['size']} bytes, header {summary['header_length']} bytes",
         f"  {header['frames']} frames of {header['frame_shape']} {header['dtype']}, "
         f"quantizer {header['quantizer']['mode']}, stages "
-        + " -> ".join(s["id"] for s in header["stages"]),
+        + " -> ".join(_printable(s["id"]) for s in header["stages"]),
         "  offset      length  type  kind",
     ]
     for section in summary["sections"]:
@@ -360,7 +383,7 @@ def render(summary: dict[str, Any]) -> str:
     for number, gop in enumerate(summary["gops"]):
         lines.append(
             f"  GOP {number}: frames {gop['first']}..{gop['first'] + gop['frames'] - 1}, "
-            f"{gop['predictor']}, {gop['bits']}-bit codes, {gop['outliers']} outliers"
+            f"{_printable(gop['predictor'])}, {gop['bits']}-bit codes, {gop['outliers']} outliers"
         )
     lines.append(
         f"  GIDX at {summary['index_offset']}; CRCs of the header, trailer, GIDX and every "

@@ -9,10 +9,14 @@ import msgpack
 import numpy as np
 
 from tezip.codes import SUPPORTED_DTYPES
+from tezip.container.display import printable, shown
 from tezip.errors import HeaderError
 
 #: largest frame accepted from a header, in elements (guards allocations from crafted files)
 MAX_FRAME_ELEMENTS = 1 << 32
+#: deepest nesting of arrays and maps in a msgpack region (FORMAT.md section 11): keeps every
+#: recursive consumer (printing, copying, messages) far from Python's recursion limit
+MAX_NESTING = 32
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,10 @@ class Header:
 
 
 def informative_text(record: dict[str, Any], key: str) -> str | None:
-    """An informative string field of a record, cut to 120 characters; None when absent,
-    empty or not a string (a decoder never needs it)."""
+    """An informative string field of a record, printable and cut to 120 characters; None
+    when absent, empty or not a string (a decoder never needs it)."""
     value = record.get(key)
-    return value[:120] if isinstance(value, str) and value else None
+    return printable(value[:120]) if isinstance(value, str) and value else None
 
 
 def _require(record: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
@@ -72,7 +76,7 @@ def _stage_record(value: Any, where: str) -> dict[str, Any]:
         and isinstance(value.get("configuration"), dict)
         and (where != "predictor" or isinstance(value.get("fingerprint", ""), str))
     ):
-        raise HeaderError(f"{where}: expected {{id, version, configuration}}, got {value!r}")
+        raise HeaderError(f"{where}: expected {{id, version, configuration}}, got {shown(value)}")
     return value
 
 
@@ -86,14 +90,16 @@ def header_from_record(record: Any) -> Header:
     if frames < 1:
         raise HeaderError(f"header declares {frames} frames")
     if not 2 <= len(shape) <= 3 or not all(type(n) is int and n >= 1 for n in shape):
-        raise HeaderError(f"header frame_shape {shape!r} is not (H, W) or (H, W, C)")
+        raise HeaderError(f"header frame_shape {shown(shape)} is not (H, W) or (H, W, C)")
     if int(np.prod(shape, dtype=np.float64)) > MAX_FRAME_ELEMENTS:
         raise HeaderError(f"header frame_shape {shape!r} exceeds {MAX_FRAME_ELEMENTS} elements")
     if dtype not in SUPPORTED_DTYPES:
-        raise HeaderError(f"header dtype {dtype!r} is not one of {', '.join(SUPPORTED_DTYPES)}")
+        raise HeaderError(
+            f"header dtype '{shown(dtype)}' is not one of {', '.join(SUPPORTED_DTYPES)}"
+        )
     checksum = _require(record, "checksum", str)
     if checksum != "crc32":
-        raise HeaderError(f"unknown frame checksum {checksum!r}")
+        raise HeaderError(f"unknown frame checksum '{shown(checksum)}'")
     predictors = _require(record, "predictors", list)
     stages = _require(record, "stages", list)
     if not predictors or not stages:
@@ -121,8 +127,33 @@ def pack_msgpack(value: Any) -> bytes:
 
 
 def unpack_msgpack(data: bytes | memoryview, what: str, error: type[Exception]) -> Any:
-    """Decode msgpack, turning every malformation into ``error`` naming ``what``."""
+    """Decode msgpack, turning every malformation (and nesting deeper than
+    :data:`MAX_NESTING`) into ``error`` naming ``what``."""
     try:
-        return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
+        value = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
     except Exception as exc:  # msgpack raises many unrelated types on damage
         raise error(f"{what} is not valid msgpack ({type(exc).__name__}: {exc})") from None
+    if _nesting(value) > MAX_NESTING:
+        raise error(f"{what} nests arrays and maps more than {MAX_NESTING} deep")
+    return value
+
+
+def _nesting(value: Any) -> int:
+    """How deep arrays and maps nest in ``value`` (0 for a scalar), counted without recursion
+    and in memory proportional to the depth; counting stops past :data:`MAX_NESTING`."""
+    if not isinstance(value, dict | list):
+        return 0
+    deepest, open_ = 1, [iter(_children(value))]
+    while open_ and deepest <= MAX_NESTING:
+        for child in open_[-1]:
+            if isinstance(child, dict | list):
+                open_.append(iter(_children(child)))
+                deepest = max(deepest, len(open_))
+                break
+        else:
+            open_.pop()
+    return deepest
+
+
+def _children(node: dict[Any, Any] | list[Any]) -> Any:
+    return node.values() if isinstance(node, dict) else node

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
 from pathlib import Path
 from types import TracebackType
 
+from tezip.atomic import create_file, publish, remove_stale, temporary_path
 from tezip.container.header import Header, pack_msgpack
 from tezip.container.layout import (
     END_MAGIC,
@@ -33,7 +34,9 @@ class ArchiveWriter:
     """Writes header, sections, GOP index and trailer; only ``commit`` makes the file appear.
 
     Use as a context manager: leaving the block normally commits, an exception (including
-    KeyboardInterrupt) removes the temporary file so no partial archive is ever left.
+    KeyboardInterrupt) removes the temporary file so no partial archive is ever left; so does
+    a failing commit (a full disk at the final flush). Without ``overwrite`` the archive is
+    created exclusively: an archive that appears at the path meanwhile is never replaced.
     """
 
     def __init__(self, path: str | os.PathLike[str], header: Header, overwrite: bool = False):
@@ -50,13 +53,18 @@ class ArchiveWriter:
         folder = self.path.parent
         if not folder.is_dir():
             raise InputError(f"{folder}: output folder does not exist")
-        handle, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=folder)
-        self._temp = Path(temp)
-        self._file = os.fdopen(handle, "wb")
+        remove_stale(folder)
+        self._overwrite = overwrite
+        self._temp = temporary_path(self.path, ".part")
+        self._file = create_file(self._temp)
         self._position = 0
         self._index: list[tuple[int, int, int]] = []
         preamble = PREAMBLE.pack(SIGNATURE, MAJOR, MINOR, 0, len(header_bytes))
-        self._write(preamble, header_bytes, HEADER_CRC.pack(crc32(preamble[8:], header_bytes)))
+        try:
+            self._write(preamble, header_bytes, HEADER_CRC.pack(crc32(preamble[8:], header_bytes)))
+        except BaseException:
+            self.abort()
+            raise
 
     def _write(self, *parts: bytes) -> None:
         for part in parts:
@@ -77,20 +85,35 @@ class ArchiveWriter:
         self._index.append((self.add_section(GOP_SECTION, payload), first, count))
 
     def commit(self) -> None:
-        """Write the index and trailer, flush to disk and rename into place."""
-        entries = b"".join(INDEX_ENTRY.pack(o, f, c, 0) for o, f, c in self._index)
-        index_offset = self.add_section(INDEX_SECTION, INDEX_COUNT.pack(len(self._index)) + entries)
-        offset_bytes = index_offset.to_bytes(8, "little")
-        self._write(TRAILER.pack(index_offset, crc32(offset_bytes), END_MAGIC))
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        os.replace(self._temp, self.path)
+        """Write the index and trailer, flush to disk and move into place; on any failure
+        the temporary file is removed."""
+        try:
+            entries = b"".join(INDEX_ENTRY.pack(o, f, c, 0) for o, f, c in self._index)
+            index = INDEX_COUNT.pack(len(self._index)) + entries
+            index_offset = self.add_section(INDEX_SECTION, index)
+            offset_bytes = index_offset.to_bytes(8, "little")
+            self._write(TRAILER.pack(index_offset, crc32(offset_bytes), END_MAGIC))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            publish(self._temp, self.path, self._overwrite)
+        except FileExistsError:
+            self.abort()
+            raise InputError(
+                f"{self.path} appeared while the archive was written; it was left as it is "
+                "(use --force to overwrite)"
+            ) from None
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
         """Discard everything written."""
-        self._file.close()
-        self._temp.unlink(missing_ok=True)
+        try:
+            with contextlib.suppress(OSError):  # closing flushes, which fails on a full disk
+                self._file.close()
+        finally:
+            self._temp.unlink(missing_ok=True)
 
     def __enter__(self) -> ArchiveWriter:
         return self

@@ -1,25 +1,28 @@
 """Where decoded frames go: a ``.npy`` file or a folder of PNG/TIFF images, written atomically.
 
-A sink writes into a temporary sibling (``.NAME.tezip-XXXXXXXX.tmp``) and only
-:meth:`FrameSink.commit` renames it into place, so a failure or interruption never leaves a
-partial output behind. Everything that can be checked (format vs. dtype, target folder,
-frame names) is checked by :func:`open_sink`, before anything is written.
+A sink writes into a temporary file or folder (:mod:`tezip.atomic`) and only
+:meth:`FrameSink.commit` moves it into place, so a failure or interruption never leaves a
+partial output behind. Without ``overwrite`` nothing existing is replaced, even if it appears
+while the frames are decoded; with it, only the files the sink writes are replaced. Everything
+that can be checked (format vs. dtype, target folder, the archive's record of the input) is
+checked by :func:`open_sink`, before anything is written.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
 import numpy as np
 
+from tezip.atomic import create_file, publish, remove_stale, temporary_path
+from tezip.container.display import printable
 from tezip.errors import FormatError, InputError, OptionError, OutputExistsError
 from tezip.io.imagefiles import MODES, PNG_OWN, TIFFFILE_ONLY, tifffile_available, write_image
 from tezip.io.images import image_extensions, parallel_map
@@ -121,10 +124,6 @@ class FrameSink(ABC):
             self.abort()
             raise
 
-    def _temp_path(self) -> Path:
-        """A fresh hidden sibling of the target: same file system, so the rename is atomic."""
-        return self.path.with_name(f".{self.path.name}.tezip-{secrets.token_hex(4)}.tmp")
-
     @abstractmethod
     def _start(self) -> Path:
         """Create the temporary output and return its path."""
@@ -164,12 +163,13 @@ class NpySink(FrameSink):
             raise InputError(f"{path}: is a folder; cannot write a .npy file there")
         if path.exists() and not overwrite:
             raise OutputExistsError(f"{path}: exists")
+        self.overwrite = overwrite
         self._file: BinaryIO | None = None
 
     def _start(self) -> Path:
-        temp = self._temp_path()
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        self._file = os.fdopen(fd, "wb")
+        remove_stale(self.path.parent)
+        temp = temporary_path(self.path, ".tmp")
+        self._file = create_file(temp)
         header = {
             "descr": np.lib.format.dtype_to_descr(self.dtype),
             "fortran_order": False,
@@ -187,20 +187,29 @@ class NpySink(FrameSink):
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        os.replace(temp, self.path)
+        try:
+            publish(temp, self.path, self.overwrite)
+        except FileExistsError:
+            raise _appeared(self.path) from None
 
     def _discard(self, temp: Path) -> None:
-        if self._file is not None:
-            self._file.close()
-        temp.unlink(missing_ok=True)
+        try:
+            if self._file is not None:
+                with suppress(OSError):  # closing flushes, which fails on a full disk
+                    self._file.close()
+        finally:
+            temp.unlink(missing_ok=True)
 
 
 class ImageFolderSink(FrameSink):
-    """Writes one image per frame into a new folder (PNG at zlib level 1, TIFF uncompressed).
+    """Writes one image per frame into a folder (PNG at zlib level 1, TIFF uncompressed).
 
-    The target must not exist or be an empty folder; a non-empty one is replaced as a whole,
-    on commit, only with ``overwrite``. ``original_format`` is the format the frames were
-    packed from, when this sink writes another one (a lossy or unwritable original).
+    A new folder is written as a hidden sibling and renamed into place. Into an existing
+    folder, which must be empty unless ``overwrite``, the images are written in a hidden
+    subfolder and then moved in one by one: without ``overwrite`` none may exist (or all that
+    were moved are taken back), with it files of the same names are replaced and every other
+    file is left as it is. ``original_format`` is the format the frames were packed from, when
+    this sink writes another one (a lossy or unwritable original).
     """
 
     def __init__(
@@ -219,8 +228,13 @@ class ImageFolderSink(FrameSink):
         _check_parent(path)
         if path.exists() and not path.is_dir():
             raise InputError(f"{path}: exists and is not a folder; cannot write images there")
-        if path.is_dir() and any(path.iterdir()) and not overwrite:
+        self._existing = path.is_dir()
+        if self._existing and not overwrite and any(path.iterdir()):
             raise OutputExistsError(f"{path}: folder is not empty")
+        folders = [name for name in names if self._existing and (path / name).is_dir()]
+        if folders:
+            where = printable(str(path / folders[0]))
+            raise InputError(f"{where}: is a folder; cannot write an image there")
         self.format = fmt
         self.names = names
         self.modes = modes
@@ -229,7 +243,9 @@ class ImageFolderSink(FrameSink):
         self.original_format = original_format
 
     def _start(self) -> Path:
-        temp = self._temp_path()
+        folder = self.path if self._existing else self.path.parent
+        remove_stale(folder)
+        temp = folder / temporary_path(self.path, ".tmp").name
         temp.mkdir()
         return temp
 
@@ -237,24 +253,59 @@ class ImageFolderSink(FrameSink):
         assert self._temp is not None
         temp = self._temp
 
+        for k, frame in enumerate(frames):
+            self._check_values(first + k, frame)
+
         def save(k: int) -> None:
             path, mode = temp / self.names[first + k], self.modes[first + k]
             write_image(path, frames[k], mode, self.format, *self.palette)
 
         parallel_map(save, range(len(frames)))
 
+    def _check_values(self, number: int, frame: np.ndarray) -> None:
+        """``FormatError`` unless the recorded mode holds the frame exactly: a bilevel ``1``
+        frame only 0 and 1, a palette ``P`` frame only indices into the palette (the archive's
+        record of the input is informative, and it may disagree with the frames)."""
+        mode, palette = self.modes[number], self.palette[0] or b""
+        limit = {"1": 2, "P": len(palette) // 3}.get(mode)
+        if limit is not None and int(frame.max(initial=0)) >= limit:
+            raise FormatError(
+                f"frame {printable(self.names[number])} holds the value {int(frame.max())}, "
+                f"which its recorded image mode {mode!r} cannot ({limit} values); write a .npy "
+                "output instead"
+            )
+
     def _publish(self, temp: Path) -> None:
-        replaced = self.path.with_name(f".{self.path.name}.replaced-{os.getpid()}")
+        if len(os.listdir(temp)) != len(self.names):  # e.g. "A.png", "a.png" on macOS
+            raise InputError(
+                f"{self.path}: the recorded file names collide on this file system; "
+                "write a .npy output instead"
+            )
         try:
-            if self.overwrite and self.path.is_dir() and any(self.path.iterdir()):
-                os.replace(self.path, replaced)
-            os.replace(temp, self.path)
-        except OSError as err:  # the target appeared or filled up meanwhile
+            if self._existing:
+                self._move_into(temp)
+            else:
+                os.rename(temp, self.path)
+        except OSError as err:  # the target appeared or changed meanwhile
             raise InputError(
                 f"{self.path}: cannot move the written images into place ({reason(err)})"
             ) from None
-        finally:
-            shutil.rmtree(replaced, ignore_errors=True)
+
+    def _move_into(self, temp: Path) -> None:
+        """Move every image from ``temp`` into the existing target folder."""
+        moved: list[Path] = []
+        try:
+            for name in self.names:
+                publish(temp / name, self.path / name, self.overwrite)
+                moved.append(self.path / name)
+        except BaseException as err:
+            if not self.overwrite:  # take back what this sink put there; nothing was replaced
+                for path in moved:
+                    path.unlink(missing_ok=True)
+            if isinstance(err, FileExistsError):
+                raise _appeared(self.path / self.names[len(moved)]) from None
+            raise
+        shutil.rmtree(temp, ignore_errors=True)
 
     def _discard(self, temp: Path) -> None:
         shutil.rmtree(temp, ignore_errors=True)
@@ -286,11 +337,11 @@ def open_sink(
     path, frame_shape, dtype = Path(path), tuple(frame_shape), np.dtype(dtype)
     if kind == "npy":
         return NpySink(path, len(indices), frame_shape, dtype, overwrite)
-    modes = _frame_modes(source.get("modes"), indices, frame_shape, dtype)
+    modes = _frame_modes(_recorded_list(source, "modes"), indices, frame_shape, dtype)
     original = source.get("format")
     fmt = fmt or _default_format(original, modes)
     _check_format(fmt, modes, dtype)
-    names = _frame_names(source.get("names"), indices, fmt)
+    names = _frame_names(_recorded_list(source, "names"), indices, fmt)
     palette = _palette(source, modes)
     changed = original if isinstance(original, str) and original != fmt else None
     return ImageFolderSink(path, fmt, names, modes, frame_shape, dtype, overwrite, palette, changed)
@@ -330,9 +381,26 @@ def output_kind(output: str, fmt: str | None, source_kind: object) -> str:
     return "images" if source_kind == "images" else "npy"
 
 
+def _appeared(path: Path) -> OutputExistsError:
+    return OutputExistsError(
+        f"{printable(str(path))}: appeared while the frames were decoded"
+    )
+
+
 def _check_parent(path: Path) -> None:
     if not path.parent.is_dir():
         raise InputError(f"{path}: output folder {path.parent} does not exist")
+
+
+def _recorded_list(source: dict[str, Any], key: str) -> list[Any] | None:
+    """The per-frame list ``source[key]`` of the archive's input record (``None`` if absent)."""
+    values = source.get(key)
+    if values is not None and not isinstance(values, list):
+        raise FormatError(
+            f"the archive records {key} as {type(values).__name__}, not as a list; "
+            "write a .npy output instead"
+        )
+    return values
 
 
 def _recorded(values: Sequence[Any] | None, index: int, what: str) -> Any:
@@ -409,9 +477,8 @@ def _palette(source: dict[str, Any], modes: list[str]) -> tuple[bytes | None, in
     if not isinstance(palette, bytes) or len(palette) % 3 or not 3 <= len(palette) <= 768:
         raise FormatError("the archive records palette frames without a valid palette")
     valid_index = type(transparency) is int and 0 <= transparency < 256
-    if not (transparency is None or valid_index or isinstance(transparency, bytes)):
-        raise FormatError("the archive records an invalid palette transparency")
-    if isinstance(transparency, bytes) and len(transparency) > 256:
+    valid_alphas = isinstance(transparency, bytes) and len(transparency) <= len(palette) // 3
+    if not (transparency is None or valid_index or valid_alphas):
         raise FormatError("the archive records an invalid palette transparency")
     return palette, transparency
 
@@ -424,13 +491,18 @@ def _frame_names(names: Sequence[str] | None, indices: Sequence[int], fmt: str) 
         return [f"frame_{i:0{width}d}{extension}" for i in indices]
     out: list[str] = []
     owner: dict[str, str] = {}  # output name -> the recorded name it came from
+    recorded: set[str] = set()
     for i in indices:
         original = _plain_name(_recorded(names, i, "file name"))
+        if original in recorded:
+            raise FormatError(f"the archive records the file name {original!r} more than once")
+        recorded.add(original)
         stem, suffix = os.path.splitext(original)
         name = original if suffix.lower() in _KEEP_EXTENSIONS[fmt] else stem + extension
         if owner.setdefault(name, original) != original:
             raise InputError(
-                f"frames {owner[name]} and {original} would both be written as {name}; "
+                f"frames {printable(owner[name])} and {printable(original)} would both be "
+                f"written as {printable(name)}; "
                 "write a .npy output instead"
             )
         out.append(name)
