@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
+import re
+import struct
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tezip
 from tezip.cli import cli
+from tezip.container.layout import MODEL_SECTION
+from tezip.container.reader import ArchiveFile
+from tezip.container.writer import ArchiveWriter
 from tezip.errors import DependencyError, IntegrityError, ModelError, TezipError
 from tezip.inspection import describe_archive, format_description
 from tezip.registry import get_registry
@@ -19,11 +30,12 @@ from tezip.testing import check_predictor
 
 torch = pytest.importorskip("torch")
 
-from tezip_prednet import models  # noqa: E402
-from tezip_prednet.architecture import Architecture  # noqa: E402
+from tezip_prednet import limits, models  # noqa: E402
+from tezip_prednet.architecture import PRESETS, Architecture  # noqa: E402
 from tezip_prednet.modelfile import MAGIC, ModelFile, fingerprint  # noqa: E402
 from tezip_prednet.network import PredNet  # noqa: E402
-from tezip_prednet.predictor import PrednetPredictor  # noqa: E402
+from tezip_prednet.normalise import SCHEME  # noqa: E402
+from tezip_prednet.predictor import PrednetPredictor, PrednetState  # noqa: E402
 from tezip_prednet.snapping import snap_decode, snap_encode  # noqa: E402
 
 CUDA = torch.cuda.is_available()
@@ -343,3 +355,285 @@ def test_bench_prednet_runs_on_a_tiny_dataset(
     for row in rows:  # the per-GOP fallback is never much worse than the previous frame
         prednet, fallback, _, previous = (float(cell) for cell in row.split(" | ")[2:6])
         assert fallback >= 0.97 * previous and prednet > 0
+
+
+# ------------------------------------------------------------------ hostile and damaged model files
+
+
+def model_file(channels: tuple[int, ...], kernel: int = 3, tensors: bool = True) -> bytes:
+    """A model file of this architecture, with the untrained network's tensors or none."""
+    architecture = Architecture(channels, kernel)
+    if tensors:
+        return models.to_model_file(PredNet(architecture), {}).to_bytes()
+    return ModelFile(architecture.record(), {"scheme": SCHEME}).to_bytes()
+
+
+@pytest.fixture
+def nothing_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if a network or a GOP's network state is constructed."""
+
+    def built(*_: object, **__: object) -> None:
+        raise AssertionError("a network or its state was built for a refused model")
+
+    monkeypatch.setattr(PredNet, "__init__", built)
+    monkeypatch.setattr(PrednetState, "__init__", built)
+
+
+def embedded_copy(archive: Path, model: bytes, output: Path) -> Path:
+    """``archive`` (packed with one tezip.prednet predictor) with ``model`` embedded instead of
+    its own and named by the header's fingerprint."""
+    source = ArchiveFile(archive)
+    header = replace(source.header, predictors=[{**source.header.predictors[0]}])
+    header.predictors[0]["fingerprint"] = fingerprint(model)
+    with ArchiveWriter(output, header) as writer:
+        writer.add_section(MODEL_SECTION, model)
+        for entry in source.gops:
+            writer.add_gop(entry.first, entry.count, bytes(source.payload(entry.section)))
+    source.close()
+    return output
+
+
+HOSTILE_ARCHITECTURES = [
+    pytest.param((1,) * 14, 3, True, (32, 32), "14 layers", id="depth-14"),
+    pytest.param((1,) * 24, 3, True, (32, 32), "24 layers", id="depth-24"),
+    pytest.param((1,) * 40, 3, True, (32, 32), "40 layers", id="depth-40"),
+    pytest.param((1,) * 64, 3, True, (32, 32), "64 layers", id="depth-64"),
+    pytest.param((1, 2000), 3, False, (32, 32), "2000 channels", id="channels-2000"),
+    pytest.param((1, 4), 9, True, (32, 32), "kernel size 9", id="kernel-9"),
+    pytest.param((1, 1000, 1000), 3, False, (32, 32), "parameters", id="parameters"),
+    pytest.param((1, 32, 8, 8, 8, 8), 7, True, (1, 4096), "multiply-acc", id="compute"),
+    pytest.param((1, 16, 8, 8, 8, 8), 3, True, (1, 4096), "activation values", id="memory"),
+]
+
+
+@pytest.mark.parametrize(
+    ("channels", "kernel", "tensors", "frame", "message"), HOSTILE_ARCHITECTURES
+)
+def test_hostile_architecture_is_refused_before_anything_is_built(
+    tmp_path: Path,
+    model: Path,
+    channels: tuple[int, ...],
+    kernel: int,
+    tensors: bool,
+    frame: tuple[int, int],
+    message: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    data = frames((3, *frame))
+    base = tmp_path / "base.tez"  # a genuine archive to carry the hostile model
+    tezip.pack(data, base, predictor="tezip.prednet", model=model, embed_model=True)
+    hostile = tmp_path / "hostile.tezm"
+    hostile.write_bytes(model_file(channels, kernel, tensors))
+    archive = embedded_copy(base, hostile.read_bytes(), tmp_path / "hostile.tez")
+    request.getfixturevalue("nothing_built")
+    with pytest.raises(ModelError, match=message):
+        tezip.pack(data, tmp_path / "a.tez", predictor="tezip.prednet", model=hostile)
+    assert not (tmp_path / "a.tez").exists()
+    with pytest.raises(ModelError, match=message):
+        tezip.unpack(archive)
+
+
+def test_architecture_limits_leave_room_for_the_shipped_models() -> None:
+    generic = ModelFile.from_bytes(models.generic_model())
+    for architecture in (
+        models.architecture_of(generic),
+        *(Architecture.preset(name, 3) for name in PRESETS),
+    ):
+        limits.check_architecture(architecture)
+        assert architecture.parameters * 4 < limits.MAX_PARAMETERS
+        for shape in ((37, 49, 3), (65, 65, 3), (1, 1, 3), (512, 512, 3)):
+            layout = limits.plan_frames(architecture, shape)
+            macs, values = layout.cost(architecture)
+            budget = max(math.prod(shape), limits.MIN_BUDGET_ELEMENTS)
+            assert macs * 4 < limits.MAX_MACS_PER_ELEMENT * budget
+            assert values * 4 < limits.MAX_VALUES_PER_ELEMENT * budget
+
+
+def raw_model(header: object, data: bytes = b"") -> bytes:
+    text = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return MAGIC + struct.pack("<I", len(text)) + text + data
+
+
+def header_with(**changes: object) -> dict[str, object]:
+    header: dict[str, object] = {
+        "format": 1,
+        "architecture": {"name": "prednet", "channels": [1, 4], "kernel": 3},
+        "normalisation": {"scheme": SCHEME},
+        "training": {},
+        "tensors": [],
+    }
+    return {**header, **changes}
+
+
+MALFORMED_MODELS = [
+    pytest.param(raw_model(b"[" * 100_000 + b"]" * 100_000), "nested", id="deep-json"),
+    pytest.param(raw_model(b'{"a":' * 50_000 + b"1" + b"}" * 50_000), "nested", id="deep-map"),
+    pytest.param(
+        raw_model(header_with(tensors=[{"name": "x", "shape": [2**70]}])),
+        "past the end",
+        id="shape-2**70",
+    ),
+    pytest.param(
+        raw_model(
+            b'{"format": 1, "architecture": {}, "normalisation": {}, "training": '
+            b'{}, "tensors": [{"name": "x", "shape": [1e400]}]}'
+        ),
+        "shape",
+        id="shape-1e400",
+    ),
+    pytest.param(
+        raw_model(header_with(tensors=[{"name": "x", "shape": [-1]}])), "shape", id="shape-negative"
+    ),
+    pytest.param(
+        raw_model(header_with(tensors=[{"name": "x", "shape": [True]}])), "shape", id="shape-bool"
+    ),
+    pytest.param(
+        raw_model(header_with(tensors=[{"name": "x", "shape": [0] * 100}])),
+        "shape",
+        id="shape-rank-100",
+    ),
+    pytest.param(
+        raw_model(header_with(tensors=[{"name": 5, "shape": [1]}]), b"\0" * 4),
+        "name",
+        id="name-int",
+    ),
+    pytest.param(
+        raw_model(header_with(tensors=[{"name": "x", "shape": []}] * 2), b"\0" * 8),
+        "twice",
+        id="name-twice",
+    ),
+    pytest.param(raw_model(header_with(tensors={"x": [1]})), "tensors", id="tensors-map"),
+    pytest.param(raw_model([1, 2]), "object", id="header-list"),
+    pytest.param(
+        raw_model(header_with(architecture=[["channels", [1, 4]]])),
+        "objects",
+        id="architecture-list",
+    ),
+    pytest.param(raw_model(header_with(format=2)), "format", id="format-2"),
+    pytest.param(
+        raw_model(header_with(architecture={"name": "prednet", "channels": [1.5, 4], "kernel": 3})),
+        "channels",
+        id="channels-float",
+    ),
+    pytest.param(
+        raw_model(header_with(architecture={"name": "prednet", "channels": "14", "kernel": 3})),
+        "channels",
+        id="channels-string",
+    ),
+    pytest.param(
+        raw_model(
+            header_with(architecture={"name": "prednet", "channels": [1, 4], "kernel": 1e400})
+        ),
+        "kernel",
+        id="kernel-inf",
+    ),
+    pytest.param(
+        raw_model(header_with(architecture={"name": "prednet", "channels": [1, 4], "kernel": 2})),
+        "kernel",
+        id="kernel-even",
+    ),
+    pytest.param(
+        raw_model(header_with(architecture={"name": "other"})), "named", id="architecture-name"
+    ),
+    pytest.param(
+        raw_model(header_with(normalisation={"scheme": [[]]})), "normalisation", id="normalisation"
+    ),
+    pytest.param(raw_model(header_with()), "lacks the tensor 'a.0.bias'", id="no-tensors"),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), MALFORMED_MODELS)
+def test_malformed_model_is_a_model_error(tmp_path: Path, data: bytes, message: str) -> None:
+    path = tmp_path / "bad.tezm"
+    path.write_bytes(data)
+    with pytest.raises(ModelError, match=message):
+        tezip.pack(frames((3, 8, 8)), tmp_path / "a.tez", predictor="tezip.prednet", model=path)
+
+
+@pytest.mark.parametrize("index", [0, 2], ids=["deep-json", "shape-2**70"])
+def test_malformed_model_is_one_line_on_the_command_line(tmp_path: Path, index: int) -> None:
+    path = tmp_path / "bad.tezm"
+    path.write_bytes(MALFORMED_MODELS[index].values[0])  # type: ignore[arg-type]
+    np.save(tmp_path / "f.npy", frames((3, 8, 8)))
+    args = ["pack", str(tmp_path / "f.npy"), "-o", str(tmp_path / "a.tez")]
+    result = CliRunner().invoke(cli, [*args, "--predictor", "tezip.prednet", "--model", str(path)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output.count("\n") == 1 and "[model]" in result.output
+
+
+def _parse_and_build(data: bytes) -> None:
+    """Parse and build a model; a ModelError is the only acceptable failure."""
+    with contextlib.suppress(ModelError):
+        models.build(ModelFile.from_bytes(data))
+
+
+TINY = models.to_model_file(PredNet(Architecture((1, 2), 3)), {}).to_bytes()
+HEADER_END = len(MAGIC) + 4 + struct.unpack_from("<I", TINY, len(MAGIC))[0]
+
+
+TINY_HEADER, TINY_DATA = TINY[len(MAGIC) + 4 : HEADER_END], TINY[HEADER_END:]
+NUMBERS = [m.span() for m in re.finditer(rb"\d+", TINY_HEADER)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    numbers=st.dictionaries(
+        st.integers(0, len(NUMBERS) - 1),
+        st.from_regex(r"-?[0-9]{1,30}(\.[0-9]{1,3})?(e-?[0-9]{1,3})?", fullmatch=True),
+        max_size=3,
+    ),
+    damage=st.lists(st.tuples(st.integers(0, len(TINY) - 1), st.integers(0, 255)), max_size=2),
+    end=st.none() | st.integers(0, len(TINY)),
+)
+def test_mutated_model_bytes_are_a_model_error_or_a_network(
+    numbers: dict[int, str], damage: list[tuple[int, int]], end: int | None
+) -> None:
+    """Numbers in the header replaced (huge, negative, fractional), bytes damaged, the file
+    cut short: a ModelError or a network, nothing else."""
+    text = TINY_HEADER
+    for index in sorted(numbers, reverse=True):
+        start, stop = NUMBERS[index]
+        text = text[:start] + numbers[index].encode() + text[stop:]
+    data = bytearray(raw_model(text, TINY_DATA))
+    for position, value in damage:
+        data[position % len(data)] = value
+    _parse_and_build(bytes(data[:end]))
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    path=st.sampled_from(
+        [
+            ("format",),
+            ("architecture",),
+            ("architecture", "channels"),
+            ("architecture", "kernel"),
+            ("architecture", "base"),
+            ("normalisation",),
+            ("tensors",),
+            ("tensors", 0),
+            ("tensors", 0, "shape"),
+            ("tensors", 0, "name"),
+        ]
+    ),
+    value=JSON,
+)
+def test_any_json_in_a_model_header_is_a_model_error_or_a_network(
+    path: tuple[str | int, ...], value: object
+) -> None:
+    size = struct.unpack_from("<I", TINY, len(MAGIC))[0]
+    header = json.loads(TINY[len(MAGIC) + 4 : HEADER_END])
+    target = header
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    _parse_and_build(raw_model(json.dumps(header).encode(), TINY[len(MAGIC) + 4 + size :]))
