@@ -637,3 +637,66 @@ def test_any_json_in_a_model_header_is_a_model_error_or_a_network(
         target = target[key]
     target[path[-1]] = value
     _parse_and_build(raw_model(json.dumps(header).encode(), TINY[len(MAGIC) + 4 + size :]))
+
+
+# ----------------------------------------------------------- models needed only where GOPs use them
+
+
+def still_then_wild(still_first: bool) -> np.ndarray:
+    """Two GOPs of 4 frames: a fixed texture with noise (the network, close to the previous
+    frame, codes it best) and smooth frames unrelated in time (intra coding is best)."""
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[:24, :24]
+    still = rng.integers(60, 200, (24, 24)) + rng.integers(-1, 2, (4, 24, 24))
+    phases = rng.uniform(0, 40, 4)[:, None, None]
+    wild = 100 + 60 * np.sin((x + phases) / 4.0) * np.cos((y - 2 * phases) / 5.0)
+    return np.concatenate([still, wild] if still_first else [wild, still]).astype(np.uint8)
+
+
+def gop_predictors(archive: Path) -> list[str]:
+    return [gop["predictor"] for gop in describe_archive(archive)["gops"]]
+
+
+def section_kinds(archive: Path) -> list[str]:
+    with tezip.open(archive) as opened:
+        return [section.kind.decode() for section in opened.file.sections]
+
+
+def test_a_model_is_needed_only_by_the_groups_that_use_it(tmp_path: Path, model: Path) -> None:
+    data = still_then_wild(still_first=True)
+    archive = tmp_path / "a.tez"
+    options = {"predictor": "tezip.prednet,tezip.zero", "model": model, "gop": 4}
+    tezip.pack(data, archive, **options)
+    assert gop_predictors(archive) == ["tezip.prednet", "tezip.zero"]
+    with tezip.open(archive) as opened:  # no model: the second group decodes all the same
+        assert np.array_equal(opened[4:8], data[4:8])
+        with pytest.raises(ModelError, match=fingerprint(model.read_bytes())):
+            opened[0]
+    assert np.array_equal(tezip.unpack(archive, model=model), data)
+
+
+def test_a_model_is_embedded_before_the_first_group_that_uses_it(
+    tmp_path: Path, model: Path
+) -> None:
+    data = still_then_wild(still_first=False)
+    archive = tmp_path / "a.tez"
+    options = {"predictor": "tezip.prednet,tezip.zero", "model": model, "gop": 4}
+    tezip.pack(data, archive, embed_model=True, **options)
+    assert gop_predictors(archive) == ["tezip.zero", "tezip.prednet"]
+    assert section_kinds(archive) == ["GOPD", "MODL", "GOPD", "GIDX"]
+    assert np.array_equal(tezip.unpack(archive), data)
+
+
+def test_an_unused_model_is_neither_embedded_nor_needed(tmp_path: Path, model: Path) -> None:
+    data = still_then_wild(still_first=True)
+    archive = tmp_path / "a.tez"
+    tezip.pack(data, archive, predictor="tezip.prednet,auto", model=model, gop=4, embed_model=True)
+    assert "tezip.prednet" not in gop_predictors(archive)
+    assert "MODL" not in section_kinds(archive)
+    script = (  # decodes without the model, and without torch
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np, tezip\n"
+        f"print(tezip.unpack({str(archive)!r}).tobytes().hex())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert bytes.fromhex(out.stdout) == data.tobytes()

@@ -119,7 +119,9 @@ class Predictor(Plugin):
         and ``device``.
 
         Raise ``ModelError`` naming the fingerprint when ``context.fingerprint`` is set and no
-        supplied model matches it.
+        supplied model matches it. When decoding, a learned predictor should leave loading
+        its model to its first ``start``, so that an archive whose GOPs never use it decodes
+        without the model (FORMAT.md section 10, step 25).
         """
 
     def model_file(self) -> bytes | None:

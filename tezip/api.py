@@ -141,8 +141,8 @@ def pack(
     ]
     for candidate in predictors:
         candidate.bind(context)
-    models = [m for m in (p.model_file() for p in predictors) if m is not None]
-    if embed_model and not models:
+    uses_model = any(p.model_file() is not None for p in predictors)
+    if embed_model and not uses_model:
         raise InputError("--embed-model given, but no selected predictor uses a model")
     stages = _stages(registry, entropy, entropy_options, spatial)
     header = Header(
@@ -160,10 +160,14 @@ def pack(
     pipeline = Pipeline.from_header(header, registry, context)
     workers = workers or os.cpu_count() or 1
     gops = 0
+    embedded: set[str | None] = set()  # fingerprints of the models written so far
     with ArchiveWriter(path, header, overwrite=overwrite) as writer:
-        for file in models if embed_model else ():
-            writer.add_section(MODEL_SECTION, file)
         for first, record in _encode_all(pipeline, plan(source, policy, quantizer), workers):
+            used = predictors[record.predictor]
+            model_file = used.model_file() if embed_model else None
+            if model_file is not None and used.fingerprint not in embedded:
+                writer.add_section(MODEL_SECTION, model_file)  # before the first GOP using it
+                embedded.add(used.fingerprint)
             writer.add_gop(first, record.count, record.encode())
             gops += 1
             if progress:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from tezip_prednet.limits import FrameLayout, plan_frames
 from tezip_prednet.modelfile import ModelFile, fingerprint
 from tezip_prednet.normalise import CLIP, Normaliser
 from tezip_prednet.snapping import snap_decode, snap_encode, tolerance
-from tezip_prednet.torchenv import describe_device, require_torch, torch_device
+from tezip_prednet.torchenv import describe_device, torch_device
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -38,29 +39,42 @@ class PrednetPredictor(Predictor):
         if not 0 <= margin < 1e-2:
             raise InputError(f"tezip.prednet margin must be in [0, 0.01), got {margin}")
         self.margin = float(margin)
+        self._context = RunContext()
         self._chosen: tuple[bytes, Architecture] | None = None
         self._device = "cpu"
+        self._lock = threading.Lock()
 
     @property
     def configuration(self) -> dict[str, Any]:
         return {"margin": self.margin}
 
     def bind(self, context: RunContext) -> None:
-        require_torch()
-        model = models.choose(context.models, context.fingerprint)
-        architecture = models.architecture_of(ModelFile.from_bytes(model))  # fail here
-        self._device = torch_device(context.device)
-        self.device = describe_device(self._device)
-        self._chosen, self.fingerprint = (model, architecture), fingerprint(model)
+        """Encoding: choose and check the model now (the header records its fingerprint).
+        Decoding (``context.fingerprint`` set): the first GOP that uses this predictor does,
+        so an archive whose GOPs never do decodes without the model."""
+        self._context, self._chosen = context, None
+        if context.fingerprint is None:
+            self._choose()
+        else:
+            self.fingerprint = context.fingerprint
+
+    def _choose(self) -> tuple[bytes, Architecture]:
+        """The model and its checked architecture, chosen once (GOPs may start in several
+        threads); nothing is built yet."""
+        with self._lock:
+            if self._chosen is None:
+                model = models.choose(self._context.models, self._context.fingerprint)
+                architecture = models.architecture_of(ModelFile.from_bytes(model))
+                self._device = torch_device(self._context.device)
+                self.device = describe_device(self._device)
+                self._chosen, self.fingerprint = (model, architecture), fingerprint(model)
+            return self._chosen
 
     def model_file(self) -> bytes | None:
         return None if self._chosen is None else self._chosen[0]
 
     def start(self, space: CodeSpace, frame_shape: tuple[int, ...]) -> PredictorState:
-        if self._chosen is None:
-            self.bind(RunContext())
-        assert self._chosen is not None
-        model, architecture = self._chosen
+        model, architecture = self._choose()
         layout = plan_frames(architecture, frame_shape)  # before anything is allocated
         network = models.load(model, self._device)
         return PrednetState(network, layout, space, frame_shape, self.margin)
