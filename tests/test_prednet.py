@@ -9,6 +9,7 @@ import re
 import struct
 import subprocess
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -700,3 +701,21 @@ def test_an_unused_model_is_neither_embedded_nor_needed(tmp_path: Path, model: P
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert bytes.fromhex(out.stdout) == data.tobytes()
+
+
+# -------------------------------------------------------------- a model without a learned predictor
+
+
+def test_a_model_without_a_learned_predictor_is_a_warning(tmp_path: Path, model: Path) -> None:
+    data = frames((3, 8, 8))
+    with pytest.warns(UserWarning, match="model is ignored"):
+        tezip.pack(data, tmp_path / "a.tez", model=model)
+    np.save(tmp_path / "f.npy", data)
+    args = ["pack", str(tmp_path / "f.npy"), "-o", str(tmp_path / "b.tez"), "--model", str(model)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.output.splitlines() if "model is ignored" in line]
+    assert warning == [warning[0]] and warning[0].startswith("warning: ")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tezip.pack(data, tmp_path / "c.tez", model=model, predictor="tezip.prednet,auto")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,12 @@ def pack(
     uses_model = any(p.model_file() is not None for p in predictors)
     if embed_model and not uses_model:
         raise InputError("--embed-model given, but no selected predictor uses a model")
+    if model is not None and not uses_model:
+        warnings.warn(
+            "the model is ignored: no selected predictor uses one (select a learned "
+            "predictor, e.g. tezip.prednet)",
+            stacklevel=2,
+        )
     stages = _stages(registry, entropy, entropy_options, spatial)
     header = Header(
         frames=len(source),

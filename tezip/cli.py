@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,12 +29,19 @@ class TezipGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = show_warning
+                return super().invoke(ctx)
         except TezipError as exc:
             raise click.ClickException(f"{exc} [{exc.code}]") from None
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+
+
+def show_warning(message: Warning | str, *_: Any, **__: Any) -> None:
+    """A Python warning as one line on stderr (no source location)."""
+    click.echo(f"warning: {message}", err=True)
 
 
 @contextmanager
