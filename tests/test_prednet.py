@@ -719,3 +719,23 @@ def test_a_model_without_a_learned_predictor_is_a_warning(tmp_path: Path, model:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tezip.pack(data, tmp_path / "c.tez", model=model, predictor="tezip.prednet,auto")
+
+
+# ------------------------------------------------------------------------------------------ devices
+
+
+def test_auto_device_says_which_gpu_it_chose(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tezip_prednet import predictor
+
+    monkeypatch.setattr(predictor, "describe_device", lambda _: "cuda (Test GPU)")
+    np.save(tmp_path / "f.npy", frames((3, 8, 8)))
+    archive = str(tmp_path / "a.tez")
+    pack = ["pack", str(tmp_path / "f.npy"), "-o", archive, "--predictor", "tezip.prednet"]
+    unpack = ["unpack", archive, "-o", str(tmp_path / "out.npy")]
+    for command in (pack, unpack):
+        result = CliRunner().invoke(cli, [*command, "--model", str(model)])
+        assert "--device auto: ran on cuda (Test GPU)" in result.output, result.output
+        result = CliRunner().invoke(cli, [*command, "--model", str(model), "--device", "cpu", "-f"])
+        assert result.exit_code == 0 and "--device auto" not in result.output

@@ -55,8 +55,10 @@ class CodeSpace:
 class RunContext:
     """Where and with what a predictor runs; not part of its configuration.
 
-    ``models`` holds model files given by the user (``--model``) or embedded in the archive;
-    ``fingerprint`` is the model an archive being decoded needs (``None`` when encoding).
+    ``device`` is ``cpu``, ``cuda`` or ``auto``, which the predictor settles for the library
+    it runs on (``tezip.device.resolve_device``). ``models`` holds model files given by the
+    user (``--model``) or embedded in the archive; ``fingerprint`` is the model an archive
+    being decoded needs (``None`` when encoding).
     """
 
     device: str = "cpu"

@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 
 from tezip import __version__
-from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, RunContext
+from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, Predictor, RunContext
 from tezip.archive import Archive, read_model
 from tezip.bounds import ErrorBound
 from tezip.container.header import Header
 from tezip.container.layout import MODEL_SECTION
 from tezip.container.writer import ArchiveWriter
-from tezip.device import resolve_device
+from tezip.device import check_device
 from tezip.errors import InputError
 from tezip.gops import GopPolicy, plan
 from tezip.io import ArraySource, FrameSource, open_sink, open_source
@@ -41,6 +41,8 @@ class PackResult:
     gops: int
     input_bytes: int
     output_bytes: int
+    #: the devices learned predictors ran on, for people (e.g. ``cuda (NVIDIA H100)``)
+    devices: tuple[str, ...] = ()
 
     @property
     def ratio(self) -> float:
@@ -58,6 +60,8 @@ class UnpackResult:
     #: the input's image format when the output is written in another one (e.g. ``jpeg``
     #: originals come back as PNG with the same pixels), else ``None``
     converted_from: str | None = None
+    #: the devices learned predictors ran on, for people (e.g. ``cuda (NVIDIA H100)``)
+    devices: tuple[str, ...] = ()
 
 
 def _source(data: np.ndarray | str | os.PathLike[str] | FrameSource) -> FrameSource:
@@ -131,7 +135,7 @@ def pack(
     """
     del quiet  # the API never prints; the CLI draws progress bars from ``progress``
     registry = registry or get_registry()
-    context = RunContext(resolve_device(device), () if model is None else (read_model(model),))
+    context = RunContext(check_device(device), () if model is None else (read_model(model),))
     source = _source(data)
     bound = ErrorBound.from_options(lossless=lossless, abs=abs, rel=rel, pwrel=pwrel)
     value_range = source.value_range() if bound.needs_range else None
@@ -181,8 +185,18 @@ def pack(
                 progress(record.count)
     frame_bytes = int(np.prod(source.frame_shape)) * source.dtype.itemsize
     return PackResult(
-        Path(path), len(source), gops, frame_bytes * len(source), Path(path).stat().st_size
+        Path(path),
+        len(source),
+        gops,
+        frame_bytes * len(source),
+        Path(path).stat().st_size,
+        _devices(predictors),
     )
+
+
+def _devices(predictors: Sequence[Predictor]) -> tuple[str, ...]:
+    """The devices the (bound) learned predictors run on, each once."""
+    return tuple(dict.fromkeys(p.device for p in predictors if p.device))
 
 
 def _predictor_record(predictor: Any) -> dict[str, Any]:
@@ -267,4 +281,5 @@ def unpack_to(
                     progress(high - low)
         written = getattr(sink, "format", None)
         converted = getattr(sink, "original_format", None)
-        return UnpackResult(Path(output), len(indices), written, converted)
+        devices = _devices(archive.pipeline.predictors)
+        return UnpackResult(Path(output), len(indices), written, converted, devices)
