@@ -739,3 +739,100 @@ def test_auto_device_says_which_gpu_it_chose(
         assert "--device auto: ran on cuda (Test GPU)" in result.output, result.output
         result = CliRunner().invoke(cli, [*command, "--model", str(model), "--device", "cpu", "-f"])
         assert result.exit_code == 0 and "--device auto" not in result.output
+
+
+# -------------------------------------------------------------------------------------- tezip train
+
+
+class Recorder:
+    """A ``training.Progress`` that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.setup: tuple[str, int, int] | None = None
+        self.steps = 0
+        self.epochs: list[int] = []
+
+    def begin(self, device: str, crop: int, epochs: int) -> None:
+        self.setup = (device, crop, epochs)
+
+    def begin_epoch(self, epoch: int, batches: int) -> None:
+        pass
+
+    def step(self, loss: float) -> None:
+        self.steps += 1
+
+    def end_epoch(self, epoch: int, loss: float, validation: float, improved: bool) -> None:
+        self.epochs.append(epoch)
+
+
+def test_train_crops_to_the_frames_and_stops_after_steps(tmp_path: Path) -> None:
+    from tezip_prednet.training import TrainConfig, train
+
+    np.save(tmp_path / "seq.npy", frames((12, 37, 49)))
+    recorder = Recorder()
+    config = TrainConfig((str(tmp_path / "seq.npy"),), str(tmp_path / "m.tezm"), epochs=5, nt=4)
+    train(replace(config, steps=6), recorder)
+    # 5 clips, 1 for validation: 4 steps per epoch, so 6 steps end in the second epoch
+    assert recorder.steps == 6 and recorder.epochs == [1, 2]
+    assert recorder.setup == ("cpu", 32, 2)  # the largest multiple of 8 within 37 x 49
+    assert ModelFile.from_bytes((tmp_path / "m.tezm").read_bytes()).training["crop"] == 32
+
+
+def test_train_refuses_to_replace_a_model_without_force(tmp_path: Path) -> None:
+    np.save(tmp_path / "seq.npy", frames((12, 10, 12)))
+    existing = tmp_path / "a.tezm"
+    existing.write_bytes(b"the model some archives need")
+    _, result = _train(tmp_path, "a.tezm", "--epochs", "1", "--steps", "1")
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "already exists" in result.output and "--force" in result.output
+    assert existing.read_bytes() == b"the model some archives need"
+    _, result = _train(tmp_path, "a.tezm", "--epochs", "1", "--steps", "1", "--force", "-q")
+    assert result.exit_code == 0 and existing.read_bytes().startswith(MAGIC)
+
+
+def test_train_checks_the_output_before_reading_the_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tezip_prednet import training
+
+    def never(*_: object) -> None:
+        raise AssertionError("the inputs were read before the output was checked")
+
+    monkeypatch.setattr(training, "load_sequences", never)
+    np.save(tmp_path / "seq.npy", frames((12, 10, 12)))
+    _, result = _train(tmp_path, "missing/m.tezm", "--epochs", "1")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"{tmp_path / 'missing'}: output folder does not exist" in result.output
+    (tmp_path / "folder.tezm").mkdir()
+    _, result = _train(tmp_path, "folder.tezm", "--epochs", "1")
+    assert result.exit_code == 1 and "is a folder" in result.output
+
+
+def test_train_prints_lines_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    np.save(tmp_path / "seq.npy", frames((40, 10, 12)))
+    _, result = _train(tmp_path, "a.tezm", "--epochs", "2", "--nt", "2")
+    lines = result.output.splitlines()
+    assert result.exit_code == 0 and "\r" not in result.output
+    assert lines[0].startswith("training on cpu with 8 x 8 crops")
+    within = [line for line in lines if line.startswith("epoch 1/2  step ")]
+    assert 5 <= len(within) <= 10  # about one line per tenth of the epoch
+    assert any(line.startswith("epoch 2/2  train ") for line in lines)
+    _, result = _train(tmp_path, "b.tezm", "--epochs", "1", "--quiet")
+    assert result.exit_code == 0 and result.output == ""
+
+
+def test_train_on_a_full_disk_leaves_nothing_and_names_the_model(tmp_path: Path) -> None:
+    import resource
+
+    np.save(tmp_path / "seq.npy", frames((12, 10, 12)))
+    output = tmp_path / "m.tezm"
+
+    def small_files() -> None:  # a file-size limit stands in for a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
+
+    command = [sys.executable, "-c", "from tezip.cli import main; main()", "train"]
+    command += [str(tmp_path / "seq.npy"), "-o", str(output), "--epochs", "1", "--crop", "8", "-q"]
+    result = subprocess.run(command, capture_output=True, text=True, preexec_fn=small_files)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"Error: {output}: ") and result.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seq.npy"]
