@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
+import re
+import struct
 import subprocess
 import sys
+import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tezip
 from tezip.cli import cli
+from tezip.container.layout import MODEL_SECTION
+from tezip.container.reader import ArchiveFile
+from tezip.container.writer import ArchiveWriter
 from tezip.errors import DependencyError, IntegrityError, ModelError, TezipError
 from tezip.inspection import describe_archive, format_description
 from tezip.registry import get_registry
@@ -19,11 +31,12 @@ from tezip.testing import check_predictor
 
 torch = pytest.importorskip("torch")
 
-from tezip_prednet import models  # noqa: E402
-from tezip_prednet.architecture import Architecture  # noqa: E402
+from tezip_prednet import limits, models  # noqa: E402
+from tezip_prednet.architecture import PRESETS, Architecture  # noqa: E402
 from tezip_prednet.modelfile import MAGIC, ModelFile, fingerprint  # noqa: E402
 from tezip_prednet.network import PredNet  # noqa: E402
-from tezip_prednet.predictor import PrednetPredictor  # noqa: E402
+from tezip_prednet.normalise import SCHEME  # noqa: E402
+from tezip_prednet.predictor import PrednetPredictor, PrednetState  # noqa: E402
 from tezip_prednet.snapping import snap_decode, snap_encode  # noqa: E402
 
 CUDA = torch.cuda.is_available()
@@ -343,3 +356,483 @@ def test_bench_prednet_runs_on_a_tiny_dataset(
     for row in rows:  # the per-GOP fallback is never much worse than the previous frame
         prednet, fallback, _, previous = (float(cell) for cell in row.split(" | ")[2:6])
         assert fallback >= 0.97 * previous and prednet > 0
+
+
+# ------------------------------------------------------------------ hostile and damaged model files
+
+
+def model_file(channels: tuple[int, ...], kernel: int = 3, tensors: bool = True) -> bytes:
+    """A model file of this architecture, with the untrained network's tensors or none."""
+    architecture = Architecture(channels, kernel)
+    if tensors:
+        return models.to_model_file(PredNet(architecture), {}).to_bytes()
+    return ModelFile(architecture.record(), {"scheme": SCHEME}).to_bytes()
+
+
+@pytest.fixture
+def nothing_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if a network or a GOP's network state is constructed."""
+
+    def built(*_: object, **__: object) -> None:
+        raise AssertionError("a network or its state was built for a refused model")
+
+    monkeypatch.setattr(PredNet, "__init__", built)
+    monkeypatch.setattr(PrednetState, "__init__", built)
+
+
+def embedded_copy(archive: Path, model: bytes, output: Path) -> Path:
+    """``archive`` (packed with one tezip.prednet predictor) with ``model`` embedded instead of
+    its own and named by the header's fingerprint."""
+    source = ArchiveFile(archive)
+    header = replace(source.header, predictors=[{**source.header.predictors[0]}])
+    header.predictors[0]["fingerprint"] = fingerprint(model)
+    with ArchiveWriter(output, header) as writer:
+        writer.add_section(MODEL_SECTION, model)
+        for entry in source.gops:
+            writer.add_gop(entry.first, entry.count, bytes(source.payload(entry.section)))
+    source.close()
+    return output
+
+
+HOSTILE_ARCHITECTURES = [
+    pytest.param((1,) * 14, 3, True, (32, 32), "14 layers", id="depth-14"),
+    pytest.param((1,) * 24, 3, True, (32, 32), "24 layers", id="depth-24"),
+    pytest.param((1,) * 40, 3, True, (32, 32), "40 layers", id="depth-40"),
+    pytest.param((1,) * 64, 3, True, (32, 32), "64 layers", id="depth-64"),
+    pytest.param((1, 2000), 3, False, (32, 32), "2000 channels", id="channels-2000"),
+    pytest.param((1, 4), 9, True, (32, 32), "kernel size 9", id="kernel-9"),
+    pytest.param((1, 1000, 1000), 3, False, (32, 32), "parameters", id="parameters"),
+    pytest.param((1, 32, 8, 8, 8, 8), 7, True, (1, 4096), "multiply-acc", id="compute"),
+    pytest.param((1, 16, 8, 8, 8, 8), 3, True, (1, 4096), "activation values", id="memory"),
+]
+
+
+@pytest.mark.parametrize(
+    ("channels", "kernel", "tensors", "frame", "message"), HOSTILE_ARCHITECTURES
+)
+def test_hostile_architecture_is_refused_before_anything_is_built(
+    tmp_path: Path,
+    model: Path,
+    channels: tuple[int, ...],
+    kernel: int,
+    tensors: bool,
+    frame: tuple[int, int],
+    message: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    data = frames((3, *frame))
+    base = tmp_path / "base.tez"  # a genuine archive to carry the hostile model
+    tezip.pack(data, base, predictor="tezip.prednet", model=model, embed_model=True)
+    hostile = tmp_path / "hostile.tezm"
+    hostile.write_bytes(model_file(channels, kernel, tensors))
+    archive = embedded_copy(base, hostile.read_bytes(), tmp_path / "hostile.tez")
+    request.getfixturevalue("nothing_built")
+    with pytest.raises(ModelError, match=message):
+        tezip.pack(data, tmp_path / "a.tez", predictor="tezip.prednet", model=hostile)
+    assert not (tmp_path / "a.tez").exists()
+    with pytest.raises(ModelError, match=message):
+        tezip.unpack(archive)
+
+
+def test_architecture_limits_leave_room_for_the_shipped_models() -> None:
+    generic = ModelFile.from_bytes(models.generic_model())
+    for architecture in (
+        models.architecture_of(generic),
+        *(Architecture.preset(name, 3) for name in PRESETS),
+    ):
+        limits.check_architecture(architecture)
+        assert architecture.parameters * 4 < limits.MAX_PARAMETERS
+        for shape in ((37, 49, 3), (65, 65, 3), (1, 1, 3), (512, 512, 3)):
+            layout = limits.plan_frames(architecture, shape)
+            macs, values = layout.cost(architecture)
+            budget = max(math.prod(shape), limits.MIN_BUDGET_ELEMENTS)
+            assert macs * 4 < limits.MAX_MACS_PER_ELEMENT * budget
+            assert values * 4 < limits.MAX_VALUES_PER_ELEMENT * budget
+
+
+def raw_model(header: object, data: bytes = b"") -> bytes:
+    text = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return MAGIC + struct.pack("<I", len(text)) + text + data
+
+
+def header_with(**changes: object) -> dict[str, object]:
+    header: dict[str, object] = {
+        "format": 1,
+        "architecture": {"name": "prednet", "channels": [1, 4], "kernel": 3},
+        "normalisation": {"scheme": SCHEME},
+        "training": {},
+        "tensors": [],
+    }
+    return {**header, **changes}
+
+
+MALFORMED_MODELS = [
+    pytest.param(raw_model(b"[" * 100_000 + b"]" * 100_000), "nested", id="deep-json"),
+    pytest.param(raw_model(b'{"a":' * 50_000 + b"1" + b"}" * 50_000), "nested", id="deep-map"),
+    pytest.param(
+        raw_model(header_with(tensors=[{"name": "x", "shape": [2**70]}])),
+        "past the end",
+        id="shape-2**70",
+    ),
+    pytest.param(
+        raw_model(
+            b'{"format": 1, "architecture": {}, "normalisation": {}, "training": '
+            b'{}, "tensors": [{"name": "x", "shape": [1e400]}]}'
+        ),
+        "shape",
+        id="shape-1e400",
+    ),
+    pytest.param(
+        raw_model(header_with(tensors=[{"name": "x", "shape": [-1]}])), "shape", id="shape-negative"
+    ),
+    pytest.param(
+        raw_model(header_with(tensors=[{"name": "x", "shape": [True]}])), "shape", id="shape-bool"
+    ),
+    pytest.param(
+        raw_model(header_with(tensors=[{"name": "x", "shape": [0] * 100}])),
+        "shape",
+        id="shape-rank-100",
+    ),
+    pytest.param(
+        raw_model(header_with(tensors=[{"name": 5, "shape": [1]}]), b"\0" * 4),
+        "name",
+        id="name-int",
+    ),
+    pytest.param(
+        raw_model(header_with(tensors=[{"name": "x", "shape": []}] * 2), b"\0" * 8),
+        "twice",
+        id="name-twice",
+    ),
+    pytest.param(raw_model(header_with(tensors={"x": [1]})), "tensors", id="tensors-map"),
+    pytest.param(raw_model([1, 2]), "object", id="header-list"),
+    pytest.param(
+        raw_model(header_with(architecture=[["channels", [1, 4]]])),
+        "objects",
+        id="architecture-list",
+    ),
+    pytest.param(raw_model(header_with(format=2)), "format", id="format-2"),
+    pytest.param(
+        raw_model(header_with(architecture={"name": "prednet", "channels": [1.5, 4], "kernel": 3})),
+        "channels",
+        id="channels-float",
+    ),
+    pytest.param(
+        raw_model(header_with(architecture={"name": "prednet", "channels": "14", "kernel": 3})),
+        "channels",
+        id="channels-string",
+    ),
+    pytest.param(
+        raw_model(
+            header_with(architecture={"name": "prednet", "channels": [1, 4], "kernel": 1e400})
+        ),
+        "kernel",
+        id="kernel-inf",
+    ),
+    pytest.param(
+        raw_model(header_with(architecture={"name": "prednet", "channels": [1, 4], "kernel": 2})),
+        "kernel",
+        id="kernel-even",
+    ),
+    pytest.param(
+        raw_model(header_with(architecture={"name": "other"})), "named", id="architecture-name"
+    ),
+    pytest.param(
+        raw_model(header_with(normalisation={"scheme": [[]]})), "normalisation", id="normalisation"
+    ),
+    pytest.param(raw_model(header_with()), "lacks the tensor 'a.0.bias'", id="no-tensors"),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), MALFORMED_MODELS)
+def test_malformed_model_is_a_model_error(tmp_path: Path, data: bytes, message: str) -> None:
+    path = tmp_path / "bad.tezm"
+    path.write_bytes(data)
+    with pytest.raises(ModelError, match=message):
+        tezip.pack(frames((3, 8, 8)), tmp_path / "a.tez", predictor="tezip.prednet", model=path)
+
+
+@pytest.mark.parametrize("index", [0, 2], ids=["deep-json", "shape-2**70"])
+def test_malformed_model_is_one_line_on_the_command_line(tmp_path: Path, index: int) -> None:
+    path = tmp_path / "bad.tezm"
+    path.write_bytes(MALFORMED_MODELS[index].values[0])  # type: ignore[arg-type]
+    np.save(tmp_path / "f.npy", frames((3, 8, 8)))
+    args = ["pack", str(tmp_path / "f.npy"), "-o", str(tmp_path / "a.tez")]
+    result = CliRunner().invoke(cli, [*args, "--predictor", "tezip.prednet", "--model", str(path)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output.count("\n") == 1 and "[model]" in result.output
+
+
+def _parse_and_build(data: bytes) -> None:
+    """Parse and build a model; a ModelError is the only acceptable failure."""
+    with contextlib.suppress(ModelError):
+        models.build(ModelFile.from_bytes(data))
+
+
+TINY = models.to_model_file(PredNet(Architecture((1, 2), 3)), {}).to_bytes()
+HEADER_END = len(MAGIC) + 4 + struct.unpack_from("<I", TINY, len(MAGIC))[0]
+
+
+TINY_HEADER, TINY_DATA = TINY[len(MAGIC) + 4 : HEADER_END], TINY[HEADER_END:]
+NUMBERS = [m.span() for m in re.finditer(rb"\d+", TINY_HEADER)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    numbers=st.dictionaries(
+        st.integers(0, len(NUMBERS) - 1),
+        st.from_regex(r"-?[0-9]{1,30}(\.[0-9]{1,3})?(e-?[0-9]{1,3})?", fullmatch=True),
+        max_size=3,
+    ),
+    damage=st.lists(st.tuples(st.integers(0, len(TINY) - 1), st.integers(0, 255)), max_size=2),
+    end=st.none() | st.integers(0, len(TINY)),
+)
+def test_mutated_model_bytes_are_a_model_error_or_a_network(
+    numbers: dict[int, str], damage: list[tuple[int, int]], end: int | None
+) -> None:
+    """Numbers in the header replaced (huge, negative, fractional), bytes damaged, the file
+    cut short: a ModelError or a network, nothing else."""
+    text = TINY_HEADER
+    for index in sorted(numbers, reverse=True):
+        start, stop = NUMBERS[index]
+        text = text[:start] + numbers[index].encode() + text[stop:]
+    data = bytearray(raw_model(text, TINY_DATA))
+    for position, value in damage:
+        data[position % len(data)] = value
+    _parse_and_build(bytes(data[:end]))
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    path=st.sampled_from(
+        [
+            ("format",),
+            ("architecture",),
+            ("architecture", "channels"),
+            ("architecture", "kernel"),
+            ("architecture", "base"),
+            ("normalisation",),
+            ("tensors",),
+            ("tensors", 0),
+            ("tensors", 0, "shape"),
+            ("tensors", 0, "name"),
+        ]
+    ),
+    value=JSON,
+)
+def test_any_json_in_a_model_header_is_a_model_error_or_a_network(
+    path: tuple[str | int, ...], value: object
+) -> None:
+    size = struct.unpack_from("<I", TINY, len(MAGIC))[0]
+    header = json.loads(TINY[len(MAGIC) + 4 : HEADER_END])
+    target = header
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    _parse_and_build(raw_model(json.dumps(header).encode(), TINY[len(MAGIC) + 4 + size :]))
+
+
+# ----------------------------------------------------------- models needed only where GOPs use them
+
+
+def still_then_wild(still_first: bool) -> np.ndarray:
+    """Two GOPs of 4 frames: a fixed texture with noise (the network, close to the previous
+    frame, codes it best) and smooth frames unrelated in time (intra coding is best)."""
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[:24, :24]
+    still = rng.integers(60, 200, (24, 24)) + rng.integers(-1, 2, (4, 24, 24))
+    phases = rng.uniform(0, 40, 4)[:, None, None]
+    wild = 100 + 60 * np.sin((x + phases) / 4.0) * np.cos((y - 2 * phases) / 5.0)
+    return np.concatenate([still, wild] if still_first else [wild, still]).astype(np.uint8)
+
+
+def gop_predictors(archive: Path) -> list[str]:
+    return [gop["predictor"] for gop in describe_archive(archive)["gops"]]
+
+
+def section_kinds(archive: Path) -> list[str]:
+    with tezip.open(archive) as opened:
+        return [section.kind.decode() for section in opened.file.sections]
+
+
+def test_a_model_is_needed_only_by_the_groups_that_use_it(tmp_path: Path, model: Path) -> None:
+    data = still_then_wild(still_first=True)
+    archive = tmp_path / "a.tez"
+    options = {"predictor": "tezip.prednet,tezip.zero", "model": model, "gop": 4}
+    tezip.pack(data, archive, **options)
+    assert gop_predictors(archive) == ["tezip.prednet", "tezip.zero"]
+    with tezip.open(archive) as opened:  # no model: the second group decodes all the same
+        assert np.array_equal(opened[4:8], data[4:8])
+        with pytest.raises(ModelError, match=fingerprint(model.read_bytes())):
+            opened[0]
+    assert np.array_equal(tezip.unpack(archive, model=model), data)
+
+
+def test_a_model_is_embedded_before_the_first_group_that_uses_it(
+    tmp_path: Path, model: Path
+) -> None:
+    data = still_then_wild(still_first=False)
+    archive = tmp_path / "a.tez"
+    options = {"predictor": "tezip.prednet,tezip.zero", "model": model, "gop": 4}
+    tezip.pack(data, archive, embed_model=True, **options)
+    assert gop_predictors(archive) == ["tezip.zero", "tezip.prednet"]
+    assert section_kinds(archive) == ["GOPD", "MODL", "GOPD", "GIDX"]
+    assert np.array_equal(tezip.unpack(archive), data)
+
+
+def test_an_unused_model_is_neither_embedded_nor_needed(tmp_path: Path, model: Path) -> None:
+    data = still_then_wild(still_first=True)
+    archive = tmp_path / "a.tez"
+    tezip.pack(data, archive, predictor="tezip.prednet,auto", model=model, gop=4, embed_model=True)
+    assert "tezip.prednet" not in gop_predictors(archive)
+    assert "MODL" not in section_kinds(archive)
+    script = (  # decodes without the model, and without torch
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np, tezip\n"
+        f"print(tezip.unpack({str(archive)!r}).tobytes().hex())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert bytes.fromhex(out.stdout) == data.tobytes()
+
+
+# -------------------------------------------------------------- a model without a learned predictor
+
+
+def test_a_model_without_a_learned_predictor_is_a_warning(tmp_path: Path, model: Path) -> None:
+    data = frames((3, 8, 8))
+    with pytest.warns(UserWarning, match="model is ignored"):
+        tezip.pack(data, tmp_path / "a.tez", model=model)
+    np.save(tmp_path / "f.npy", data)
+    args = ["pack", str(tmp_path / "f.npy"), "-o", str(tmp_path / "b.tez"), "--model", str(model)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.output.splitlines() if "model is ignored" in line]
+    assert warning == [warning[0]] and warning[0].startswith("warning: ")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tezip.pack(data, tmp_path / "c.tez", model=model, predictor="tezip.prednet,auto")
+
+
+# ------------------------------------------------------------------------------------------ devices
+
+
+def test_auto_device_says_which_gpu_it_chose(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tezip_prednet import predictor
+
+    monkeypatch.setattr(predictor, "describe_device", lambda _: "cuda (Test GPU)")
+    np.save(tmp_path / "f.npy", frames((3, 8, 8)))
+    archive = str(tmp_path / "a.tez")
+    pack = ["pack", str(tmp_path / "f.npy"), "-o", archive, "--predictor", "tezip.prednet"]
+    unpack = ["unpack", archive, "-o", str(tmp_path / "out.npy")]
+    for command in (pack, unpack):
+        result = CliRunner().invoke(cli, [*command, "--model", str(model)])
+        assert "--device auto: ran on cuda (Test GPU)" in result.output, result.output
+        result = CliRunner().invoke(cli, [*command, "--model", str(model), "--device", "cpu", "-f"])
+        assert result.exit_code == 0 and "--device auto" not in result.output
+
+
+# -------------------------------------------------------------------------------------- tezip train
+
+
+class Recorder:
+    """A ``training.Progress`` that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.setup: tuple[str, int, int] | None = None
+        self.steps = 0
+        self.epochs: list[int] = []
+
+    def begin(self, device: str, crop: int, epochs: int) -> None:
+        self.setup = (device, crop, epochs)
+
+    def begin_epoch(self, epoch: int, batches: int) -> None:
+        pass
+
+    def step(self, loss: float) -> None:
+        self.steps += 1
+
+    def end_epoch(self, epoch: int, loss: float, validation: float, improved: bool) -> None:
+        self.epochs.append(epoch)
+
+
+def test_train_crops_to_the_frames_and_stops_after_steps(tmp_path: Path) -> None:
+    from tezip_prednet.training import TrainConfig, train
+
+    np.save(tmp_path / "seq.npy", frames((12, 37, 49)))
+    recorder = Recorder()
+    config = TrainConfig((str(tmp_path / "seq.npy"),), str(tmp_path / "m.tezm"), epochs=5, nt=4)
+    train(replace(config, steps=6), recorder)
+    # 5 clips, 1 for validation: 4 steps per epoch, so 6 steps end in the second epoch
+    assert recorder.steps == 6 and recorder.epochs == [1, 2]
+    assert recorder.setup == ("cpu", 32, 2)  # the largest multiple of 8 within 37 x 49
+    assert ModelFile.from_bytes((tmp_path / "m.tezm").read_bytes()).training["crop"] == 32
+
+
+def test_train_refuses_to_replace_a_model_without_force(tmp_path: Path) -> None:
+    np.save(tmp_path / "seq.npy", frames((12, 10, 12)))
+    existing = tmp_path / "a.tezm"
+    existing.write_bytes(b"the model some archives need")
+    _, result = _train(tmp_path, "a.tezm", "--epochs", "1", "--steps", "1")
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "already exists" in result.output and "--force" in result.output
+    assert existing.read_bytes() == b"the model some archives need"
+    _, result = _train(tmp_path, "a.tezm", "--epochs", "1", "--steps", "1", "--force", "-q")
+    assert result.exit_code == 0 and existing.read_bytes().startswith(MAGIC)
+
+
+def test_train_checks_the_output_before_reading_the_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tezip_prednet import training
+
+    def never(*_: object) -> None:
+        raise AssertionError("the inputs were read before the output was checked")
+
+    monkeypatch.setattr(training, "load_sequences", never)
+    np.save(tmp_path / "seq.npy", frames((12, 10, 12)))
+    _, result = _train(tmp_path, "missing/m.tezm", "--epochs", "1")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"{tmp_path / 'missing'}: output folder does not exist" in result.output
+    (tmp_path / "folder.tezm").mkdir()
+    _, result = _train(tmp_path, "folder.tezm", "--epochs", "1")
+    assert result.exit_code == 1 and "is a folder" in result.output
+
+
+def test_train_prints_lines_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    np.save(tmp_path / "seq.npy", frames((40, 10, 12)))
+    _, result = _train(tmp_path, "a.tezm", "--epochs", "2", "--nt", "2")
+    lines = result.output.splitlines()
+    assert result.exit_code == 0 and "\r" not in result.output
+    assert lines[0].startswith("training on cpu with 8 x 8 crops")
+    within = [line for line in lines if line.startswith("epoch 1/2  step ")]
+    assert 5 <= len(within) <= 10  # about one line per tenth of the epoch
+    assert any(line.startswith("epoch 2/2  train ") for line in lines)
+    _, result = _train(tmp_path, "b.tezm", "--epochs", "1", "--quiet")
+    assert result.exit_code == 0 and result.output == ""
+
+
+def test_train_on_a_full_disk_leaves_nothing_and_names_the_model(tmp_path: Path) -> None:
+    import resource
+
+    np.save(tmp_path / "seq.npy", frames((12, 10, 12)))
+    output = tmp_path / "m.tezm"
+
+    def small_files() -> None:  # a file-size limit stands in for a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
+
+    command = [sys.executable, "-c", "from tezip.cli import main; main()", "train"]
+    command += [str(tmp_path / "seq.npy"), "-o", str(output), "--epochs", "1", "--crop", "8", "-q"]
+    result = subprocess.run(command, capture_output=True, text=True, preexec_fn=small_files)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"Error: {output}: ") and result.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seq.npy"]

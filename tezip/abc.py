@@ -55,8 +55,10 @@ class CodeSpace:
 class RunContext:
     """Where and with what a predictor runs; not part of its configuration.
 
-    ``models`` holds model files given by the user (``--model``) or embedded in the archive;
-    ``fingerprint`` is the model an archive being decoded needs (``None`` when encoding).
+    ``device`` is ``cpu``, ``cuda`` or ``auto``, which the predictor settles for the library
+    it runs on (``tezip.device.resolve_device``). ``models`` holds model files given by the
+    user (``--model``) or embedded in the archive; ``fingerprint`` is the model an archive
+    being decoded needs (``None`` when encoding).
     """
 
     device: str = "cpu"
@@ -127,7 +129,9 @@ class Predictor(Plugin):
         and ``device``.
 
         Raise ``ModelError`` naming the fingerprint when ``context.fingerprint`` is set and no
-        supplied model matches it.
+        supplied model matches it. When decoding, a learned predictor should leave loading
+        its model to its first ``start``, so that an archive whose GOPs never use it decodes
+        without the model (FORMAT.md section 10, step 25).
         """
 
     def model_file(self) -> bytes | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import operator
 import os
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,8 @@ from tezip.bounds import ErrorBound
 from tezip.container.header import Header
 from tezip.container.layout import MODEL_SECTION
 from tezip.container.writer import ArchiveWriter
-from tezip.device import resolve_device
-from tezip.errors import OptionError
+from tezip.device import check_device
+from tezip.errors import OptionError, TezipWarning
 from tezip.gops import GopPolicy, plan
 from tezip.io import ArraySource, FrameSource, open_sink, open_source
 from tezip.parallel import ordered_map
@@ -41,6 +42,8 @@ class PackResult:
     gops: int
     input_bytes: int
     output_bytes: int
+    #: the devices learned predictors ran on, for people (e.g. ``cuda (NVIDIA H100)``)
+    devices: tuple[str, ...] = ()
 
     @property
     def ratio(self) -> float:
@@ -58,6 +61,8 @@ class UnpackResult:
     #: the input's image format when the output is written in another one (e.g. ``jpeg``
     #: originals come back as PNG with the same pixels), else ``None``
     converted_from: str | None = None
+    #: the devices learned predictors ran on, for people (e.g. ``cuda (NVIDIA H100)``)
+    devices: tuple[str, ...] = ()
 
 
 def _source(data: np.ndarray | str | os.PathLike[str] | FrameSource) -> FrameSource:
@@ -168,12 +173,19 @@ def pack(
     policy = GopPolicy.parse(gop)
     predictors = _predictors(registry, predictor, predictor_options)
     stages = _stages(registry, entropy, entropy_options, spatial)
-    context = RunContext(resolve_device(device), () if model is None else (read_model(model),))
+    context = RunContext(check_device(device), () if model is None else (read_model(model),))
     for candidate in predictors:
         candidate.bind(context)
-    models = [m for m in (p.model_file() for p in predictors) if m is not None]
-    if embed_model and not models:
+    uses_model = any(p.model_file() is not None for p in predictors)
+    if embed_model and not uses_model:
         raise OptionError("no selected predictor uses a model", "embed_model")
+    if model is not None and not uses_model:
+        warnings.warn(
+            "the model is ignored: no selected predictor uses one (select a learned "
+            "predictor, e.g. tezip.prednet)",
+            TezipWarning,
+            stacklevel=2,
+        )
     source = _source(data)
     quantizer = _quantizer(bound, source)
     header = Header(
@@ -191,18 +203,32 @@ def pack(
     pipeline = Pipeline.from_header(header, registry, context)
     workers = workers or os.cpu_count() or 1
     gops = 0
+    embedded: set[str | None] = set()  # fingerprints of the models written so far
     with ArchiveWriter(path, header, overwrite=overwrite) as writer:
-        for file in models if embed_model else ():
-            writer.add_section(MODEL_SECTION, file)
         for first, record in _encode_all(pipeline, plan(source, policy, quantizer), workers):
+            used = predictors[record.predictor]
+            model_file = used.model_file() if embed_model else None
+            if model_file is not None and used.fingerprint not in embedded:
+                writer.add_section(MODEL_SECTION, model_file)  # before the first GOP using it
+                embedded.add(used.fingerprint)
             writer.add_gop(first, record.count, record.encode())
             gops += 1
             if progress:
                 progress(record.count)
     frame_bytes = int(np.prod(source.frame_shape)) * source.dtype.itemsize
     return PackResult(
-        Path(path), len(source), gops, frame_bytes * len(source), Path(path).stat().st_size
+        Path(path),
+        len(source),
+        gops,
+        frame_bytes * len(source),
+        Path(path).stat().st_size,
+        _devices(predictors),
     )
+
+
+def _devices(predictors: Sequence[Predictor]) -> tuple[str, ...]:
+    """The devices the (bound) learned predictors run on, each once."""
+    return tuple(dict.fromkeys(p.device for p in predictors if p.device))
 
 
 def _predictor_record(predictor: Any) -> dict[str, Any]:
@@ -316,4 +342,5 @@ def unpack_to(
                     progress(high - low)
         written = getattr(sink, "format", None)
         converted = getattr(sink, "original_format", None)
-        return UnpackResult(Path(output), len(indices), written, converted)
+        devices = _devices(archive.pipeline.predictors)
+        return UnpackResult(Path(output), len(indices), written, converted, devices)

@@ -13,7 +13,7 @@ from tezip.abc import RunContext
 from tezip.container.gop import decode_gop
 from tezip.container.header import Header
 from tezip.container.reader import ArchiveFile, GopEntry
-from tezip.device import resolve_device
+from tezip.device import check_device
 from tezip.errors import InputError, StreamError
 from tezip.parallel import ordered_map
 from tezip.pipeline import Pipeline
@@ -43,7 +43,7 @@ class Archive:
         self._file = ArchiveFile(path)
         try:
             supplied = () if model is None else (read_model(model),)
-            context = RunContext(resolve_device(device), self._file.models() + supplied)
+            context = RunContext(check_device(device), self._file.models() + supplied)
             self.pipeline = Pipeline.from_header(
                 self._file.header, registry or get_registry(), context
             )

@@ -82,6 +82,13 @@ def _warnings_as_lines() -> Iterator[None]:
         yield
 
 
+def note_devices(requested: str, devices: tuple[str, ...]) -> None:
+    """Say which GPU ``--device auto`` chose, when it chose one."""
+    chosen = [device for device in devices if device != "cpu"]
+    if requested == "auto" and chosen:
+        click.echo(f"--device auto: ran on {', '.join(chosen)}", err=True)
+
+
 @contextmanager
 def progress_bar(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on a terminal's stderr; nothing with ``--quiet`` or when redirected."""
@@ -219,6 +226,7 @@ def pack_command(
             f"{result.output_bytes} bytes (ratio {result.ratio:.3f})",
             err=True,
         )
+        note_devices(device, result.devices)
 
 
 @cli.command("unpack")
@@ -267,6 +275,8 @@ def unpack_command(
             device=device,
             overwrite=force,
         )
+    if not quiet:
+        note_devices(device, result.devices)
     if result.converted_from:
         click.echo(
             f"note: the frames were packed from {result.converted_from.upper()} files, which "

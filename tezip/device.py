@@ -1,34 +1,87 @@
-"""Which compute device a run uses: ``auto``, ``cpu`` or ``cuda``."""
+"""Which compute device a run uses: ``auto``, ``cpu`` or ``cuda``.
+
+Whatever runs on a GPU finds it through its own library (torch for ``tezip.prednet``; CuPy
+or numba-cuda for GPU kernels), so a GPU counts as present when any of them sees one; none
+of them is required. ``auto`` is settled by the code that runs on the device, with the
+library it runs on: asking torch costs seconds, so a run that needs no device never asks.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache
 
 from tezip.errors import DependencyError, InputError
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
-@lru_cache(maxsize=1)
-def cuda_available() -> bool:
-    """True when CuPy imports and sees at least one CUDA device."""
-    try:
-        import cupy
+def _cupy_sees_gpu() -> bool:
+    import cupy
 
-        return bool(cupy.cuda.runtime.getDeviceCount())
+    return bool(cupy.cuda.runtime.getDeviceCount())
+
+
+def _numba_sees_gpu() -> bool:
+    from numba import cuda
+
+    return bool(cuda.is_available())
+
+
+def _torch_sees_gpu() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+#: how each library finds a CUDA GPU, cheapest to ask first
+DETECTORS: dict[str, Callable[[], bool]] = {
+    "CuPy": _cupy_sees_gpu,
+    "numba-cuda": _numba_sees_gpu,
+    "torch": _torch_sees_gpu,
+}
+
+
+@cache
+def sees_gpu(library: str) -> bool:
+    """True when ``library`` (a key of ``DETECTORS``) imports and sees a CUDA GPU."""
+    try:
+        return DETECTORS[library]()
     except Exception:  # ImportError, or CUDA runtime errors on a machine without a GPU
         return False
 
 
-def resolve_device(name: str) -> str:
-    """``cpu`` or ``cuda``; ``auto`` picks CUDA when it is usable."""
+def cuda_available() -> bool:
+    """True when any of the libraries sees a CUDA GPU."""
+    return any(sees_gpu(library) for library in DETECTORS)
+
+
+def check_device(name: str) -> str:
+    """Validate a ``--device`` request; ``cuda`` needs a GPU that some library sees.
+
+    ``auto`` is returned as it is: whatever runs on a device settles it with
+    :func:`resolve_device`.
+    """
     if name not in DEVICES:
         raise InputError(f"--device must be one of {', '.join(DEVICES)}, got {name!r}")
-    if name == "auto":
-        return "cuda" if cuda_available() else "cpu"
     if name == "cuda" and not cuda_available():
         raise DependencyError(
-            "--device cuda needs CuPy and a CUDA GPU: pip install 'tezip[gpu]' "
-            "on a machine with an NVIDIA driver, or use --device cpu"
+            f"--device cuda: no CUDA GPU is visible to {', '.join(DETECTORS)}; use --device "
+            "cpu, or on a machine with an NVIDIA driver install one of them with CUDA "
+            "support (pip install 'tezip[gpu]' for CuPy)"
+        )
+    return name
+
+
+def resolve_device(name: str, library: str) -> str:
+    """``cpu`` or ``cuda`` for work that runs on ``library``: ``auto`` picks CUDA when that
+    library sees a GPU; ``cuda`` requires that it does."""
+    check_device(name)
+    if name == "auto":
+        return "cuda" if sees_gpu(library) else "cpu"
+    if name == "cuda" and not sees_gpu(library):
+        raise DependencyError(
+            f"--device cuda: {library} sees no CUDA GPU (another library does); install "
+            f"{library} with CUDA support, or use --device cpu"
         )
     return name

@@ -34,6 +34,7 @@ import numpy as np
 import tezip
 from tezip import errors
 from tezip.errors import TezipError
+from tezip_prednet.modelfile import ModelFile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from spec_reader import SIGNATURE, SpecReader  # a sibling script, not a package
@@ -498,6 +499,31 @@ def _flip_residual(s: Source) -> bytes:
     return s.patch(position, bytes([s.data[position] ^ 0x40]))
 
 
+def _hostile_model(channels: list[int]) -> Callable[[Source], bytes]:
+    """Every GOP coded with tezip.prednet and a model of ``channels`` embedded (no tensors:
+    the architecture alone is beyond the limits of spec/stages/tezip.prednet.md)."""
+    architecture = {"name": "prednet", "channels": channels, "kernel": 3}
+    model = ModelFile(architecture, {"scheme": "keyframe-minmax"}).to_bytes()
+
+    def build(s: Source) -> bytes:
+        record, sections, entries = s.parts()
+        record["predictors"] = [
+            {
+                "id": "tezip.prednet",
+                "version": 2,
+                "configuration": {"margin": 1e-5},
+                "fingerprint": hashlib.sha256(model).hexdigest(),
+            }
+        ]
+        sections = [(b"MODL", model)] + [
+            (kind, edit_gop(payload, lambda meta: meta.update(predictor=0, side=[])))
+            for kind, payload in sections
+        ]
+        return assemble(record, sections, entries)
+
+    return build
+
+
 TRUNC, SECT, HEAD, STREAM = "TruncatedError", "SectionError", "HeaderError", "StreamError"
 END = "truncated or its end is damaged"
 STALE = "overlapping or stale offset"
@@ -620,6 +646,11 @@ INVALID_VECTORS = [
     InvalidVector("fingerprint_mismatch", "a parameter-free predictor with a fingerprint",
                   "ModelError", "needs the model with fingerprint 0000",
                   _header(lambda h: h["predictors"][0].update(fingerprint="0" * 64)),
+                  structural=False),
+    InvalidVector("model_too_deep", "an embedded PredNet model of 14 layers (7.8 GB once)",
+                  "ModelError", "has 14 layers", _hostile_model([1] * 14), structural=False),
+    InvalidVector("model_too_wide", "an embedded PredNet model with a layer of 2000 channels",
+                  "ModelError", "a layer of 2000 channels", _hostile_model([1, 2000]),
                   structural=False),
     InvalidVector("corrupt_zstd_blob", "GOP 1 residual zstd block of reserved type, CRC fixed",
                   STREAM, "tezip.zstd: damaged zstd data", lambda s: _reserved_block(s, 1, 0),

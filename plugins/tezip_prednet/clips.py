@@ -11,6 +11,9 @@ from tezip.errors import InputError
 from tezip.registry import get_registry
 from tezip_prednet.normalise import Normaliser
 
+#: the default crop side for frames larger than it
+DEFAULT_CROP = 128
+
 
 @dataclass(frozen=True)
 class Clip:
@@ -34,6 +37,14 @@ class Clip:
                 left = int(rng.integers(0, width - size + 1))
             out.append(frames[:, :, top : top + size, left : left + size])
         return np.stack(out).astype(np.float32)
+
+
+def crop_side(crop: int | None, sequences: list[np.ndarray], multiple: int) -> int:
+    """A multiple of ``multiple``: ``crop`` rounded down, or by default the frames' shorter
+    side (at most ``DEFAULT_CROP``) rounded down, so that crops need no padding."""
+    if crop is None:
+        crop = min(DEFAULT_CROP, *(min(s.shape[2:]) for s in sequences))
+    return max(multiple, crop // multiple * multiple)
 
 
 def load_sequences(paths: list[str], per_channel: bool = False) -> list[np.ndarray]:

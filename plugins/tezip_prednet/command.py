@@ -9,6 +9,7 @@ import click
 
 from tezip.device import DEVICES
 from tezip_prednet.architecture import BASES, PRESETS
+from tezip_prednet.clips import DEFAULT_CROP
 
 
 @click.command("train")
@@ -25,7 +26,12 @@ from tezip_prednet.architecture import BASES, PRESETS
 )
 @click.option("--nt", type=click.IntRange(2), default=10, show_default=True, help="Clip frames.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--crop", type=click.IntRange(1), default=128, show_default=True, help="Crop side.")
+@click.option(
+    "--crop",
+    type=click.IntRange(1),
+    help=f"Crop side (default: the frames' shorter side, at most {DEFAULT_CROP}).",
+)
+@click.option("--steps", type=click.IntRange(1), help="Stop after this many optimiser steps.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
 @click.option("--per-channel", is_flag=True, help="Train a 1-channel model on every channel.")
 @click.option("--resume", type=click.Path(path_type=str), help="Checkpoint (OUTPUT.ckpt).")
@@ -37,6 +43,7 @@ from tezip_prednet.architecture import BASES, PRESETS
     show_default=True,
     help="Where training runs.",
 )
+@click.option("-f", "--force", is_flag=True, help="Replace an existing model file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def train_command(
     inputs: tuple[str, ...],
@@ -46,12 +53,14 @@ def train_command(
     base: str,
     nt: int,
     seed: int,
-    crop: int,
+    crop: int | None,
+    steps: int | None,
     lr: float,
     per_channel: bool,
     resume: str | None,
     init: str | None,
     device: str,
+    force: bool,
     quiet: bool,
 ) -> None:
     """Train a PredNet model on INPUTS (.npy files or image folders) for tezip.prednet."""
@@ -71,23 +80,61 @@ def train_command(
         resume=resume,
         init=init,
         base=base,
+        steps=steps,
+        force=force,
     )
-
-    best = train(config, None if quiet else ProgressBars(epochs))
+    progress = ProgressBars() if sys.stderr.isatty() else ProgressLines()
+    best = train(config, None if quiet else progress)
     if not quiet:
         click.echo(f"{output}: best validation loss {best:.5f}", err=True)
 
 
-class ProgressBars:
-    """One progress bar per epoch on stderr with the running loss, then a summary line."""
+class ProgressLines:
+    """Progress as lines on stderr (for logs): the setup, about every tenth of an epoch,
+    and each epoch's result."""
 
-    def __init__(self, epochs: int) -> None:
+    def __init__(self) -> None:
+        self.epochs = self.epoch = self.batches = self.count = 0
+        self.total = 0.0
+
+    def begin(self, device: str, crop: int, epochs: int) -> None:
         self.epochs = epochs
-        self.bar: Any = None
-        self.total = self.count = 0.0
+        click.echo(
+            f"training on {device} with {crop} x {crop} crops until epoch {epochs}", err=True
+        )
 
     def begin_epoch(self, epoch: int, batches: int) -> None:
-        self.total = self.count = 0.0
+        self.epoch, self.batches, self.count, self.total = epoch, batches, 0, 0.0
+
+    def step(self, loss: float) -> None:
+        self.count, self.total = self.count + 1, self.total + loss
+        self.show_step()
+
+    def show_step(self) -> None:
+        if self.count < self.batches and self.count % max(1, self.batches // 10) == 0:
+            click.echo(
+                f"epoch {self.epoch}/{self.epochs}  step {self.count}/{self.batches}  "
+                f"loss {self.total / self.count:.5f}",
+                err=True,
+            )
+
+    def end_epoch(self, epoch: int, loss: float, validation: float, improved: bool) -> None:
+        mark = "  (best, saved)" if improved else ""
+        click.echo(
+            f"epoch {epoch}/{self.epochs}  train {loss:.5f}  validation {validation:.5f}{mark}",
+            err=True,
+        )
+
+
+class ProgressBars(ProgressLines):
+    """On a terminal: one progress bar per epoch with the running loss instead of lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bar: Any = None
+
+    def begin_epoch(self, epoch: int, batches: int) -> None:
+        super().begin_epoch(epoch, batches)
         self.bar = click.progressbar(
             length=batches,
             label=f"epoch {epoch}/{self.epochs}",
@@ -96,14 +143,9 @@ class ProgressBars:
         )
         self.bar.__enter__()
 
-    def step(self, loss: float) -> None:
-        self.total, self.count = self.total + loss, self.count + 1
+    def show_step(self) -> None:
         self.bar.update(1)
 
     def end_epoch(self, epoch: int, loss: float, validation: float, improved: bool) -> None:
         self.bar.__exit__(None, None, None)
-        mark = "  (best, saved)" if improved else ""
-        click.echo(
-            f"epoch {epoch}/{self.epochs}  train {loss:.5f}  validation {validation:.5f}{mark}",
-            err=True,
-        )
+        super().end_epoch(epoch, loss, validation, improved)

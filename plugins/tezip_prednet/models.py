@@ -6,10 +6,9 @@ import threading
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from tezip.errors import ModelError
 from tezip_prednet.architecture import Architecture
+from tezip_prednet.limits import check_architecture
 from tezip_prednet.modelfile import ModelFile, fingerprint
 from tezip_prednet.normalise import SCHEME
 from tezip_prednet.torchenv import require_torch
@@ -63,23 +62,34 @@ def to_model_file(
     )
 
 
+def architecture_of(file: ModelFile) -> Architecture:
+    """The architecture of a parsed model file, checked before anything is built: known
+    normalisation, within ``limits``, and exactly the tensors that architecture has."""
+    if file.normalisation.get("scheme") != SCHEME:
+        raise ModelError(f"the model file's normalisation is not {SCHEME!r}")
+    architecture = Architecture.from_record(file.architecture)
+    check_architecture(architecture)
+    expected = architecture.tensor_shapes()
+    if odd := sorted(expected.keys() ^ file.tensors.keys()):
+        state = "lacks the tensor" if odd[0] in expected else "has the unexpected tensor"
+        raise ModelError(f"model file does not describe a valid PredNet: it {state} {odd[0]!r:.80}")
+    for name, shape in expected.items():
+        if file.tensors[name].shape != shape:
+            raise ModelError(
+                f"model file does not describe a valid PredNet: {name} has shape "
+                f"{file.tensors[name].shape}, its architecture needs {shape}"
+            )
+    return architecture
+
+
 def build(file: ModelFile) -> PredNet:
     """A CPU network in evaluation mode from a parsed model file."""
-    require_torch()
-    import torch
-
+    architecture = architecture_of(file)
+    torch = require_torch()
     from tezip_prednet.network import PredNet
 
-    if file.normalisation.get("scheme") != SCHEME:
-        raise ModelError(f"unknown normalisation {file.normalisation!r} in the model file")
-    try:
-        architecture = Architecture.from_record(file.architecture)
-        network = PredNet(architecture)
-        state = {k: torch.from_numpy(np.array(v)) for k, v in file.tensors.items()}
-        network.load_state_dict(state, strict=True)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"model file does not describe a valid PredNet: {first}") from None
+    network = PredNet(architecture)
+    network.load_state_dict({k: torch.from_numpy(v) for k, v in file.tensors.items()})
     return network.eval()
 
 

@@ -32,16 +32,13 @@ class PredNet(nn.Module):
     def __init__(self, architecture: Architecture) -> None:
         super().__init__()
         self.architecture = architecture
-        sizes, k = architecture.channels, architecture.kernel
-        top = len(sizes) - 1
-        self.lstm = nn.ModuleList(
-            nn.Conv2d(3 * s + (sizes[i + 1] if i < top else 0), 4 * s, k, padding=k // 2)
-            for i, s in enumerate(sizes)
-        )
-        self.ahat = nn.ModuleList(nn.Conv2d(s, s, k, padding=k // 2) for s in sizes)
-        self.a = nn.ModuleList(
-            nn.Conv2d(2 * sizes[i], sizes[i + 1], k, padding=k // 2) for i in range(top)
-        )
+        k = architecture.kernel
+        groups: dict[str, list[nn.Module]] = {"lstm": [], "ahat": [], "a": []}
+        for c in architecture.convolutions():
+            groups[c.group].append(nn.Conv2d(c.inputs, c.outputs, k, padding=k // 2))
+        self.lstm = nn.ModuleList(groups["lstm"])
+        self.ahat = nn.ModuleList(groups["ahat"])
+        self.a = nn.ModuleList(groups["a"])
         nn.init.zeros_(self.ahat[0].weight)  # start as the previous-frame predictor
         nn.init.zeros_(self.ahat[0].bias)
 

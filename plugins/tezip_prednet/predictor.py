@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tezip.abc import CodeSpace, Predictor, PredictorState, RunContext
-from tezip.errors import InputError, ModelError
+from tezip.errors import InputError
 from tezip_prednet import models
-from tezip_prednet.modelfile import fingerprint
+from tezip_prednet.architecture import Architecture
+from tezip_prednet.limits import FrameLayout, plan_frames
+from tezip_prednet.modelfile import ModelFile, fingerprint
 from tezip_prednet.normalise import CLIP, Normaliser
 from tezip_prednet.snapping import snap_decode, snap_encode, tolerance
-from tezip_prednet.torchenv import describe_device, require_torch, torch_device
+from tezip_prednet.torchenv import describe_device, torch_device
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -36,50 +39,65 @@ class PrednetPredictor(Predictor):
         if not 0 <= margin < 1e-2:
             raise InputError(f"tezip.prednet margin must be in [0, 0.01), got {margin}")
         self.margin = float(margin)
-        self._model: bytes | None = None
+        self._context = RunContext()
+        self._chosen: tuple[bytes, Architecture] | None = None
         self._device = "cpu"
+        self._lock = threading.Lock()
 
     @property
     def configuration(self) -> dict[str, Any]:
         return {"margin": self.margin}
 
     def bind(self, context: RunContext) -> None:
-        require_torch()
-        self._model = models.choose(context.models, context.fingerprint)
-        self._device = torch_device(context.device)
-        self.device = describe_device(self._device)
-        self.fingerprint = fingerprint(self._model)
-        models.load(self._model, self._device)  # fail here, not inside a GOP
+        """Encoding: choose and check the model now (the header records its fingerprint).
+        Decoding (``context.fingerprint`` set): the first GOP that uses this predictor does,
+        so an archive whose GOPs never do decodes without the model."""
+        self._context, self._chosen = context, None
+        if context.fingerprint is None:
+            self._choose()
+        else:
+            self.fingerprint = context.fingerprint
+
+    def _choose(self) -> tuple[bytes, Architecture]:
+        """The model and its checked architecture, chosen once (GOPs may start in several
+        threads); nothing is built yet."""
+        with self._lock:
+            if self._chosen is None:
+                model = models.choose(self._context.models, self._context.fingerprint)
+                architecture = models.architecture_of(ModelFile.from_bytes(model))
+                self._device = torch_device(self._context.device)
+                self.device = describe_device(self._device)
+                self._chosen, self.fingerprint = (model, architecture), fingerprint(model)
+            return self._chosen
 
     def model_file(self) -> bytes | None:
-        return self._model
+        return None if self._chosen is None else self._chosen[0]
 
     def start(self, space: CodeSpace, frame_shape: tuple[int, ...]) -> PredictorState:
-        if self._model is None:
-            self.bind(RunContext())
-        assert self._model is not None
-        return PrednetState(models.load(self._model, self._device), space, frame_shape, self.margin)
+        model, architecture = self._choose()
+        layout = plan_frames(architecture, frame_shape)  # before anything is allocated
+        network = models.load(model, self._device)
+        return PrednetState(network, layout, space, frame_shape, self.margin)
 
 
 class PrednetState(PredictorState):
     """Recurrent state of one GOP; predictions are snapped as ``snapping`` describes."""
 
     def __init__(
-        self, network: PredNet, space: CodeSpace, frame_shape: tuple[int, ...], margin: float
+        self,
+        network: PredNet,
+        layout: FrameLayout,
+        space: CodeSpace,
+        frame_shape: tuple[int, ...],
+        margin: float,
     ) -> None:
         import torch
 
         self.torch = torch
         self.network, self.space, self.margin = network, space, margin
         self.frame_shape = frame_shape
-        height, width = frame_shape[:2]
-        channels = frame_shape[2] if len(frame_shape) == 3 else 1
-        wanted = network.architecture.channels[0]
-        if wanted not in (channels, 1):
-            raise ModelError(f"the PredNet model takes {wanted} channels, frames have {channels}")
-        self.batch = channels // wanted  # single-channel models see each channel on its own
-        multiple = network.architecture.multiple
-        self.padding = (-height % multiple, -width % multiple)
+        self.batch = layout.batch
+        self.padding = (layout.height - frame_shape[0], layout.width - frame_shape[1])
         self.normaliser: Normaliser | None = None
         self.previous: np.ndarray | None = None  # last frame, normalised (frame layout)
         self.before: np.ndarray | None = None  # the frame before it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from tezip.device import resolve_device
 from tezip.errors import DependencyError
 
 
@@ -21,13 +22,9 @@ def require_torch() -> ModuleType:
 
 
 def torch_device(name: str) -> str:
-    """``cpu`` or ``cuda`` for torch; ``auto`` picks CUDA when torch sees a GPU."""
-    torch = require_torch()
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DependencyError("--device cuda: torch sees no CUDA GPU; use --device cpu")
-    return name
+    """``cpu`` or ``cuda`` for torch (``auto``: CUDA when torch sees a GPU)."""
+    require_torch()
+    return resolve_device(name, "torch")
 
 
 def describe_device(device: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,10 +14,10 @@ import numpy as np
 
 from tezip.errors import InputError, ModelError
 from tezip_prednet.architecture import BASES, PRESETS, Architecture
-from tezip_prednet.clips import Clip, cut, load_sequences, split
+from tezip_prednet.clips import Clip, crop_side, cut, load_sequences, split
 from tezip_prednet.modelfile import ModelFile
 from tezip_prednet.models import build, to_model_file
-from tezip_prednet.torchenv import require_torch, torch_device
+from tezip_prednet.torchenv import describe_device, require_torch, torch_device
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
 
 class Progress(Protocol):
     """What ``train`` reports as it goes."""
+
+    def begin(self, device: str, crop: int, epochs: int) -> None:
+        """Training starts on ``device`` (e.g. ``cuda (NVIDIA H100)``) with square crops of
+        side ``crop``; its last epoch is ``epochs`` (``--steps`` may end it sooner)."""
 
     def begin_epoch(self, epoch: int, batches: int) -> None:
         """Epoch ``epoch`` (from 1) starts; it has ``batches`` optimiser steps."""
@@ -48,7 +53,8 @@ class TrainConfig:
     arch: str = "slim"
     nt: int = 10
     seed: int = 0
-    crop: int = 128
+    #: crop side; ``None``: chosen from the frames (``clips.crop_side``)
+    crop: int | None = None
     crops: int = 4
     lr: float = 1e-3
     validation: float = 0.15
@@ -57,6 +63,10 @@ class TrainConfig:
     resume: str | None = None
     init: str | None = None
     base: str = "previous"
+    #: stop after this many optimiser steps (the epoch in progress ends early)
+    steps: int | None = None
+    #: replace an existing model file
+    force: bool = False
 
 
 def checkpoint_path(output: str) -> Path:
@@ -73,6 +83,9 @@ def train(config: TrainConfig, progress: Progress | None = None) -> float:
         raise InputError(f"--arch must be one of {', '.join(PRESETS)}, got {config.arch!r}")
     if config.base not in BASES:
         raise InputError(f"--base must be one of {', '.join(BASES)}, got {config.base!r}")
+    if config.steps is not None and config.steps < 1:
+        raise InputError(f"--steps must be at least 1, got {config.steps}")
+    _check_output(config)
     device = torch_device(config.device)
     sequences = load_sequences(list(config.inputs), config.per_channel)
     clips, validation = split(cut(sequences, config.nt), config.validation, config.seed)
@@ -85,8 +98,14 @@ def train(config: TrainConfig, progress: Progress | None = None) -> float:
         _load_weights(config.init, network)
     if config.resume:
         first, best = _resume(config.resume, network, optimizer)
-    size = _crop_size(config.crop, network.architecture.multiple)
+    size = crop_side(config.crop, sequences, architecture.multiple)
+    remaining = config.steps
+    if progress:
+        progress.begin(describe_device(device), size, _last_epoch(config, first, len(clips)))
     for epoch in range(first, config.epochs):
+        batches = len(clips) if remaining is None else min(len(clips), remaining)
+        if not batches:
+            break
         rng = np.random.default_rng((config.seed, epoch))
         torch.manual_seed(config.seed * 100_003 + epoch)
         for group in optimizer.param_groups:  # cosine schedule
@@ -94,8 +113,8 @@ def train(config: TrainConfig, progress: Progress | None = None) -> float:
         network.train()
         losses = []
         if progress:
-            progress.begin_epoch(epoch + 1, len(clips))
-        for index in rng.permutation(len(clips)):
+            progress.begin_epoch(epoch + 1, batches)
+        for index in rng.permutation(len(clips))[:batches]:
             batch = torch.from_numpy(clips[index].crops(size, config.crops, rng)).to(device)
             loss = _loss(network, batch)
             optimizer.zero_grad()
@@ -104,12 +123,15 @@ def train(config: TrainConfig, progress: Progress | None = None) -> float:
             losses.append(loss.item())
             if progress:
                 progress.step(losses[-1])
+        if remaining is not None:
+            remaining -= batches
         score = _validate(network, validation, size, device)
         improved = score < best
         training = {
             "epoch": epoch + 1,
             "validation_loss": score,
             "config": asdict(config),
+            "crop": size,
             "sequences": [list(s.shape) for s in sequences],
         }
         if improved:
@@ -121,8 +143,36 @@ def train(config: TrainConfig, progress: Progress | None = None) -> float:
     return best
 
 
-def _crop_size(crop: int, multiple: int) -> int:
-    return max(multiple, crop // multiple * multiple)
+def _check_output(config: TrainConfig) -> None:
+    """Refuse before any work to replace a model without ``force`` (archives packed with it
+    need it), or to write where the model cannot be written. Resuming from the output's own
+    checkpoint continues that training and may replace its model."""
+    output = Path(config.output)
+    if output.is_dir():
+        raise InputError(f"{output} is a folder, not a model file path")
+    own = config.resume is not None and (
+        Path(config.resume).resolve() == checkpoint_path(config.output).resolve()
+    )
+    if output.exists() and not (config.force or own):
+        raise InputError(
+            f"{output} already exists; archives packed with it need it to unpack "
+            "(use --force to replace it)"
+        )
+    folder = output.parent
+    if not folder.is_dir():
+        raise InputError(f"{folder}: output folder does not exist")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot write the model there ({exc.strerror})") from None
+
+
+def _last_epoch(config: TrainConfig, first: int, batches: int) -> int:
+    """The number of the last epoch that will run, ``--steps`` counted."""
+    if config.steps is None:
+        return config.epochs
+    return min(config.epochs, first + -(-config.steps // batches))
 
 
 def _loss(network: PredNet, batch: Tensor) -> Tensor:
@@ -195,7 +245,13 @@ def _resume(path: str, network: PredNet, optimizer: Optimizer) -> tuple[int, flo
 
 
 def _write(path: str, file: ModelFile) -> None:
-    """Atomically replace ``path``."""
-    temp = f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp"
-    Path(temp).write_bytes(file.to_bytes())
-    os.replace(temp, path)
+    """Atomically replace ``path``; a failure leaves no temporary file and names ``path``."""
+    temp = Path(f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    try:
+        temp.write_bytes(file.to_bytes())
+        os.replace(temp, path)
+    except BaseException as exc:
+        temp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, exc.strerror, path) from None
+        raise

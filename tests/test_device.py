@@ -1,0 +1,77 @@
+"""Device choice: a GPU seen by torch, numba-cuda or CuPy, each asked only when needed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tezip
+from tezip import device
+from tezip.errors import DependencyError, InputError
+
+
+@pytest.fixture
+def detectors(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Callable[[], bool]]]:
+    """Fake detectors (no library is imported); what each library 'sees' is set per test."""
+    fake: dict[str, Callable[[], bool]] = {}
+    monkeypatch.setattr(device, "DETECTORS", fake)
+    device.sees_gpu.cache_clear()
+    yield fake
+    device.sees_gpu.cache_clear()
+
+
+def missing() -> bool:
+    raise ImportError("not installed")
+
+
+def never_asked() -> bool:
+    raise AssertionError("a library was asked for a GPU although nothing needed one")
+
+
+def test_a_gpu_seen_by_torch_is_usable_without_cupy(
+    detectors: dict[str, Callable[[], bool]], tmp_path: Path
+) -> None:
+    detectors.update({"CuPy": missing, "numba-cuda": lambda: False, "torch": lambda: True})
+    assert device.check_device("cuda") == "cuda"
+    assert device.resolve_device("auto", "torch") == "cuda"
+    assert device.resolve_device("cuda", "torch") == "cuda"
+    data = np.arange(48, dtype=np.uint8).reshape(3, 4, 4)
+    tezip.pack(data, tmp_path / "a.tez", device="cuda")
+    assert np.array_equal(tezip.unpack(tmp_path / "a.tez", device="cuda"), data)
+
+
+def test_a_gpu_seen_by_numba_cuda_counts(detectors: dict[str, Callable[[], bool]]) -> None:
+    detectors.update({"CuPy": missing, "numba-cuda": lambda: True, "torch": lambda: False})
+    assert device.check_device("cuda") == "cuda"
+    assert device.resolve_device("auto", "numba-cuda") == "cuda"
+
+
+def test_auto_asks_only_the_library_that_runs_the_work(
+    detectors: dict[str, Callable[[], bool]],
+) -> None:
+    detectors.update({"CuPy": never_asked, "numba-cuda": never_asked, "torch": never_asked})
+    assert device.check_device("auto") == "auto"
+    assert device.check_device("cpu") == "cpu"
+    detectors.update({"CuPy": lambda: True, "torch": lambda: False})
+    assert device.resolve_device("auto", "torch") == "cpu"
+
+
+def test_cuda_that_the_working_library_cannot_see_is_a_clear_error(
+    detectors: dict[str, Callable[[], bool]],
+) -> None:
+    detectors.update({"CuPy": lambda: True, "numba-cuda": lambda: False, "torch": lambda: False})
+    with pytest.raises(DependencyError, match="torch sees no CUDA GPU"):
+        device.resolve_device("cuda", "torch")
+
+
+def test_cuda_without_any_gpu_names_every_library(
+    detectors: dict[str, Callable[[], bool]],
+) -> None:
+    detectors.update({"CuPy": missing, "numba-cuda": lambda: False, "torch": missing})
+    with pytest.raises(DependencyError, match="CuPy, numba-cuda, torch"):
+        device.check_device("cuda")
+    with pytest.raises(InputError, match="--device must be one of"):
+        device.check_device("gpu")
