@@ -382,9 +382,7 @@ def output_kind(output: str, fmt: str | None, source_kind: object) -> str:
 
 
 def _appeared(path: Path) -> OutputExistsError:
-    return OutputExistsError(
-        f"{printable(str(path))}: appeared while the frames were decoded"
-    )
+    return OutputExistsError(f"{printable(str(path))}: appeared while the frames were decoded")
 
 
 def _check_parent(path: Path) -> None:

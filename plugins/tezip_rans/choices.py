@@ -1,0 +1,140 @@
+"""The encoder's choices for a GOP, each made by coding a small sample for real.
+
+A sample of bands of rows (every plane, a run of consecutive frames, so the temporal
+context sees real neighbours) is run through the statistics pass with each candidate, and
+the candidate whose histograms cost the fewest bits (entropy plus table bytes) wins:
+
+- per plane, two's complement or offset binary (only matters for predictors that compare);
+- for colour, planes coded as they are or relative to the reference channel;
+- per plane, the spatial predictor and the scale of the gradient thresholds, which follows
+  the plane's own typical gradient so that 8-bit video and 17-bit detector counts get
+  contexts of the same meaning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tezip_rans import elements as el
+from tezip_rans import kernels, model
+from tezip_rans.field import can_relate, planes_of, to_field, value_ranges
+
+#: elements per plane the choices are made on
+SAMPLE_ELEMENTS = 1 << 16
+#: rows per sampled band
+SAMPLE_ROWS = 8
+#: gradient thresholds relative to the plane's typical gradient, and the scales tried
+THRESHOLD_SHAPE = (1.5, 4.0, 12.0)
+SCALES = (0.5, 1.0, 2.0)
+
+
+@dataclass
+class Choices:
+    """Everything the encoder decided for one GOP (what the stream header records)."""
+
+    offset_binary: np.ndarray  # per plane, bool
+    relative: bool
+    parameters: np.ndarray  # (planes, kernels.PARAMETERS) int64, ranges included
+
+
+def sample_of(field: np.ndarray) -> np.ndarray:
+    """Bands of :data:`SAMPLE_ROWS` rows spread over the frames' height, in a run of
+    consecutive frames, about :data:`SAMPLE_ELEMENTS` per plane."""
+    frames, _, height, width = field.shape
+    band = min(SAMPLE_ROWS, height)
+    per_frame = band * width
+    runs = max(2, SAMPLE_ELEMENTS // per_frame)
+    first = max(0, (frames - runs) // 2)
+    chosen = field[first : first + runs]
+    bands = max(1, min(height // band, SAMPLE_ELEMENTS // (len(chosen) * per_frame)))
+    tops = np.linspace(0, height - band, bands).astype(np.int64)
+    rows = (tops[:, None] + np.arange(band)).ravel()
+    return np.ascontiguousarray(chosen[:, :, rows])
+
+
+def _cost(sample: np.ndarray, parameters: np.ndarray) -> float:
+    """Bits to code ``sample`` (one or more planes) with these parameters."""
+    rows = min(SAMPLE_ROWS, sample.shape[2])
+    histogram, raw_bytes = kernels.statistics(sample, parameters, rows)
+    return float(model.histogram_bits(histogram).sum()) + 8.0 * raw_bytes
+
+
+def _typical_gradient(plane: np.ndarray) -> float:
+    """Median of the non-zero vertical differences of a plane ``(frames, H, W)``."""
+    steps = np.abs(np.diff(plane, axis=1)).ravel()
+    steps = steps[steps > 0]
+    return float(np.median(steps)) if steps.size else 1.0
+
+
+#: thresholds stay below this (64-bit codes have gradients near 2**64)
+_CEILING = 1 << 60
+
+
+def _scaled(factor: float, floor: int) -> int:
+    return max(floor, min(_CEILING + floor, round(factor)))
+
+
+def thresholds(typical: float, scale: float) -> tuple[int, int, int]:
+    """Strictly increasing gradient thresholds for a plane's typical gradient."""
+    t1 = _scaled(THRESHOLD_SHAPE[0] * scale * typical, 1)
+    t2 = _scaled(THRESHOLD_SHAPE[1] * scale * typical, t1 + 1)
+    t3 = _scaled(THRESHOLD_SHAPE[2] * scale * typical, t2 + 1)
+    return t1, t2, t3
+
+
+def _row(mode: int, typical: float, scale: float, span: np.ndarray) -> np.ndarray:
+    """A plane's parameter row: predictor, gradient thresholds, error-class thresholds at
+    half and twice the typical gradient (errors scale like gradients), value range."""
+    u1 = _scaled(0.5 * typical, 0)
+    u2 = _scaled(2.0 * typical, u1 + 1)
+    return np.array([[mode, *thresholds(typical, scale), u1, u2, *span]], np.int64)
+
+
+def choose(residuals: np.ndarray) -> Choices:
+    """Decide interpretation, channel relation, predictors and thresholds for a GOP."""
+    bits = residuals.dtype.itemsize * 8
+    planes = planes_of(residuals.shape, bits)
+    spans = value_ranges(residuals.shape, bits, False)
+    straight = np.zeros(planes, bool)
+    offset = np.ones(planes, bool)
+    sample_two = sample_of(to_field(residuals, straight, False))
+    sample_offset = sample_of(to_field(residuals, offset, False))
+    offset_binary = np.zeros(planes, bool)
+    for plane in range(planes):
+        costs = []
+        for candidate in (sample_two, sample_offset):
+            single = candidate[:, plane : plane + 1]
+            typical = _typical_gradient(single[:, 0])
+            costs.append(_cost(single, _row(el.MED, typical, 1.0, spans[plane])))
+        offset_binary[plane] = costs[1] < costs[0]
+    relative = False
+    if can_relate(residuals.shape, bits):
+        plain = sample_of(to_field(residuals, offset_binary, False))
+        related = sample_of(to_field(residuals, offset_binary, True))
+        relative = _med_cost(related, value_ranges(residuals.shape, bits, True)) < _med_cost(
+            plain, spans
+        )
+        sample = related if relative else plain
+        spans = value_ranges(residuals.shape, bits, relative)
+    else:
+        sample = sample_of(to_field(residuals, offset_binary, False))
+    parameters = np.zeros((planes, kernels.PARAMETERS), np.int64)
+    for plane in range(planes):
+        single = np.ascontiguousarray(sample[:, plane : plane + 1])
+        typical = _typical_gradient(single[:, 0])
+        span = spans[plane]
+        scale = min(SCALES, key=lambda s: _cost(single, _row(el.MED, typical, s, span)))
+        mode = min(el.PREDICTORS, key=lambda m: _cost(single, _row(m, typical, scale, span)))
+        parameters[plane] = _row(mode, typical, scale, span)[0]
+    return Choices(offset_binary, relative, parameters)
+
+
+def _med_cost(sample: np.ndarray, spans: np.ndarray) -> float:
+    total = 0.0
+    for plane in range(sample.shape[1]):
+        single = np.ascontiguousarray(sample[:, plane : plane + 1])
+        typical = _typical_gradient(single[:, 0])
+        total += _cost(single, _row(el.MED, typical, 1.0, spans[plane]))
+    return total

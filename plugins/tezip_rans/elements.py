@@ -1,0 +1,183 @@
+"""Per-element arithmetic of ``tezip.rans``: prediction, contexts and tokens.
+
+Each function works on one element and only on scalars, so the CPU kernels (numba ``@njit``)
+and, later, their CUDA twins (numba-cuda device functions) share one source of truth for every
+operation that decides a coded bit. Everything is exact 64-bit integer arithmetic on
+values of at most 36 bits, so no sum ever overflows (the compiler may assume it does not).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numba.cpython.unsafe.numbers import leading_zeros
+
+#: spatial predictors of a plane (the stream stores one per plane)
+NONE, WEST, NORTH, PLANE, MED = 0, 1, 2, 3, 4
+PREDICTORS = (NONE, WEST, NORTH, PLANE, MED)
+#: values below this are their own token; larger ones are a token plus raw low bits
+DIRECT = 16
+#: gradient contexts: 9**3 patterns of three gradients quantised to -4 .. 4, mirrored
+#: pairs merged, 365
+GRADIENT_CONTEXTS = 365
+#: classes of the previous frame's co-located error magnitude
+TEMPORAL_CLASSES = 3
+#: contexts per plane
+CONTEXTS = GRADIENT_CONTEXTS * TEMPORAL_CLASSES
+#: bits of the largest symbol: planes hold at most 33-bit values (32-bit codes taken
+#: relative to another plane), predictions are clamped to a plane's range, so errors and
+#: their zig-zag symbols need at most two bits more
+SYMBOL_BITS = 34
+
+
+def token_count(bits: int) -> int:
+    """Size of the token alphabet for symbols of ``bits`` bits."""
+    return DIRECT + 2 * (bits - 4) if bits > 4 else DIRECT
+
+
+#: tokens of the widest symbols
+MAX_TOKENS = token_count(SYMBOL_BITS)
+
+
+@njit(cache=True, inline="always")
+def neighbours(
+    field: np.ndarray, y: int, x: int, top: int, width: int
+) -> tuple[np.int64, np.int64, np.int64, np.int64]:
+    """West, north, north-west and north-east of ``(y, x)`` in a 2-D plane whose rows
+    ``top ..`` are known; missing neighbours repeat the nearest known one (zero at the
+    partition's first element)."""
+    if y > top:
+        north = field[y - 1, x]
+        if x > 0:
+            west = field[y, x - 1]
+            northwest = field[y - 1, x - 1]
+        else:
+            west = north
+            northwest = north
+        northeast = field[y - 1, x + 1] if x + 1 < width else north
+    elif x > 0:
+        west = field[y, x - 1]
+        north = west
+        northwest = west
+        northeast = west
+    else:
+        west = np.int64(0)
+        north = west
+        northwest = west
+        northeast = west
+    return west, north, northwest, northeast
+
+
+@njit(cache=True, inline="always")
+def predict(
+    mode: int,
+    west: np.int64,
+    north: np.int64,
+    northwest: np.int64,
+    low: np.int64,
+    high: np.int64,
+) -> np.int64:
+    """The spatial prediction of one element, clamped to the plane's range."""
+    return min(max(_predict(mode, west, north, northwest), low), high)
+
+
+@njit(cache=True, inline="always")
+def _predict(mode: int, west: np.int64, north: np.int64, northwest: np.int64) -> np.int64:
+    if mode == MED:  # written as selects, which compile without branches
+        high = max(west, north)
+        low = min(west, north)
+        plane = west + north - northwest
+        plane = low if northwest >= high else plane
+        return high if northwest <= low else plane
+    if mode == WEST:
+        return west
+    if mode == NORTH:
+        return north
+    if mode == PLANE:
+        return west + north - northwest
+    return np.int64(0)
+
+
+@njit(cache=True, inline="always")
+def level(difference: np.int64, t1: np.int64, t2: np.int64, t3: np.int64) -> int:
+    """A signed gradient quantised to -4 .. 4 by the plane's thresholds."""
+    magnitude = abs(difference)
+    step = (
+        np.int64(magnitude > 0)
+        + np.int64(magnitude > t1)
+        + np.int64(magnitude > t2)
+        + np.int64(magnitude > t3)
+    )
+    return -step if difference < 0 else step
+
+
+@njit(cache=True, inline="always")
+def upper_gradients(
+    north: np.int64,
+    northwest: np.int64,
+    northeast: np.int64,
+    t1: np.int64,
+    t2: np.int64,
+    t3: np.int64,
+) -> np.int64:
+    """The part of the gradient pattern that the row above decides: ``81 d1 + 9 d2``."""
+    return 81 * level(northeast - north, t1, t2, t3) + 9 * level(north - northwest, t1, t2, t3)
+
+
+@njit(cache=True, inline="always")
+def fold(upper: np.int64, northwest: np.int64, west: np.int64, t1, t2, t3) -> tuple[int, int]:
+    """Context (0 .. 364) and error sign of the gradient pattern ``(d1, d2, d3)`` given by
+    :func:`upper_gradients` and the west gradient ``d3``.
+
+    A pattern and its mirror (all gradients negated) share a context; the mirror's errors
+    are negated, so the context's distribution keeps the error's skew (JPEG-LS's merging).
+    """
+    centred = upper + level(northwest - west, t1, t2, t3)
+    return abs(centred), (np.int64(-1) if centred < 0 else np.int64(1))
+
+
+@njit(cache=True, inline="always")
+def temporal_class(previous_error: np.int64, u1: np.int64, u2: np.int64) -> int:
+    """Class (0 .. 2) of the co-located error magnitude in the previous frame."""
+    magnitude = abs(previous_error)
+    return np.int64(magnitude > u1) + np.int64(magnitude > u2)
+
+
+@njit(cache=True, inline="always")
+def zigzag(error: np.int64) -> np.uint64:
+    """0, -1, 1, -2 ... to 0, 1, 2, 3 ... (wrapping in 64 bits)."""
+    return np.uint64((error << np.int64(1)) ^ (error >> np.int64(63)))
+
+
+@njit(cache=True, inline="always")
+def unzigzag(symbol: np.uint64) -> np.int64:
+    """Invert :func:`zigzag`."""
+    return np.int64(symbol >> np.uint64(1)) ^ -np.int64(symbol & np.uint64(1))
+
+
+@njit(cache=True, inline="always")
+def tokenise(symbol: np.uint64) -> tuple[int, int, np.uint64]:
+    """Token, raw bit count and raw bits of a symbol (JPEG XL's hybrid integers with a
+    split of 16 and one mantissa bit in the token): ``16 + 2 (n - 4) + m`` for a symbol
+    whose top bit is bit ``n`` and next bit ``m``, followed by its ``n - 1`` low bits."""
+    if symbol < np.uint64(DIRECT):
+        return np.int64(symbol), np.int64(0), np.uint64(0)
+    top = np.int64(63) - np.int64(leading_zeros(symbol))
+    extra = top - 1
+    mantissa = np.int64((symbol >> np.uint64(extra)) & np.uint64(1))
+    low = symbol & ((np.uint64(1) << np.uint64(extra)) - np.uint64(1))
+    return DIRECT + 2 * (top - 4) + mantissa, extra, low
+
+
+@njit(cache=True, inline="always")
+def token_extra_bits(token: int) -> int:
+    """Raw bits that follow ``token``."""
+    return (token - (DIRECT - 6)) >> 1 if token >= DIRECT else 0
+
+
+@njit(cache=True, inline="always")
+def detokenise(token: int, low: np.uint64) -> np.uint64:
+    """Invert :func:`tokenise` given the token's raw bits."""
+    extra = (token - (DIRECT - 6)) >> 1
+    head = np.uint64(2 | (token & 1)) << np.uint64(max(extra, 0))
+    return head | low if token >= DIRECT else np.uint64(token)

@@ -1,0 +1,219 @@
+"""The coding model of a GOP: which context uses which table, and the tables themselves.
+
+The encoder counts tokens per ``(plane, context)``, then merges contexts into clusters that
+share a table where the bytes a table costs exceed what separate statistics save (contexts
+sorted by their mean token, neighbours merged greedily: JPEG XL's histogram clustering in
+one dimension). Each cluster's counts become frequencies summing to ``TOTAL`` with every seen
+token kept at least 1, so every coded token stays codable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from tezip.errors import StreamError
+from tezip_rans.rans import TOTAL
+
+#: most tables one GOP may use (their decode tables stay in cache)
+MAX_TABLES = 64
+
+
+@njit(cache=True)
+def _bits(counts: np.ndarray) -> float:
+    """Information content of a histogram, in bits, plus its table's approximate size."""
+    total = counts.sum()
+    if total == 0:
+        return 0.0
+    bits = 0.0
+    used = 0
+    for count in counts:
+        if count > 0:
+            bits -= count * np.log2(count / total)
+            used += 1
+    return bits + 8.0 * (1.0 + 1.5 * used)
+
+
+@njit(cache=True)
+def _merge_sorted(histograms: np.ndarray, limit: int) -> np.ndarray:
+    """Greedy adjacent merging of histograms (already in order); returns each one's
+    segment number. Merges while a merge saves bits, then until ``limit`` segments remain."""
+    count = len(histograms)
+    merged = histograms.astype(np.float64).copy()
+    alive = np.ones(count, np.bool_)
+    following = np.arange(1, count + 1)
+    preceding = np.arange(-1, count - 1)
+    cost = np.array([_bits(merged[i]) for i in range(count)])
+    gain = np.full(count, np.inf)  # extra bits of merging i with its follower
+    for i in range(count - 1):
+        gain[i] = _bits(merged[i] + merged[i + 1]) - cost[i] - cost[i + 1]
+    segments = count
+    while segments > 1:
+        best = -1
+        for i in range(count):
+            if alive[i] and following[i] < count and (best < 0 or gain[i] < gain[best]):
+                best = i
+        if best < 0 or (gain[best] >= 0 and segments <= limit):
+            break
+        other = following[best]
+        merged[best] += merged[other]
+        cost[best] = _bits(merged[best])
+        alive[other] = False
+        following[best] = following[other]
+        if following[best] < count:
+            preceding[following[best]] = best
+            nxt = following[best]
+            gain[best] = _bits(merged[best] + merged[nxt]) - cost[best] - cost[nxt]
+        else:
+            gain[best] = np.inf
+        before = preceding[best]
+        if before >= 0:
+            gain[before] = _bits(merged[before] + merged[best]) - cost[before] - cost[best]
+        segments -= 1
+    label = np.zeros(count, np.int64)
+    current = -1
+    for i in range(count):
+        if alive[i]:
+            current += 1
+        label[i] = current
+    return label
+
+
+def histogram_bits(histogram: np.ndarray) -> np.ndarray:
+    """Per row of a histogram (contexts x tokens): its information content in bits plus the
+    approximate size of its table, the cost each context would have on its own."""
+    totals = histogram.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(histogram > 0, histogram / np.maximum(totals, 1), 1.0)
+    bits = -(histogram * np.log2(share)).sum(axis=1)
+    used = (histogram > 0).sum(axis=1)
+    return np.where(used > 0, bits + 8.0 * (1.0 + 1.5 * used), 0.0)
+
+
+def cluster(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map every row of ``histogram`` (contexts x tokens) to a table; returns the map and
+    the tables' summed counts. Unused contexts map to table 0."""
+    used = np.flatnonzero(histogram.sum(axis=1))
+    mapping = np.zeros(len(histogram), np.int64)
+    if len(used) == 0:
+        return mapping, np.zeros((1, histogram.shape[1]), np.int64)
+    rows = histogram[used]
+    tokens = np.arange(histogram.shape[1])
+    mean = (rows * tokens).sum(axis=1) / rows.sum(axis=1)
+    order = np.argsort(mean, kind="stable")
+    labels = _merge_sorted(rows[order], MAX_TABLES)
+    mapping[used[order]] = labels
+    tables = np.zeros((labels[-1] + 1, histogram.shape[1]), np.int64)
+    np.add.at(tables, labels, rows[order])
+    return mapping, tables
+
+
+def normalise(counts: np.ndarray) -> np.ndarray:
+    """Frequencies summing to ``TOTAL`` (each seen token at least 1) from counts."""
+    total = counts.sum()
+    if total == 0:
+        frequencies = np.zeros_like(counts)
+        frequencies[0] = TOTAL
+        return frequencies
+    frequencies = np.where(counts > 0, np.maximum(1, counts * TOTAL // total), 0)
+    # hand the rounding difference to the largest entries, never below 1
+    difference = TOTAL - int(frequencies.sum())
+    order = np.argsort(-frequencies, kind="stable")
+    index = 0
+    while difference != 0:
+        target = order[index % len(order)]
+        if frequencies[target] > 0:
+            step = difference if difference > 0 else max(difference, 1 - frequencies[target])
+            frequencies[target] += step
+            difference -= step
+        index += 1
+    return frequencies
+
+
+def starts_of(frequencies: np.ndarray) -> np.ndarray:
+    """Cumulative starts of each row of frequencies."""
+    return np.cumsum(frequencies, axis=1) - frequencies
+
+
+def decode_entries(frequencies: np.ndarray) -> np.ndarray:
+    """Per table and slot ``0 .. TOTAL - 1``, everything a decoder needs in one uint32:
+    the token (bits 0-7), its frequency minus one (bits 8-19) and the slot's offset from
+    the token's start (bits 20-31)."""
+    entries = np.empty((len(frequencies), TOTAL), np.uint32)
+    for table, row in enumerate(frequencies):
+        tokens = np.repeat(np.arange(len(row), dtype=np.int64), row)
+        offsets = np.arange(TOTAL) - np.repeat(np.cumsum(row) - row, row)
+        entries[table] = tokens | (row[tokens] - 1) << 8 | offsets << 20
+    return entries
+
+
+def varints(values: np.ndarray) -> bytes:
+    """Unsigned LEB128 encoding of non-negative integers."""
+    out = bytearray()
+    for value in values.tolist():
+        while value >= 0x80:
+            out.append(value & 0x7F | 0x80)
+            value >>= 7
+        out.append(value)
+    return bytes(out)
+
+
+def write_tables(frequencies: np.ndarray) -> bytes:
+    """Each table as its token count then one varint per frequency."""
+    out = bytearray()
+    for row in frequencies:
+        length = int(np.flatnonzero(row).max()) + 1
+        out += varints(np.array([length]))
+        out += varints(row[:length])
+    return bytes(out)
+
+
+class Reader:
+    """Varints from a byte string, each read checked against its end."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.position = 0
+
+    def varint(self, limit: int) -> int:
+        """One varint, which must be at most ``limit``."""
+        value, shift = 0, 0
+        while True:
+            if self.position >= len(self.data) or shift > 63:
+                raise StreamError("tezip.rans stream ends inside a number")
+            byte = self.data[self.position]
+            self.position += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        if value > limit:
+            raise StreamError(f"tezip.rans stream holds {value} where at most {limit} fits")
+        return value
+
+    def varints(self, count: int, limit: int) -> np.ndarray:
+        return np.array([self.varint(limit) for _ in range(count)], np.int64)
+
+    def byte(self) -> int:
+        if self.position >= len(self.data):
+            raise StreamError("tezip.rans stream is truncated")
+        self.position += 1
+        return self.data[self.position - 1]
+
+    def take(self, count: int) -> bytes:
+        if self.position + count > len(self.data):
+            raise StreamError("tezip.rans stream is truncated")
+        self.position += count
+        return self.data[self.position - count : self.position]
+
+
+def read_tables(reader: Reader, count: int, tokens: int, width: int) -> np.ndarray:
+    """``count`` tables of at most ``tokens`` tokens (as ``(count, width)`` rows), each
+    summing to ``TOTAL``."""
+    frequencies = np.zeros((count, width), np.int64)
+    for table in range(count):
+        length = reader.varint(tokens)
+        frequencies[table, :length] = reader.varints(length, TOTAL)
+        if frequencies[table].sum() != TOTAL:
+            raise StreamError("tezip.rans table frequencies do not sum to the total")
+    return frequencies

@@ -1,0 +1,123 @@
+"""The ``tezip.rans`` entropy stage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tezip.abc import ArrayToBytesStage
+from tezip.errors import InputError, StreamError
+from tezip_rans import elements as el
+from tezip_rans import kernels, model, rans, stream
+from tezip_rans.choices import choose
+from tezip_rans.field import can_relate, from_field, planes_of, to_field
+
+#: a partition holds at least this many elements (fewer partitions, fewer cut rows)
+PARTITION_ELEMENTS = 1 << 21
+_FAILURES = {
+    kernels.RANS_EXHAUSTED: "its rANS bytes end early",
+    kernels.BITS_EXHAUSTED: "its raw bits end early",
+    kernels.BAD_FINAL_STATE: "it does not end in the initial rANS state",
+    kernels.TRAILING_BYTES: "bytes are left over after it",
+}
+
+
+def partition_rows(shape: tuple[int, ...]) -> int:
+    """Rows per partition for a field ``(frames, planes, H, W)``."""
+    frames, planes, height, width = shape
+    per_row = max(1, frames * planes * width)
+    return min(height, max(64, -(-PARTITION_ELEMENTS // per_row)))
+
+
+class RansStage(ArrayToBytesStage):
+    """Spatial prediction on the code grid and context-modelled rANS in independent partitions.
+
+    Each plane of the residuals is predicted from its causal neighbours (MED, west, north,
+    plane or none, chosen per GOP), colour planes optionally relative to G; every error is
+    coded with the table of its context (quantised local gradients, mirrored patterns
+    merged, and the co-located error of the previous frame), tables shared by contexts
+    where that costs fewer bytes. Partitions are bands of rows of every frame.
+    """
+
+    id = "tezip.rans"
+    version = 1
+    decorrelates = True
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        return {}
+
+    def encode(self, residuals: np.ndarray) -> bytes:
+        if residuals.dtype.kind != "u" or residuals.ndim not in (3, 4) or not residuals.size:
+            raise InputError("tezip.rans encodes non-empty unsigned arrays (frames, H, W[, C])")
+        residuals = np.ascontiguousarray(residuals, residuals.dtype.newbyteorder("="))
+        bits = residuals.dtype.itemsize * 8
+        choices = choose(residuals)
+        field = to_field(residuals, choices.offset_binary, choices.relative)
+        rows = partition_rows(field.shape)
+        frames, planes, height, width = field.shape
+        bands = -(-height // rows)
+        elements = np.array(
+            [
+                frames * planes * (min(height, (b + 1) * rows) - b * rows) * width
+                for b in range(bands)
+            ]
+        )
+        raw_regions = np.array([kernels.raw_capacity(int(n), el.SYMBOL_BITS) for n in elements])
+        raw = np.empty(int(raw_regions.sum()), np.uint8)
+        raw_starts = np.concatenate([[0], np.cumsum(raw_regions)[:-1]]).astype(np.int64)
+        raw_ends = np.zeros(bands, np.int64)
+        histogram = np.zeros((planes * el.CONTEXTS, el.MAX_TOKENS), np.int64)
+        kernels.analyse(field, choices.parameters, rows, histogram, raw, raw_starts, raw_ends)
+        mapping, counts = model.cluster(histogram)
+        frequencies = np.array([model.normalise(row) for row in counts], np.int64)
+        clusters = mapping.reshape(planes, el.CONTEXTS)
+        regions = elements * 2 + 16
+        out = np.empty(int(regions.sum()), np.uint8)
+        region_ends = np.cumsum(regions).astype(np.int64)
+        stream_starts = np.zeros(bands, np.int64)
+        kernels.encode(
+            field,
+            choices.parameters,
+            rows,
+            clusters,
+            frequencies,
+            model.starts_of(frequencies),
+            out,
+            region_ends,
+            stream_starts,
+        )
+        partitions = [
+            (
+                out[stream_starts[b] : region_ends[b]].tobytes(),
+                raw[raw_starts[b] : raw_ends[b]].tobytes(),
+            )
+            for b in range(bands)
+        ]
+        relatable = can_relate(residuals.shape, bits)
+        return stream.write(relatable, choices, rows, clusters, frequencies, partitions)
+
+    def decode(self, data: bytes, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        if dtype.kind != "u" or len(shape) not in (3, 4) or min(shape, default=0) < 1:
+            raise InputError("tezip.rans decodes non-empty unsigned arrays (frames, H, W[, C])")
+        parsed = stream.read(bytes(data), tuple(shape), dtype.itemsize * 8)
+        planes = planes_of(tuple(shape), dtype.itemsize * 8)
+        field = np.empty((shape[0], planes, shape[1], shape[2]), np.int64)
+        buffer = np.zeros(len(data) + rans.PADDING, np.uint8)
+        buffer[: len(data)] = np.frombuffer(data, np.uint8)
+        status, band = kernels.decode(
+            buffer,
+            np.array(parsed.rans, np.int64).reshape(-1, 2),
+            np.array(parsed.raw, np.int64).reshape(-1, 2),
+            parsed.choices.parameters,
+            parsed.rows,
+            parsed.clusters,
+            model.decode_entries(parsed.frequencies),
+            field,
+        )
+        if status:
+            raise StreamError(f"tezip.rans partition {band} is damaged: {_FAILURES[status]}")
+        choices = parsed.choices
+        return from_field(field, choices.offset_binary, choices.relative, tuple(shape), dtype)

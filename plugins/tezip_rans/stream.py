@@ -1,0 +1,125 @@
+"""The byte layout of a ``tezip.rans`` stream (``spec/stages/tezip.rans.md``).
+
+``layout`` byte, per-plane flags, the channel relation, per-plane thresholds, the partition
+height, the coding model (zstd: context-to-table map and tables) and the partitions' lengths,
+then each partition's rANS bytes followed by its raw bits. Every number is an unsigned
+LEB128 varint. Parsing checks every field against the shape it must describe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tezip.errors import StreamError
+from tezip.zstd_frames import compress, decompress_exact
+from tezip_rans import elements as el
+from tezip_rans import kernels, model
+from tezip_rans.choices import Choices
+from tezip_rans.field import can_relate, planes_of, value_ranges
+
+LAYOUT = 0
+MODEL_LEVEL = 3  # zstd level of the model block
+_OFFSET_BINARY = 1
+_PREDICTOR_SHIFT = 1
+
+
+@dataclass
+class Stream:
+    """A parsed stream: the choices, the model and where each partition's bytes are."""
+
+    choices: Choices
+    rows: int
+    clusters: np.ndarray  # (planes, CONTEXTS) table of each context
+    frequencies: np.ndarray  # (tables, MAX_TOKENS)
+    rans: list[tuple[int, int]]  # per partition, [start, end) of its rANS bytes
+    raw: list[tuple[int, int]]  # per partition, [start, end) of its raw bits
+
+
+def alphabet(bits: int) -> int:
+    """Tokens a stream of ``bits``-bit codes may use: planes of at most 32 bits, whose
+    values may take one bit more (channel differences) and errors another."""
+    return el.token_count(min(bits, 32) + 2)
+
+
+def write(
+    relatable: bool,
+    choices: Choices,
+    rows: int,
+    clusters: np.ndarray,
+    frequencies: np.ndarray,
+    partitions: list[tuple[bytes, bytes]],
+) -> bytes:
+    """Serialise a coded GOP."""
+    head = bytearray([LAYOUT])
+    for flag, row in zip(choices.offset_binary, choices.parameters, strict=True):
+        head.append(int(flag) * _OFFSET_BINARY | int(row[0]) << _PREDICTOR_SHIFT)
+    if relatable:
+        head.append(int(choices.relative))
+    numbers = [*choices.parameters[:, 1 : kernels.STORED].ravel().tolist(), rows]
+    numbers.append(len(frequencies))
+    modelled = clusters.astype(np.uint8).tobytes() + model.write_tables(frequencies)
+    packed = compress(modelled, MODEL_LEVEL)
+    numbers += [len(modelled), len(packed)]
+    head += model.varints(np.array(numbers, np.int64)) + packed
+    lengths = [n for coded, raw in partitions for n in (len(coded), len(raw))]
+    head += model.varints(np.array(lengths, np.int64))
+    return b"".join([bytes(head), *(part for pair in partitions for part in pair)])
+
+
+def read(data: bytes, shape: tuple[int, ...], bits: int) -> Stream:
+    """Parse a stream for residuals of ``shape`` and ``bits``-bit codes."""
+    planes = planes_of(shape, bits)
+    height = shape[1]
+    reader = model.Reader(data)
+    if reader.byte() != LAYOUT:
+        raise StreamError("tezip.rans stream has an unknown layout byte")
+    flags = [reader.byte() for _ in range(planes)]
+    predictors = [flag >> _PREDICTOR_SHIFT for flag in flags]
+    if any(p not in el.PREDICTORS for p in predictors):
+        raise StreamError("tezip.rans stream names an unknown spatial predictor")
+    offset_binary = np.array([flag & _OFFSET_BINARY for flag in flags], bool)
+    relative = False
+    if can_relate(shape, bits):
+        relation = reader.byte()
+        if relation > 1:
+            raise StreamError("tezip.rans stream has an invalid channel relation")
+        relative = relation == 1
+    limits = np.iinfo(np.int64).max
+    thresholds = reader.varints(planes * (kernels.STORED - 1), limits).reshape(planes, -1)
+    spans = value_ranges(shape, bits, relative)
+    parameters = np.column_stack([predictors, thresholds, spans]).astype(np.int64)
+    rows = reader.varint(height)
+    tables = reader.varint(model.MAX_TABLES)
+    if rows < 1 or tables < 1:
+        raise StreamError("tezip.rans stream declares no rows or no tables")
+    size = reader.varint(planes * el.CONTEXTS + tables * (1 + 2 * el.MAX_TOKENS) * 3)
+    packed_size = reader.varint(len(data))
+    modelled = decompress_exact(reader.take(packed_size), size, "tezip.rans model")
+    if planes * el.CONTEXTS > len(modelled):
+        raise StreamError("tezip.rans model block is too short for its context map")
+    clusters = np.frombuffer(modelled, np.uint8, planes * el.CONTEXTS).astype(np.int64)
+    if (clusters >= tables).any():
+        raise StreamError("tezip.rans context map names a table that does not exist")
+    tokens = model.Reader(modelled[planes * el.CONTEXTS :])
+    frequencies = model.read_tables(tokens, tables, alphabet(bits), el.MAX_TOKENS)
+    if tokens.position != len(tokens.data):
+        raise StreamError("tezip.rans model block has bytes left over")
+    partitions = -(-height // rows)
+    lengths = reader.varints(2 * partitions, len(data))
+    position = reader.position
+    spans = []
+    for length in lengths.tolist():
+        spans.append((position, position + length))
+        position += length
+    if position != len(data):
+        raise StreamError("tezip.rans partition lengths do not add up to the stream")
+    return Stream(
+        Choices(offset_binary, relative, parameters),
+        rows,
+        clusters.reshape(planes, el.CONTEXTS),
+        frequencies,
+        spans[0::2],
+        spans[1::2],
+    )

@@ -1,0 +1,157 @@
+"""``tezip.rans``: exact round trips, element-level invariants, damaged streams fail cleanly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tezip.errors import InputError, StreamError
+from tezip_rans import elements, field, model, stream
+from tezip_rans.stage import RansStage
+
+DTYPES = ("uint8", "uint16", "uint32", "uint64")
+
+
+@st.composite
+def residual_arrays(draw: st.DrawFn) -> np.ndarray:
+    """Residuals as predictors leave them: Laplacian around zero (wrapped), intra codes
+    spread over the range, extremes, runs of zeros, colour channels."""
+    dtype = np.dtype(draw(st.sampled_from(DTYPES)))
+    shape = (draw(st.integers(1, 4)), draw(st.integers(1, 23)), draw(st.integers(1, 23)))
+    if draw(st.booleans()):
+        shape += (draw(st.integers(1, 4)),)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    bits = dtype.itemsize * 8
+    scale = draw(st.sampled_from((0.3, 4, 300, 2.0 ** (bits - 2))))
+    top = 2.0 ** min(bits - 1, 62)
+    signed = rng.laplace(0, scale, shape).clip(-top, top - 1).astype(np.int64)
+    if draw(st.booleans()):  # intra codes: a smooth ramp over much of the range
+        ramp = np.linspace(0, min(2.0**bits - 1, 2.0**62), shape[2]).astype(np.int64)
+        signed = signed + (ramp if len(shape) == 3 else ramp[:, None])
+    array = signed.astype(dtype)
+    if draw(st.booleans()):
+        wide = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+        array = np.where(rng.random(shape) < 0.05, wide, array)
+    array[rng.random(shape) < draw(st.sampled_from((0.0, 0.5, 0.99)))] = 0
+    return array
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(residual_arrays())
+def test_round_trip(array: np.ndarray) -> None:
+    stage = RansStage()
+    data = stage.encode(array)
+    assert data == RansStage().encode(array)  # deterministic
+    out = stage.decode(data, array.shape, array.dtype)
+    assert out.dtype == array.dtype and out.shape == array.shape
+    np.testing.assert_array_equal(out, array)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_extremes(dtype: str) -> None:
+    info = np.iinfo(dtype)
+    array = np.array([[[0, 1, info.max, info.max - 1, 1 << (info.bits - 1)] * 3] * 4], dtype)
+    stage = RansStage()
+    np.testing.assert_array_equal(
+        stage.decode(stage.encode(array), array.shape, array.dtype), array
+    )
+
+
+def test_partitions_are_bands_of_rows() -> None:
+    rng = np.random.default_rng(3)
+    array = rng.integers(0, 4, (2, 300, 20000 // 1), dtype=np.uint8)
+    stage = RansStage()
+    data = stage.encode(array)
+    parsed = stream.read(data, array.shape, 8)
+    assert len(parsed.rans) == -(-300 // parsed.rows) > 1
+    np.testing.assert_array_equal(stage.decode(data, array.shape, array.dtype), array)
+
+
+def test_compresses_what_it_should() -> None:
+    """Sparse residuals cost a fraction of a bit each; a smooth intra ramp almost nothing."""
+    rng = np.random.default_rng(5)
+    sparse = np.where(rng.random((4, 64, 64)) < 0.02, 1, 0).astype(np.uint8)
+    assert len(RansStage().encode(sparse)) < sparse.size / 20
+    ramp = np.broadcast_to(np.arange(64, dtype=np.uint16) * 7, (4, 64, 64)).copy()
+    assert len(RansStage().encode(ramp)) < 400
+
+
+@given(st.integers(-(2**33) + 1, 2**33 - 1))
+def test_tokens_invert(error: int) -> None:
+    """Every error a plane can hold (values and clamped predictions within 33 bits)."""
+    symbol = elements.zigzag(np.int64(error))
+    token, count, low = elements.tokenise(symbol)
+    assert elements.token_extra_bits(np.int64(token)) == count
+    assert token < elements.MAX_TOKENS
+    assert elements.unzigzag(elements.detokenise(np.int64(token), np.uint64(low))) == error
+
+
+def test_fields_invert_for_every_width() -> None:
+    rng = np.random.default_rng(11)
+    for dtype in DTYPES:
+        info = np.iinfo(dtype)
+        residuals = rng.integers(0, info.max, (2, 3, 4, 3), dtype=dtype, endpoint=True)
+        bits = info.bits
+        for relative in (False, True) if field.can_relate(residuals.shape, bits) else (False,):
+            flags = rng.random(field.planes_of(residuals.shape, bits)) < 0.5
+            values = field.to_field(residuals, flags, relative)
+            low, high = field.value_ranges(residuals.shape, bits, relative).T
+            assert (values.min(axis=(0, 2, 3)) >= low).all()
+            assert (values.max(axis=(0, 2, 3)) <= high).all()
+            back = field.from_field(values, flags, relative, residuals.shape, residuals.dtype)
+            np.testing.assert_array_equal(back, residuals)
+
+
+def test_frequencies_keep_every_seen_token() -> None:
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        counts = np.where(rng.random(70) < 0.3, rng.integers(1, 10**9, 70), 0)
+        counts[rng.integers(0, 70)] += 1
+        frequencies = model.normalise(counts)
+        assert frequencies.sum() == model.TOTAL
+        assert ((frequencies > 0) == (counts > 0)).all()
+
+
+@pytest.fixture(scope="module")
+def coded() -> tuple[bytes, np.ndarray]:
+    rng = np.random.default_rng(9)
+    array = (np.cumsum(rng.integers(-3, 4, (3, 40, 50)), axis=2) + 500).astype(np.uint16)
+    return RansStage().encode(array), array
+
+
+def test_every_truncation_fails_cleanly(coded: tuple[bytes, np.ndarray]) -> None:
+    data, array = coded
+    for end in range(0, len(data), max(1, len(data) // 300)):
+        with pytest.raises(StreamError):
+            RansStage().decode(data[:end], array.shape, array.dtype)
+
+
+def test_damage_is_an_error_or_wrong_values_never_a_crash(
+    coded: tuple[bytes, np.ndarray],
+) -> None:
+    """Flipped bytes either fail or decode to some array of the right shape (the frame
+    checksums of the container reject the latter); nothing reads outside its buffers."""
+    data, array = coded
+    rng = np.random.default_rng(4)
+    failures = 0
+    for _ in range(400):
+        damaged = bytearray(data)
+        damaged[rng.integers(0, len(data))] ^= 1 << rng.integers(0, 8)
+        try:
+            out = RansStage().decode(bytes(damaged), array.shape, array.dtype)
+        except StreamError:
+            failures += 1
+        else:
+            assert out.shape == array.shape and out.dtype == array.dtype
+    assert failures > 200
+
+
+def test_bad_inputs() -> None:
+    with pytest.raises(InputError):
+        RansStage().encode(np.zeros((2, 3), np.uint8))
+    with pytest.raises(InputError):
+        RansStage().encode(np.zeros((2, 3, 3), np.int16))
+    with pytest.raises(StreamError):
+        RansStage().decode(b"\x07", (1, 2, 2), np.dtype(np.uint8))
