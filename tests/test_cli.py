@@ -115,7 +115,7 @@ def test_inspect_json_and_verify(stack: Path, tmp_path: Path) -> None:
     assert [g["frames"] for g in info["gops"]] == [5, 5, 2]
     assert info["header"]["bound"]["mode"] == "rel"
     text = CliRunner().invoke(cli, ["inspect", str(archive)])
-    assert "tezip.zstd" in text.output and "ratio" in text.output
+    assert "tezip.rans" in text.output and "ratio" in text.output
 
 
 def test_plugins_lists_builtins() -> None:
@@ -164,11 +164,26 @@ UNPACK = ["unpack", "{archive}"]
         ([*PACK, "--predictor", ""], "'--predictor': names no predictor"),
         ([*PACK, "--predictor", ","], "'--predictor': names no predictor"),
         ([*PACK, "--predictor", " "], "'--predictor': names no predictor"),
-        ([*PACK, "--entropy-opt", "bogus=1"], "has no option 'bogus'; options: level (an int"),
-        ([*PACK, "--entropy-opt", "shuffle=maybe"], "shuffle must be true or false, got 'maybe'"),
-        ([*PACK, "--entropy-opt", "shuffle=1"], "shuffle must be true or false, got 1"),
-        ([*PACK, "--entropy-opt", "level=2.5"], "level must be an integer, got 2.5"),
-        ([*PACK, "--entropy-opt", "level=99"], "level must be an integer in 1..22"),
+        (
+            [*PACK, "--entropy", "tezip.zstd", "--entropy-opt", "bogus=1"],
+            "has no option 'bogus'; options: level (an int",
+        ),
+        (
+            [*PACK, "--entropy", "tezip.zstd", "--entropy-opt", "shuffle=maybe"],
+            "shuffle must be true or false, got 'maybe'",
+        ),
+        (
+            [*PACK, "--entropy", "tezip.zstd", "--entropy-opt", "shuffle=1"],
+            "shuffle must be true or false, got 1",
+        ),
+        (
+            [*PACK, "--entropy", "tezip.zstd", "--entropy-opt", "level=2.5"],
+            "level must be an integer, got 2.5",
+        ),
+        (
+            [*PACK, "--entropy", "tezip.zstd", "--entropy-opt", "level=99"],
+            "level must be an integer in 1..22",
+        ),
         ([*PACK, "--predictor-opt", "x=1"], "no selected predictor has an option 'x'"),
         ([*PACK, "--spatial", "tezip.zstd"], "'--spatial': 'tezip.zstd' is not an array-to"),
         ([*UNPACK, "-o", "y.npy", "--frames", "200:300"], "200:300 reaches outside"),

@@ -52,13 +52,13 @@ def test_entropy_options_are_checked_against_declared_parameters(
 ) -> None:
     """Issue 10: ``shuffle="maybe"`` was taken as True; ``bogus=1`` leaked a signature."""
     with pytest.raises(OptionError, match=message) as caught:
-        tezip.pack(frames, tmp_path / "a.tez", entropy_options=options)
+        tezip.pack(frames, tmp_path / "a.tez", entropy="tezip.zstd", entropy_options=options)
     assert "__init__" not in str(caught.value)
 
 
 def test_valid_typed_options_are_taken(frames: np.ndarray, tmp_path: Path) -> None:
     path = tmp_path / "a.tez"
-    tezip.pack(frames, path, entropy_options={"shuffle": False, "level": 3})
+    tezip.pack(frames, path, entropy="tezip.zstd", entropy_options={"shuffle": False, "level": 3})
     with tezip.open(path) as opened:
         assert opened.header.stages[-1]["configuration"] == {"level": 3, "shuffle": False}
         np.testing.assert_array_equal(opened[:], frames)

@@ -21,6 +21,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from tezip.costs import spatial_cost
+
 __all__ = [
     "ArrayToArrayStage",
     "ArrayToBytesStage",
@@ -161,6 +163,13 @@ class ArrayToBytesStage(Plugin):
     #: True when the stage decorrelates residuals spatially itself, so the default pipeline
     #: puts no ``tezip.lorenzo`` stage before it.
     decorrelates: ClassVar[bool] = False
+
+    def estimate(self, pairs: np.ndarray) -> np.ndarray:
+        """Estimated bits per frame of residual row pairs ``(n, k, 2, W[, C])`` (see
+        :func:`tezip.costs.row_pairs`), used to rank predictors and place keyframes: it must
+        rank candidates the way this stage will code them. The default estimates the
+        residuals after the best of ``tezip.lorenzo``'s spatial modes."""
+        return spatial_cost(pairs)
 
     @abstractmethod
     def encode(self, residuals: np.ndarray) -> bytes:

@@ -29,7 +29,13 @@ from tezip.quantize import Quantizer, make_quantizer
 from tezip.registry import Registry, get_registry
 
 Progress = Callable[[int], None]
-DEFAULT_ENTROPY = "tezip.zstd"
+DEFAULT_ENTROPY = "tezip.rans"
+#: speed / ratio levels (as zstd's): 1 is fastest, 9 smallest; the default holds tezip's
+#: speed targets (BENCHMARKS.md)
+LEVELS = range(1, 10)
+DEFAULT_LEVEL = 5
+#: from this level on, every built-in predictor codes each GOP in full and the smallest wins
+THOROUGH_LEVEL = 8
 DEFAULT_SPATIAL = "tezip.lorenzo"
 
 
@@ -109,6 +115,24 @@ def _predictors(
     ]
 
 
+def level_coder(
+    level: int, entropy: str | None, options: dict[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
+    """The entropy stage and its options for a speed level, unless the caller named them:
+    level 1 is ``tezip.zstd`` behind ``tezip.lorenzo``, the others ``tezip.rans`` at effort
+    1 (levels 2-3), 2 (4-6) or 3 (7-9)."""
+    if isinstance(level, bool) or not isinstance(level, int) or level not in LEVELS:
+        raise OptionError(
+            f"must be an integer from 1 (fastest) to 9 (smallest), got {level!r}", "level"
+        )
+    options = dict(options or {})
+    if entropy is None:
+        entropy = "tezip.zstd" if level == 1 else DEFAULT_ENTROPY
+    if entropy == DEFAULT_ENTROPY:
+        options.setdefault("effort", 1 if level <= 3 else 2 if level <= 6 else 3)
+    return entropy, options
+
+
 def _stages(
     registry: Registry,
     entropy: str,
@@ -128,11 +152,11 @@ def _stages(
     return [transform, coder]
 
 
-def _quantizer(bound: ErrorBound, source: FrameSource) -> Quantizer:
+def _quantizer(bound: ErrorBound, source: FrameSource, grid_phase: bool) -> Quantizer:
     """The quantizer for ``bound`` fitted to the input's values (:meth:`ErrorBound.fitted`)."""
     stats = source.value_stats() if bound.needs_range else None
     value_range = None if stats is None else (stats.low, stats.high)
-    return make_quantizer(bound.fitted(stats), source.dtype, value_range)
+    return make_quantizer(bound.fitted(stats), source.dtype, value_range, grid_phase)
 
 
 def pack(
@@ -145,7 +169,8 @@ def pack(
     pwrel: float | None = None,
     predictor: str = "auto",
     predictor_options: dict[str, Any] | None = None,
-    entropy: str = DEFAULT_ENTROPY,
+    level: int = DEFAULT_LEVEL,
+    entropy: str | None = None,
     entropy_options: dict[str, Any] | None = None,
     spatial: str = "auto",
     gop: int | str = "auto",
@@ -157,12 +182,16 @@ def pack(
     progress: Progress | None = None,
     quiet: bool = True,
     registry: Registry | None = None,
+    grid_phase: bool = True,
 ) -> PackResult:
     """Compress frames (an array ``(n, H, W[, C])``, a ``.npy`` path or an image folder).
 
     Lossless by default; ``abs``/``rel``/``pwrel`` bound the error of every element in the
     output dtype (:meth:`ErrorBound.fitted` says when a bound is coded losslessly or warned
-    about). ``model`` is a model file for learned predictors, stored in the archive with
+    about). ``level`` trades speed (1) for ratio (9); ``entropy`` overrides its choice of
+    entropy stage. ``grid_phase=False`` keeps bounded grids where format 1.0 puts them
+    (readable by tezip before 0.2), instead of choosing each GOP's grid from the data.
+    ``model`` is a model file for learned predictors, stored in the archive with
     ``embed_model``. ``progress`` is called with the number of frames finished after each
     GOP. An existing file at ``path`` is replaced only with ``overwrite``. Invalid options
     raise ``OptionError`` before the input is read.
@@ -172,6 +201,7 @@ def pack(
     bound = ErrorBound.from_options(lossless=lossless, abs=abs, rel=rel, pwrel=pwrel)
     policy = GopPolicy.parse(gop)
     predictors = _predictors(registry, predictor, predictor_options)
+    entropy, entropy_options = level_coder(level, entropy, entropy_options)
     stages = _stages(registry, entropy, entropy_options, spatial)
     context = RunContext(check_device(device), () if model is None else (read_model(model),))
     for candidate in predictors:
@@ -187,7 +217,7 @@ def pack(
             stacklevel=2,
         )
     source = _source(data)
-    quantizer = _quantizer(bound, source)
+    quantizer = _quantizer(bound, source, grid_phase)
     header = Header(
         frames=len(source),
         frame_shape=tuple(source.frame_shape),
@@ -201,11 +231,13 @@ def pack(
         writer=f"tezip {__version__}",
     )
     pipeline = Pipeline.from_header(header, registry, context)
+    pipeline.thorough = level >= THOROUGH_LEVEL
     workers = workers or os.cpu_count() or 1
     gops = 0
     embedded: set[str | None] = set()  # fingerprints of the models written so far
     with ArchiveWriter(path, header, overwrite=overwrite) as writer:
-        for first, record in _encode_all(pipeline, plan(source, policy, quantizer), workers):
+        groups = plan(source, policy, quantizer, pipeline.entropy.estimate)
+        for first, record in _encode_all(pipeline, groups, workers):
             used = predictors[record.predictor]
             model_file = used.model_file() if embed_model else None
             if model_file is not None and used.fingerprint not in embedded:

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from tezip import __version__, parameters
-from tezip.api import DEFAULT_ENTROPY, pack, select_frames, unpack_to
+from tezip.api import DEFAULT_LEVEL, level_coder, pack, select_frames, unpack_to
 from tezip.bounds import ErrorBound
 from tezip.device import DEVICES
 from tezip.errors import OptionError, OutputExistsError, TezipError, TezipWarning
@@ -163,8 +163,17 @@ def cli() -> None:
     metavar="KEY=VALUE",
     help="Option of the predictors that take KEY (tezip plugins lists them).",
 )
-@click.option("--entropy", default=DEFAULT_ENTROPY, show_default=True, help="Entropy stage id.")
-@click.option("--entropy-opt", multiple=True, metavar="KEY=VALUE", help="e.g. level=19.")
+@click.option(
+    "-l",
+    "--level",
+    type=int,
+    default=DEFAULT_LEVEL,
+    show_default=True,
+    help="Speed against ratio, 1 (fastest) .. 9 (smallest), as zstd's levels.",
+)
+@click.option("--fast", is_flag=True, help="The fastest level (--level 1).")
+@click.option("--entropy", help="Entropy stage id (default: the level's: tezip.rans, 1: zstd).")
+@click.option("--entropy-opt", multiple=True, metavar="KEY=VALUE", help="e.g. effort=3.")
 @click.option("--spatial", default="auto", show_default=True, help="Spatial stage id or 'none'.")
 @click.option("--gop", default="auto", show_default=True, help="Frames per GOP, or auto[:MAX].")
 @click.option("--model", type=click.Path(path_type=str), help="Model file for learned predictors.")
@@ -182,7 +191,9 @@ def pack_command(
     pwrel: float | None,
     predictor: str,
     predictor_opt: tuple[str, ...],
-    entropy: str,
+    level: int,
+    fast: bool,
+    entropy: str | None,
     entropy_opt: tuple[str, ...],
     spatial: str,
     gop: str,
@@ -198,6 +209,8 @@ def pack_command(
 
     ErrorBound.from_options(lossless=lossless, abs=abs_, rel=rel, pwrel=pwrel)  # before reading
     GopPolicy.parse(gop)  # the input, which may take long
+    level = 1 if fast else level
+    level_coder(level, entropy, None)
     frames = open_source(source)
     with progress_bar(len(frames), "packing", quiet) as update:
         result = pack(
@@ -209,6 +222,7 @@ def pack_command(
             pwrel=pwrel,
             predictor=predictor,
             predictor_options=parse_options(predictor_opt, "--predictor-opt"),
+            level=level,
             entropy=entropy,
             entropy_options=parse_options(entropy_opt, "--entropy-opt"),
             spatial=spatial,

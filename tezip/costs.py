@@ -4,9 +4,15 @@ candidates by the estimated cost after the best spatial mode."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from tezip.spatial import LEFT, channel_difference, channels_of, difference, spatial_modes
+
+
+#: per-frame estimated bits of residual row pairs ``(n, k, 2, W[, C])``
+Estimate = Callable[[np.ndarray], np.ndarray]
 
 
 def estimated_bits(residuals: np.ndarray, frames_axis: bool = False) -> np.ndarray:

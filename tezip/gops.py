@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tezip.costs import row_pairs, spatial_cost
+from tezip.costs import Estimate, row_pairs, spatial_cost
 from tezip.errors import OptionError
 from tezip.io import FrameSource
 from tezip.quantize import Quantizer
@@ -64,7 +64,9 @@ ONSET_RATIO = 0.75
 #: ...after a frame that was at least as cheap to predict as to code alone (hysteresis)
 
 
-def intra_to_temporal(frames: np.ndarray, before: np.ndarray, quantizer: Quantizer) -> np.ndarray:
+def intra_to_temporal(
+    frames: np.ndarray, before: np.ndarray, quantizer: Quantizer, estimate: Estimate = spatial_cost
+) -> np.ndarray:
     """Per frame, estimated intra cost over the cost of predicting it from its predecessor.
 
     ``before`` holds the frame preceding ``frames[0]`` (or nothing at the start, which counts
@@ -74,15 +76,16 @@ def intra_to_temporal(frames: np.ndarray, before: np.ndarray, quantizer: Quantiz
     if stack.shape[1] < 2 or len(stack) < 2:
         return np.ones(len(frames))
     sample = quantizer.quantize(row_pairs(stack)).codes
-    intra = spatial_cost(sample[1:]) + 1.0
-    ratios = intra / (spatial_cost(sample[1:] - sample[:-1]) + 1.0)
+    intra = estimate(sample[1:]) + 1.0
+    ratios = intra / (estimate(sample[1:] - sample[:-1]) + 1.0)
     return ratios if len(before) else np.concatenate([[1.0], ratios])
 
 
 def plan(
-    source: FrameSource, policy: GopPolicy, quantizer: Quantizer
+    source: FrameSource, policy: GopPolicy, quantizer: Quantizer, estimate: Estimate = spatial_cost
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(first frame index, frames)`` for each GOP, reading each frame once."""
+    """Yield ``(first frame index, frames)`` for each GOP, reading each frame once;
+    ``estimate`` is the entropy stage's cost estimate (it decides where ``auto`` cuts)."""
     frame_bytes = int(np.prod(source.frame_shape)) * source.dtype.itemsize
     length = policy.frames_per_gop(frame_bytes)
     intra_length = policy.frames_per_gop(frame_bytes, INTRA_GOP_BYTES)
@@ -94,7 +97,7 @@ def plan(
         if len(pending) < want:  # read a whole GOP's worth so each frame is copied once more
             fresh = source.read(start + len(pending), min(total, start + len(pending) + length))
             if policy.auto:
-                fresh_ratios = intra_to_temporal(fresh, pending[-1:], quantizer)
+                fresh_ratios = intra_to_temporal(fresh, pending[-1:], quantizer, estimate)
                 ratios = np.concatenate([ratios, fresh_ratios])
             pending = np.concatenate([pending, fresh]) if len(pending) else fresh
         onsets = (ratios[1:want] < ONSET_RATIO) & (ratios[: want - 1] >= 1)

@@ -17,7 +17,7 @@ from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, CodeSpace, Predictor
 from tezip.container.gop import GopRecord
 from tezip.container.header import Header, informative_text
 from tezip.container.layout import crc32
-from tezip.costs import row_pairs, spatial_cost
+from tezip.costs import Estimate, row_pairs
 from tezip.errors import HeaderError, IntegrityError, ModelError, StreamError
 from tezip.quantize import Quantizer, quantizer_from_configuration
 from tezip.registry import Registry
@@ -56,9 +56,11 @@ def _coded_size(coded: _Coded) -> int:
     return len(payload) + sum(len(side) for side in sides)
 
 
-def _prediction_cost(predictor: Predictor, space: CodeSpace, sample: np.ndarray) -> float:
+def _prediction_cost(
+    predictor: Predictor, space: CodeSpace, sample: np.ndarray, estimate: Estimate
+) -> float:
     residuals, _ = _run_predictor(predictor, space, sample)
-    return float(spatial_cost(residuals[1:]).sum())
+    return float(estimate(residuals[1:]).sum())
 
 
 @dataclass
@@ -73,6 +75,8 @@ class Pipeline:
     entropy: ArrayToBytesStage
     #: per predictor, the device the header says it was packed on (learned predictors)
     packed_on: Sequence[str | None]
+    #: encoder only: code every point-wise candidate in full instead of ranking on a sample
+    thorough: bool = False
 
     @classmethod
     def from_header(
@@ -112,18 +116,23 @@ class Pipeline:
     def finalists(self, codes: np.ndarray, space: CodeSpace) -> list[int]:
         """Candidate predictors worth coding this GOP with in full.
 
-        Point-wise predictors are ranked on a sample of row pairs and only the cheapest goes
-        on; predictors that are not point-wise (learned, stateful) cannot be judged on a
-        sample, so each of them goes on too. A single candidate or a GOP of one frame needs
-        no comparison.
+        Point-wise predictors are ranked on a sample of row pairs by the entropy stage's
+        estimate and only the cheapest goes on (all of them when ``thorough``); predictors
+        that are not point-wise (learned, stateful) cannot be judged on a sample, so each of
+        them goes on too. A single candidate or a GOP of one frame needs no comparison.
         """
         if len(self.predictors) == 1 or len(codes) == 1:
             return [0]
         pointwise = [i for i, p in enumerate(self.predictors) if p.pointwise]
         others = [i for i, p in enumerate(self.predictors) if not p.pointwise]
+        if self.thorough:
+            return pointwise + others
         if len(pointwise) > 1 and codes.shape[1] >= 2:
             sample = row_pairs(codes)
-            costs = [_prediction_cost(self.predictors[i], space, sample) for i in pointwise]
+            costs = [
+                _prediction_cost(self.predictors[i], space, sample, self.entropy.estimate)
+                for i in pointwise
+            ]
             pointwise = [pointwise[int(np.argmin(costs))]]
         return pointwise[:1] + others
 
@@ -133,7 +142,7 @@ class Pipeline:
         quantized = self.quantizer.quantize(frames)
         codes = quantized.codes
         bits = codes.dtype.itemsize * 8
-        space = self.quantizer.space(quantized.offset, bits)
+        space = self.quantizer.space(quantized.offset, bits, quantized.phase)
         coded = [self._code(index, space, codes) for index in self.finalists(codes, space)]
         chosen, sides, metas, payload = min(coded, key=_coded_size)
         positions = np.flatnonzero(quantized.outliers)
@@ -154,6 +163,7 @@ class Pipeline:
             outliers=int(positions.size),
             residuals=payload,
             exact=exact,
+            phase=quantized.phase if self.quantizer.phased else None,
         )
 
     def _code(self, index: int, space: CodeSpace, codes: np.ndarray) -> _Coded:
@@ -180,19 +190,20 @@ class Pipeline:
             0,
         ):
             raise StreamError("lossless GOP with a code width other than the dtype's")
+        phase = self.quantizer.check_phase(record.phase)
         residuals = self.entropy.decode(record.residuals, shape, code_dtype)
         if residuals.shape != shape or residuals.dtype != code_dtype:
             raise StreamError(f"{self.entropy.id} decoded the wrong shape or dtype")
         for stage, meta in zip(reversed(self.transforms), reversed(record.stages), strict=True):
             residuals = stage.decode(residuals, meta)
-        space = self.quantizer.space(record.offset, record.bits)
+        space = self.quantizer.space(record.offset, record.bits, phase)
         state = self.predictors[record.predictor].start(space, self.frame_shape)
         codes = residuals  # reconstructed in place, frame by frame
         for index in range(record.count):
             prediction, _ = state.predict(record.side[index] if record.side else b"")
             np.add(prediction, residuals[index], out=codes[index])
             state.update(codes[index])
-        frames = self.quantizer.dequantize(codes, record.offset)
+        frames = self.quantizer.dequantize(codes, record.offset, phase)
         if record.outliers:
             frames = self._patch_outliers(frames, record)
         self._verify(frames, record)

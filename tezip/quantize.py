@@ -4,8 +4,11 @@ Three quantizers (DESIGN.md section 2):
 
 - ``lossless``: integers map to codes by offset binary, floats by an order-preserving map of
   their bit patterns; a bijection, so NaN payloads and -0.0 survive.
-- ``grid`` (abs/rel): ``q = round(x / step)``; integer data with tolerance ``t`` use the
-  odd step ``2t + 1`` in exact integer arithmetic, floats use ``step = 2E``.
+- ``grid`` (abs/rel): ``q = round((x - p) / step)``; integer data with tolerance ``t`` use
+  the odd step ``2t + 1`` in exact integer arithmetic, floats use ``step = 2E``. The grid's
+  phase ``p`` (where its bins sit) is chosen per GOP from the data when the quantizer is
+  ``phased``: noise that straddles a bin edge turns into codes of +-1 that a bin centred on
+  it would not produce.
 - ``log`` (pwrel): ``q = round(K * log2|x|)`` with the sign folded in and zero kept exact;
   reconstruction uses a correctly rounded table of ``2**(j/K)`` and ``ldexp``, so it is the
   same on every machine.
@@ -28,9 +31,13 @@ import numpy as np
 from tezip.abc import CodeSpace
 from tezip.bounds import MIN_PWREL, ErrorBound
 from tezip.codes import bits_for, canonical_dtype, from_ordered_bits, ordered_bits, unsigned
-from tezip.errors import BoundError, HeaderError
+from tezip.costs import row_pairs, spatial_cost
+from tezip.errors import BoundError, HeaderError, StreamError
 
 _Q_LIMIT = 2.0**62  # |q| beyond this would overflow int64 arithmetic: stored as outliers
+#: most grid phases a GOP chooses among, and frames of a GOP sampled to choose
+PHASES = 16
+PHASE_FRAMES = 4
 
 
 @dataclass
@@ -41,12 +48,15 @@ class Quantized:
     offset: int  # codes + offset = the quantizer's signed integers
     outliers: np.ndarray  # bool mask: elements to store exactly
     reconstruction: np.ndarray  # decoded frames, outliers already exact
+    phase: int | float = 0  # where the grid sits (phased grids), else 0
 
 
 class Quantizer(ABC):
     """Maps frames of one dtype to unsigned codes and back."""
 
     mode: str
+    #: True when each GOP chooses where the grid sits and records it
+    phased: bool = False
 
     def __init__(self, dtype: np.dtype | str) -> None:
         self.dtype = canonical_dtype(dtype)
@@ -60,12 +70,19 @@ class Quantizer(ABC):
         """Codes for one GOP, with the bound checked element by element."""
 
     @abstractmethod
-    def dequantize(self, codes: np.ndarray, offset: int) -> np.ndarray:
+    def dequantize(self, codes: np.ndarray, offset: int, phase: int | float = 0) -> np.ndarray:
         """Frames (outliers not yet patched) from codes."""
 
     @abstractmethod
-    def space(self, offset: int, bits: int) -> CodeSpace:
+    def space(self, offset: int, bits: int, phase: int | float = 0) -> CodeSpace:
         """The code domain of a GOP, for predictors."""
+
+    def check_phase(self, phase: int | float | None) -> int | float:
+        """The phase a GOP record gives, validated (``StreamError``): only phased grids have
+        one, and it lies in ``[0, step)``."""
+        if phase is None:
+            return 0
+        raise StreamError("GOP records a grid phase, but the quantizer has none")
 
 
 class LosslessQuantizer(Quantizer):
@@ -77,10 +94,10 @@ class LosslessQuantizer(Quantizer):
         codes = frames if self.dtype.kind == "u" else ordered_bits(frames)
         return Quantized(codes, 0, np.zeros(frames.shape, bool), frames)
 
-    def dequantize(self, codes: np.ndarray, offset: int) -> np.ndarray:
+    def dequantize(self, codes: np.ndarray, offset: int, phase: int | float = 0) -> np.ndarray:
         return codes if self.dtype.kind == "u" else from_ordered_bits(codes, self.dtype)
 
-    def space(self, offset: int, bits: int) -> CodeSpace:
+    def space(self, offset: int, bits: int, phase: int | float = 0) -> CodeSpace:
         code = unsigned(bits)
 
         def to_values(codes: np.ndarray) -> np.ndarray:
@@ -100,21 +117,28 @@ class _SignedQuantizer(Quantizer):
     """Lossy quantizers: signed integers ``q`` shifted by a per-GOP offset into codes."""
 
     @abstractmethod
-    def _integers(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _integers(self, frames: np.ndarray, phase: int | float) -> tuple[np.ndarray, np.ndarray]:
         """Signed integers ``q`` and a mask of elements that cannot be represented."""
 
     @abstractmethod
-    def _values(self, q: np.ndarray) -> np.ndarray:
+    def _values(self, q: np.ndarray, phase: int | float) -> np.ndarray:
         """Reconstruction in the output dtype from signed integers (int64)."""
+
+    def choose_phase(self, frames: np.ndarray) -> int | float:
+        """Where this GOP's grid sits (0 for quantizers without a phase)."""
+        return 0
 
     @abstractmethod
     def _within_bound(self, reconstruction: np.ndarray, frames: np.ndarray) -> np.ndarray:
         """Element-wise check of the bound, computed on output-dtype values."""
 
     def quantize(self, frames: np.ndarray) -> Quantized:
+        return self._quantize(frames, self.choose_phase(frames))
+
+    def _quantize(self, frames: np.ndarray, phase: int | float) -> Quantized:
         if _small_integers(frames.dtype) and frames.size > 1 << 8 * frames.dtype.itemsize:
-            return self._quantize_by_table(frames)
-        q, invalid = self._integers(frames)
+            return self._quantize_by_table(frames, phase)
+        q, invalid = self._integers(frames, phase)
         valid_q = q[~invalid] if invalid.any() else q
         low = int(valid_q.min()) if valid_q.size else 0
         high = int(valid_q.max()) if valid_q.size else 0
@@ -122,43 +146,45 @@ class _SignedQuantizer(Quantizer):
             q = np.where(invalid, low, q)
         code = unsigned(bits_for(high - low))
         codes = (q - low).astype(code)
-        reconstruction = self.dequantize(codes, low)
+        reconstruction = self.dequantize(codes, low, phase)
         outliers = invalid | ~self._within_bound(reconstruction, frames)
         if outliers.any():
             reconstruction = np.where(outliers, frames, reconstruction)
-        return Quantized(codes, low, outliers, reconstruction)
+        return Quantized(codes, low, outliers, reconstruction, phase)
 
-    def _quantize_by_table(self, frames: np.ndarray) -> Quantized:
+    def _quantize_by_table(self, frames: np.ndarray, phase: int | float) -> Quantized:
         """8/16-bit integers: quantize every possible value once, then look frames up."""
         unsigned_view = unsigned(frames.dtype.itemsize * 8)
         domain = np.arange(1 << 8 * frames.dtype.itemsize, dtype=np.int64)
         if frames.dtype.kind == "i":
             domain += np.iinfo(frames.dtype).min
-        table = self.quantize(domain.astype(frames.dtype))
+        table = self._quantize(domain.astype(frames.dtype), phase)
         index = frames.view(unsigned_view)
         if frames.dtype.kind == "i":  # value order: flip the sign bit
             index = index ^ unsigned_view.type(1 << (8 * frames.dtype.itemsize - 1))
         outliers = table.outliers[index] if table.outliers.any() else np.zeros(frames.shape, bool)
-        return Quantized(table.codes[index], table.offset, outliers, table.reconstruction[index])
+        return Quantized(
+            table.codes[index], table.offset, outliers, table.reconstruction[index], phase
+        )
 
     #: signed integer type wide enough for ``q`` and the reconstruction arithmetic
     work: type[np.signedinteger] = np.int64
 
-    def dequantize(self, codes: np.ndarray, offset: int) -> np.ndarray:
+    def dequantize(self, codes: np.ndarray, offset: int, phase: int | float = 0) -> np.ndarray:
         size = 1 << 8 * codes.dtype.itemsize
         if codes.dtype.itemsize <= 2 and codes.size > size:  # evaluate each code once
-            return self.dequantize(np.arange(size, dtype=codes.dtype), offset)[codes]
-        return self._values(codes.astype(np.int64) + np.int64(offset))
+            return self.dequantize(np.arange(size, dtype=codes.dtype), offset, phase)[codes]
+        return self._values(codes.astype(np.int64) + np.int64(offset), phase)
 
-    def space(self, offset: int, bits: int) -> CodeSpace:
+    def space(self, offset: int, bits: int, phase: int | float = 0) -> CodeSpace:
         max_code = (1 << bits) - 1
         code = unsigned(bits)
 
         def to_values(codes: np.ndarray) -> np.ndarray:
-            return self.dequantize(codes, offset).astype(np.float64)
+            return self.dequantize(codes, offset, phase).astype(np.float64)
 
         def from_values(values: np.ndarray) -> np.ndarray:
-            q, _ = self._integers(np.asarray(values, dtype=np.float64))
+            q, _ = self._integers(np.asarray(values, dtype=np.float64), phase)
             return np.clip(q - offset, 0, max_code).astype(code)
 
         return CodeSpace(bits, max_code, to_values, from_values)
@@ -173,8 +199,11 @@ class GridQuantizer(_SignedQuantizer):
 
     mode = "grid"
 
-    def __init__(self, dtype: np.dtype | str, tolerance: float) -> None:
+    def __init__(self, dtype: np.dtype | str, tolerance: float, phase: str | None = None) -> None:
         super().__init__(dtype)
+        if phase not in (None, "gop"):
+            raise BoundError(f"grid quantizer phase must be 'gop' or absent, got {phase!r}")
+        self.phased = phase == "gop"
         if not math.isfinite(tolerance):
             raise BoundError(f"grid quantizer needs a positive finite tolerance, got {tolerance}")
         if self.dtype.kind == "f":
@@ -193,29 +222,56 @@ class GridQuantizer(_SignedQuantizer):
 
     @property
     def configuration(self) -> dict[str, Any]:
-        return {**super().configuration, "tolerance": self.tolerance}
+        phase = {"phase": "gop"} if self.phased else {}
+        return {**super().configuration, "tolerance": self.tolerance, **phase}
 
-    def _integers(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def phases(self) -> list[int | float]:
+        """The phases a GOP may choose among: every integer below a step of at most
+        :data:`PHASES`, else that many spread over the step."""
+        if self.dtype.kind == "f":
+            return [self.step * k / PHASES for k in range(PHASES)]
+        count = min(int(self.step), PHASES)
+        return sorted({int(k * self.step // count) for k in range(count)})
+
+    def choose_phase(self, frames: np.ndarray) -> int | float:
+        """The phase under which a sample of the GOP's rows costs the fewest estimated bits
+        after spatial decorrelation (the first of equals, so constant data keeps 0)."""
+        if not self.phased or frames.shape[1] < 2:
+            return self.phases()[0]
+        chosen = frames[np.unique(np.linspace(0, len(frames) - 1, PHASE_FRAMES).astype(int))]
+        sample = row_pairs(chosen)
+        costs = [spatial_cost(self._integers(sample, p)[0]).sum() for p in self.phases()]
+        return self.phases()[int(np.argmin(costs))]
+
+    def check_phase(self, phase: int | float | None) -> int | float:
+        if not self.phased:
+            return super().check_phase(phase)
+        kinds = (int, float) if self.dtype.kind == "f" else (int,)  # FORMAT.md 1: int for float
+        if isinstance(phase, bool) or not isinstance(phase, kinds) or not 0 <= phase < self.step:
+            raise StreamError(f"GOP grid phase {phase!r} is not a number in [0, step)")
+        return float(phase) if self.dtype.kind == "f" else phase
+
+    def _integers(self, frames: np.ndarray, phase: int | float) -> tuple[np.ndarray, np.ndarray]:
         if frames.dtype.kind in "ui":
             work = self.work
-            q = (frames.astype(work) + work(self.tolerance)) // work(self.step)
+            q = (frames.astype(work) + work(self.tolerance - phase)) // work(self.step)
             return q, np.zeros(frames.shape, bool)
         with np.errstate(invalid="ignore", over="ignore"):
-            scaled = np.rint(frames.astype(np.float64) / self.step)
+            scaled = np.rint((frames.astype(np.float64) - phase) / self.step)
             invalid = ~(np.abs(scaled) < _Q_LIMIT)
             scaled[invalid] = 0
         return scaled.astype(np.int64), invalid
 
-    def _values(self, q: np.ndarray) -> np.ndarray:
+    def _values(self, q: np.ndarray, phase: int | float) -> np.ndarray:
         if self.dtype.kind == "f":
             with np.errstate(over="ignore"):
-                return (q.astype(np.float64) * self.step).astype(self.dtype)
+                return (q.astype(np.float64) * self.step + phase).astype(self.dtype)
         info = np.iinfo(self.dtype)
         # beyond +-reach every q clamps to MIN or MAX alike: clip first, so q * step is exact
         reach = max(-int(info.min), int(info.max)) // self.step + 1
         if q.size and (q.min() < -reach or q.max() > reach):
             q = np.clip(q, -reach, reach)
-        values = q.astype(self.work, copy=False) * self.work(self.step)
+        values = q.astype(self.work, copy=False) * self.work(self.step) + self.work(phase)
         if values.size and (values.min() < info.min or values.max() > info.max):
             np.clip(values, info.min, info.max, out=values)
         return values.astype(self.dtype)
@@ -300,7 +356,7 @@ class LogQuantizer(_SignedQuantizer):
     def configuration(self) -> dict[str, Any]:
         return {**super().configuration, "pwrel": self.pwrel}
 
-    def _integers(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _integers(self, frames: np.ndarray, phase: int | float) -> tuple[np.ndarray, np.ndarray]:
         values = frames.astype(np.float64)
         magnitude = np.abs(values)
         nonzero = magnitude != 0
@@ -311,7 +367,7 @@ class LogQuantizer(_SignedQuantizer):
         sign = np.where(np.signbit(values), -1, 1)
         return (level.astype(np.int64) - self._base) * sign, invalid
 
-    def _values(self, q: np.ndarray) -> np.ndarray:
+    def _values(self, q: np.ndarray, phase: int | float) -> np.ndarray:
         level = np.abs(q) + self._base
         exponent, fraction = np.divmod(level, self.steps)
         with np.errstate(over="ignore"):
@@ -331,9 +387,13 @@ class LogQuantizer(_SignedQuantizer):
 
 
 def make_quantizer(
-    bound: ErrorBound, dtype: np.dtype, value_range: tuple[float, float] | None
+    bound: ErrorBound,
+    dtype: np.dtype,
+    value_range: tuple[float, float] | None,
+    grid_phase: bool = True,
 ) -> Quantizer:
-    """The quantizer that implements ``bound`` for data of ``dtype``."""
+    """The quantizer that implements ``bound`` for data of ``dtype``; bounded grids choose
+    their phase per GOP unless ``grid_phase`` is false."""
     if bound.mode == "pwrel":
         assert bound.pwrel is not None
         return LogQuantizer(dtype, bound.pwrel)
@@ -345,7 +405,7 @@ def make_quantizer(
         or (dtype.kind in "ui" and tolerance < 1)
     ):
         return LosslessQuantizer(dtype)
-    return GridQuantizer(dtype, tolerance)
+    return GridQuantizer(dtype, tolerance, phase="gop" if grid_phase else None)
 
 
 def quantizer_from_configuration(configuration: dict[str, Any]) -> Quantizer:

@@ -240,7 +240,11 @@ class Source:
 
 #: options the released vectors were written with where tezip's defaults have changed since,
 #: so that a fresh run still reproduces them (a vector's own options take precedence)
-WRITTEN_WITH: dict[str, Any] = {"entropy_options": {"level": 3}}
+WRITTEN_WITH: dict[str, Any] = {
+    "entropy": "tezip.zstd",
+    "entropy_options": {"level": 3},
+    "grid_phase": False,
+}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tezip.codes import unsigned
+from tezip.costs import estimated_bits, mode_costs
+from tezip.spatial import channel_difference, channels_of
 from tezip_rans import elements as el
 from tezip_rans import kernels, model
 from tezip_rans.field import can_relate, planes_of, to_field, value_ranges
@@ -27,7 +30,8 @@ SAMPLE_ELEMENTS = 1 << 16
 SAMPLE_ROWS = 8
 #: gradient thresholds relative to the plane's typical gradient, and the scales tried
 THRESHOLD_SHAPE = (1.5, 4.0, 12.0)
-SCALES = (0.5, 1.0, 2.0)
+#: the scales tried at each encoder effort (1: only the typical gradient itself)
+SCALES = {1: (1.0,), 2: (0.5, 1.0, 2.0), 3: (0.35, 0.5, 0.7, 1.0, 1.4, 2.0, 2.8)}
 
 
 @dataclass
@@ -92,8 +96,10 @@ def _row(mode: int, typical: float, scale: float, span: np.ndarray) -> np.ndarra
     return np.array([[mode, *thresholds(typical, scale), u1, u2, *span]], np.int64)
 
 
-def choose(residuals: np.ndarray) -> Choices:
-    """Decide interpretation, channel relation, predictors and thresholds for a GOP."""
+def choose(residuals: np.ndarray, effort: int = 2) -> Choices:
+    """Decide interpretation, channel relation, predictors and thresholds for a GOP: at
+    effort 1 the median edge detector at the typical gradient's scale, at 2 every predictor
+    after the best of three scales, at 3 finer scales, searched again for the predictor."""
     bits = residuals.dtype.itemsize * 8
     planes = planes_of(residuals.shape, bits)
     spans = value_ranges(residuals.shape, bits, False)
@@ -125,8 +131,11 @@ def choose(residuals: np.ndarray) -> Choices:
         single = np.ascontiguousarray(sample[:, plane : plane + 1])
         typical = _typical_gradient(single[:, 0])
         span = spans[plane]
-        scale = min(SCALES, key=lambda s: _cost(single, _row(el.MED, typical, s, span)))
-        mode = min(el.PREDICTORS, key=lambda m: _cost(single, _row(m, typical, scale, span)))
+        predictors = el.PREDICTORS if effort > 1 else (el.MED,)
+        scale = min(SCALES[effort], key=lambda s: _cost(single, _row(el.MED, typical, s, span)))
+        mode = min(predictors, key=lambda m: _cost(single, _row(m, typical, scale, span)))
+        if effort > 2 and mode != el.MED:
+            scale = min(SCALES[effort], key=lambda s: _cost(single, _row(mode, typical, s, span)))
         parameters[plane] = _row(mode, typical, scale, span)[0]
     return Choices(offset_binary, relative, parameters)
 
@@ -138,3 +147,34 @@ def _med_cost(sample: np.ndarray, spans: np.ndarray) -> float:
         typical = _typical_gradient(single[:, 0])
         total += _cost(single, _row(el.MED, typical, 1.0, spans[plane]))
     return total
+
+
+def _med_residuals(pairs: np.ndarray) -> np.ndarray:
+    """Residuals of the lower rows of row pairs ``(n, k, 2, W[, C])`` (signed int64) after
+    the median edge detector, with the upper rows as north."""
+    above, below = pairs[:, :, 0], pairs[:, :, 1]
+    west = np.concatenate([above[:, :, :1], below[:, :, :-1]], axis=2)
+    northwest = np.concatenate([above[:, :, :1], above[:, :, :-1]], axis=2)
+    high, low = np.maximum(west, above), np.minimum(west, above)
+    plane = west + above - northwest
+    prediction = np.where(northwest >= high, low, np.where(northwest <= low, high, plane))
+    return below - prediction
+
+
+def estimate(pairs: np.ndarray) -> np.ndarray:
+    """Per-frame estimated bits of residual row pairs under the best spatial predictor this
+    stage has: ``tezip.lorenzo``'s modes (west, north, plane, none) and the median edge
+    detector on the codes read as two's complement or offset binary (and, for colour,
+    relative to G)."""
+    costs = list(mode_costs(pairs)) if pairs.shape[1] else [np.zeros(len(pairs))]
+    if pairs.shape[1] and pairs.shape[3] > 1:
+        bits = pairs.dtype.itemsize * 8
+        signed = pairs.view(f"int{bits}").astype(np.int64)
+        top = unsigned(bits).type(1 << (bits - 1))
+        offset = (pairs ^ top).view(f"int{bits}").astype(np.int64)
+        for values in (signed, offset):
+            costs.append(estimated_bits(_med_residuals(values), frames_axis=True))
+            if channels_of(values, 4) >= 2:
+                related = channel_difference(values)
+                costs.append(estimated_bits(_med_residuals(related), frames_axis=True))
+    return np.min(costs, axis=0)

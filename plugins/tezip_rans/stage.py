@@ -10,9 +10,12 @@ from tezip.abc import ArrayToBytesStage
 from tezip.errors import InputError, StreamError
 from tezip_rans import elements as el
 from tezip_rans import kernels, model, rans, stream
-from tezip_rans.choices import choose
+from tezip_rans.choices import choose, estimate
 from tezip_rans.field import can_relate, from_field, planes_of, to_field
 
+#: encoder efforts: 1 tries the median edge detector only, 2 every spatial predictor and
+#: three threshold scales, 3 also finer scales
+EFFORTS = (1, 2, 3)
 #: a partition holds at least this many elements (fewer partitions, fewer cut rows)
 PARTITION_ELEMENTS = 1 << 21
 _FAILURES = {
@@ -44,16 +47,24 @@ class RansStage(ArrayToBytesStage):
     version = 1
     decorrelates = True
 
+    def __init__(self, effort: int = 2) -> None:
+        if isinstance(effort, bool) or not isinstance(effort, int) or effort not in EFFORTS:
+            raise InputError(f"tezip.rans effort must be one of {EFFORTS}, got {effort!r}")
+        self.effort = effort
+
     @property
     def configuration(self) -> dict[str, Any]:
-        return {}
+        return {}  # the effort changes what the encoder tries, never how a stream decodes
+
+    def estimate(self, pairs: np.ndarray) -> np.ndarray:
+        return estimate(pairs)
 
     def encode(self, residuals: np.ndarray) -> bytes:
         if residuals.dtype.kind != "u" or residuals.ndim not in (3, 4) or not residuals.size:
             raise InputError("tezip.rans encodes non-empty unsigned arrays (frames, H, W[, C])")
         residuals = np.ascontiguousarray(residuals, residuals.dtype.newbyteorder("="))
         bits = residuals.dtype.itemsize * 8
-        choices = choose(residuals)
+        choices = choose(residuals, self.effort)
         field = to_field(residuals, choices.offset_binary, choices.relative)
         rows = partition_rows(field.shape)
         frames, planes, height, width = field.shape

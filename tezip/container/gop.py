@@ -25,6 +25,7 @@ class GopRecord:
     outliers: int  # elements stored exactly
     residuals: bytes  # output of the array-to-bytes stage
     exact: bytes  # zstd(outlier index deltas u64 LE + outlier values), b"" when none
+    phase: int | float | None = None  # where a phased grid sits, None for other quantizers
 
     def encode(self) -> bytes:
         meta = pack_msgpack(
@@ -39,6 +40,7 @@ class GopRecord:
                 "crc": self.crc,
                 "outliers": self.outliers,
                 "blobs": [len(self.residuals), len(self.exact)],
+                **({} if self.phase is None else {"phase": self.phase}),
             }
         )
         return b"".join((GOP_META_LENGTH.pack(len(meta)), meta, self.residuals, self.exact))
@@ -89,4 +91,5 @@ def decode_gop(payload: memoryview) -> GopRecord:
         outliers=_field(meta, "outliers", int),
         residuals=bytes(payload[end:split]),
         exact=bytes(payload[split:]),
+        phase=meta.get("phase"),
     )

@@ -41,6 +41,12 @@ class Header:
         return np.dtype(self.dtype)
 
     @property
+    def format_minor(self) -> int:
+        """The oldest format minor that can represent this header: 1 for a grid quantizer
+        whose GOPs choose its phase (FORMAT.md 5.2), else 0."""
+        return 1 if "phase" in self.quantizer else 0
+
+    @property
     def frame_bytes(self) -> int:
         return int(np.prod(self.frame_shape)) * self.numpy_dtype.itemsize
 

@@ -7,7 +7,9 @@ import zlib
 
 #: PNG-style signature: a high-bit byte, the name, CR LF, EOF, LF expose transfer damage.
 SIGNATURE = b"\x89TEZ\r\n\x1a\n"
-MAJOR, MINOR = 1, 0
+#: the format major version; writers write the oldest minor that can represent a file
+#: (:meth:`tezip.container.header.Header.format_minor`), readers accept every minor
+MAJOR = 1
 #: signature, major u8, minor u8, flags u16, header length u32 (all little-endian)
 PREAMBLE = struct.Struct("<8sBBHI")
 HEADER_CRC = struct.Struct("<I")

@@ -18,7 +18,6 @@ from tezip.container.layout import (
     INDEX_SECTION,
     MAJOR,
     MAX_HEADER,
-    MINOR,
     PREAMBLE,
     SECTION_CRC,
     SECTION_HEAD,
@@ -59,7 +58,7 @@ class ArchiveWriter:
         self._file = create_file(self._temp)
         self._position = 0
         self._index: list[tuple[int, int, int]] = []
-        preamble = PREAMBLE.pack(SIGNATURE, MAJOR, MINOR, 0, len(header_bytes))
+        preamble = PREAMBLE.pack(SIGNATURE, MAJOR, header.format_minor, 0, len(header_bytes))
         try:
             self._write(preamble, header_bytes, HEADER_CRC.pack(crc32(preamble[8:], header_bytes)))
         except BaseException:
