@@ -10,7 +10,6 @@ import numpy as np
 
 from tezip.spatial import LEFT, channel_difference, channels_of, difference, spatial_modes
 
-
 #: per-frame estimated bits of residual row pairs ``(n, k, 2, W[, C])``
 Estimate = Callable[[np.ndarray], np.ndarray]
 
