@@ -25,7 +25,7 @@ from tezip_rans import kernels, model
 from tezip_rans.field import can_relate, planes_of, to_field, value_ranges
 
 #: elements per plane the choices are made on
-SAMPLE_ELEMENTS = 1 << 16
+SAMPLE_ELEMENTS = 1 << 15
 #: rows per sampled band
 SAMPLE_ROWS = 8
 #: gradient thresholds relative to the plane's typical gradient, and the scales tried
@@ -43,26 +43,26 @@ class Choices:
     parameters: np.ndarray  # (planes, kernels.PARAMETERS) int64, ranges included
 
 
-def sample_of(field: np.ndarray) -> np.ndarray:
+def sample_of(residuals: np.ndarray) -> np.ndarray:
     """Bands of :data:`SAMPLE_ROWS` rows spread over the frames' height, in a run of
-    consecutive frames, about :data:`SAMPLE_ELEMENTS` per plane."""
-    frames, _, height, width = field.shape
+    consecutive frames, about :data:`SAMPLE_ELEMENTS` per channel."""
+    frames, height, width = residuals.shape[:3]
     band = min(SAMPLE_ROWS, height)
     per_frame = band * width
     runs = max(2, SAMPLE_ELEMENTS // per_frame)
     first = max(0, (frames - runs) // 2)
-    chosen = field[first : first + runs]
+    chosen = residuals[first : first + runs]
     bands = max(1, min(height // band, SAMPLE_ELEMENTS // (len(chosen) * per_frame)))
     tops = np.linspace(0, height - band, bands).astype(np.int64)
     rows = (tops[:, None] + np.arange(band)).ravel()
-    return np.ascontiguousarray(chosen[:, :, rows])
+    return np.ascontiguousarray(chosen[:, rows])
 
 
 def _cost(sample: np.ndarray, parameters: np.ndarray) -> float:
     """Bits to code ``sample`` (one or more planes) with these parameters."""
-    rows = min(SAMPLE_ROWS, sample.shape[2])
-    histogram, raw_bytes = kernels.statistics(sample, parameters, rows)
-    return float(model.histogram_bits(histogram).sum()) + 8.0 * raw_bytes
+    found = kernels.analysed(sample, parameters, min(SAMPLE_ROWS, sample.shape[2]))
+    raw_bytes = sum(len(piece) for piece in found.raw)
+    return float(model.histogram_bits(found.histogram).sum()) + 8.0 * raw_bytes
 
 
 def _typical_gradient(plane: np.ndarray) -> float:
@@ -103,10 +103,9 @@ def choose(residuals: np.ndarray, effort: int = 2) -> Choices:
     bits = residuals.dtype.itemsize * 8
     planes = planes_of(residuals.shape, bits)
     spans = value_ranges(residuals.shape, bits, False)
-    straight = np.zeros(planes, bool)
-    offset = np.ones(planes, bool)
-    sample_two = sample_of(to_field(residuals, straight, False))
-    sample_offset = sample_of(to_field(residuals, offset, False))
+    residuals = sample_of(residuals)
+    sample_two = to_field(residuals, np.zeros(planes, bool), False)
+    sample_offset = to_field(residuals, np.ones(planes, bool), False)
     offset_binary = np.zeros(planes, bool)
     for plane in range(planes):
         costs = []
@@ -117,15 +116,15 @@ def choose(residuals: np.ndarray, effort: int = 2) -> Choices:
         offset_binary[plane] = costs[1] < costs[0]
     relative = False
     if can_relate(residuals.shape, bits):
-        plain = sample_of(to_field(residuals, offset_binary, False))
-        related = sample_of(to_field(residuals, offset_binary, True))
+        plain = to_field(residuals, offset_binary, False)
+        related = to_field(residuals, offset_binary, True)
         relative = _med_cost(related, value_ranges(residuals.shape, bits, True)) < _med_cost(
             plain, spans
         )
         sample = related if relative else plain
         spans = value_ranges(residuals.shape, bits, relative)
     else:
-        sample = sample_of(to_field(residuals, offset_binary, False))
+        sample = to_field(residuals, offset_binary, False)
     parameters = np.zeros((planes, kernels.PARAMETERS), np.int64)
     for plane in range(planes):
         single = np.ascontiguousarray(sample[:, plane : plane + 1])

@@ -40,35 +40,6 @@ MAX_TOKENS = token_count(SYMBOL_BITS)
 
 
 @njit(cache=True, inline="always")
-def neighbours(
-    field: np.ndarray, y: int, x: int, top: int, width: int
-) -> tuple[np.int64, np.int64, np.int64, np.int64]:
-    """West, north, north-west and north-east of ``(y, x)`` in a 2-D plane whose rows
-    ``top ..`` are known; missing neighbours repeat the nearest known one (zero at the
-    partition's first element)."""
-    if y > top:
-        north = field[y - 1, x]
-        if x > 0:
-            west = field[y, x - 1]
-            northwest = field[y - 1, x - 1]
-        else:
-            west = north
-            northwest = north
-        northeast = field[y - 1, x + 1] if x + 1 < width else north
-    elif x > 0:
-        west = field[y, x - 1]
-        north = west
-        northwest = west
-        northeast = west
-    else:
-        west = np.int64(0)
-        north = west
-        northwest = west
-        northeast = west
-    return west, north, northwest, northeast
-
-
-@njit(cache=True, inline="always")
 def predict(
     mode: int,
     west: np.int64,

@@ -6,12 +6,14 @@ its own (rANS bytes plus raw bits), so partitions decode independently and in an
 Within a partition elements go frame by frame, plane by plane, row by row. An element's
 context is computed from decoded values only: its west / north / north-west / north-east
 neighbours in the partition (missing ones repeat the nearest known, see
-:func:`tezip_rans.elements.neighbours`) and the error at its position in the previous frame.
+:func:`_upper_neighbours`) and the class of the error at its position in the previous frame.
 The encoder works a row at a time on whole arrays (the compiler vectorises it); the decoder
 computes what the row above decides for the whole row first, then walks the row.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -28,37 +30,42 @@ RANS_EXHAUSTED, BITS_EXHAUSTED, BAD_FINAL_STATE, TRAILING_BYTES = 1, 2, 3, 4
 
 
 @njit(cache=True, inline="always")
+def _upper_neighbours(
+    above: np.ndarray, first: bool, x: int, west: np.int64
+) -> tuple[np.int64, np.int64]:
+    """North and north-west of element ``x`` given its west (on a partition's first row
+    every neighbour is the west one; the first element's west is zero there, else its
+    north, and its north-west is its north)."""
+    if first:
+        return west, west
+    at = np.uint64(x)
+    return above[at], above[np.uint64(max(x - 1, 0))]
+
+
+@njit(cache=True, inline="always")
 def _model_row(
     plane: np.ndarray,
     y: int,
     top: int,
     parameters: np.ndarray,
     before: np.ndarray,
+    upper: np.ndarray,
     prediction: np.ndarray,
     context: np.ndarray,
     sign: np.ndarray,
 ) -> None:
-    """Encoder: prediction, context and error sign of every element of row ``y``."""
-    width = plane.shape[1]
-    mode, t1, t2, t3, u1, u2, low, high = parameters
+    """Encoder: prediction, context and error sign of every element of row ``y``, exactly
+    as the decoder derives them from decoded values."""
+    mode, t1, t2, t3, _, _, low, high = parameters
+    above = _upper_row(plane, y, top, parameters, upper)
     row = plane[y]
-    if y == top:  # every neighbour is the west one (zero for the first element)
-        for x in range(width):
-            west = row[x - 1] if x > 0 else np.int64(0)
-            prediction[x] = el.predict(mode, west, west, west, low, high)
-            context[x] = el.temporal_class(before[x], u1, u2)
-            sign[x] = 1
-        return
-    above = plane[y - 1]
-    for x in range(width):
-        if 0 < x < width - 1:
-            west, north, northwest, northeast = row[x - 1], above[x], above[x - 1], above[x + 1]
-        else:
-            west, north, northwest, northeast = el.neighbours(plane, y, x, top, width)
-        upper = el.upper_gradients(north, northwest, northeast, t1, t2, t3)
-        gradient, flip = el.fold(upper, northwest, west, t1, t2, t3)
+    first = y == top
+    for x in range(plane.shape[1]):
+        west = row[x - 1] if x > 0 else (np.int64(0) if first else above[0])
+        north, northwest = _upper_neighbours(above, first, x, west)
+        gradient, flip = el.fold(upper[x], northwest, west, t1, t2, t3)
         prediction[x] = el.predict(mode, west, north, northwest, low, high)
-        context[x] = gradient * el.TEMPORAL_CLASSES + el.temporal_class(before[x], u1, u2)
+        context[x] = gradient * el.TEMPORAL_CLASSES + np.int64(before[x])
         sign[x] = flip
 
 
@@ -68,114 +75,84 @@ def analyse(
     parameters: np.ndarray,
     rows: int,
     histogram: np.ndarray,
+    contexts: np.ndarray,
+    tokens: np.ndarray,
     raw: np.ndarray,
     raw_starts: np.ndarray,
     raw_ends: np.ndarray,
 ) -> None:
-    """Token histogram per (plane, context) and the raw bits of every partition.
-
-    ``histogram`` is ``(planes * CONTEXTS, tokens)``; partition ``b`` writes its raw bits
-    from ``raw_starts[b]`` and stores its end in ``raw_ends[b]``.
-    """
+    """The encoder's pass over a field: every element's context (``plane * CONTEXTS +
+    context``, uint16) and token (uint8) in coding order, partition after partition, their
+    histogram ``(planes * CONTEXTS, tokens)``, and the raw bits of every partition (written
+    from ``raw_starts[b]``, ending at ``raw_ends[b]``, set here)."""
     frames, planes, height, width = field.shape
-    errors = np.zeros((2, planes, rows, width), np.int64)
+    classes = np.zeros((2, planes, rows, width), np.uint8)
+    upper = np.empty(width, np.int64)
     prediction = np.empty(width, np.int64)
     context = np.empty(width, np.int64)
     sign = np.empty(width, np.int64)
+    used = 0
     for band in range(len(raw_starts)):
         top = band * rows
         bottom = min(height, top + rows)
         position, buffer, filled = raw_starts[band], np.uint64(0), np.int64(0)
-        errors[:] = 0
+        classes[:] = 0
         for frame in range(frames):
-            now, before = errors[frame & 1], errors[(frame + 1) & 1]
+            now, before = classes[frame & 1], classes[(frame + 1) & 1]
             for p in range(planes):
-                plane = field[frame, p]
+                plane, knobs = field[frame, p], parameters[p]
                 offset = p * el.CONTEXTS
-                last, run = np.int64(-1), np.int64(0)  # runs of one (context, token) pair
-                last_token = np.int64(0)
                 for y in range(top, bottom):
-                    _model_row(
-                        plane, y, top, parameters[p], before[p, y - top], prediction, context, sign
-                    )
-                    row, errors_row = plane[y], now[p, y - top]
+                    before_row, classes_row = before[p, y - top], now[p, y - top]
+                    _model_row(plane, y, top, knobs, before_row, upper, prediction, context, sign)
+                    row = plane[y]
                     for x in range(width):
                         error = row[x] - prediction[x]
-                        errors_row[x] = error
+                        classes_row[x] = el.temporal_class(error, knobs[4], knobs[5])
                         token, count, low = el.tokenise(el.zigzag(error * sign[x]))
                         key = offset + context[x]
-                        if key == last and token == last_token:
-                            run += 1
-                        else:
-                            if run:
-                                histogram[last, last_token] += run
-                            last, last_token, run = key, token, np.int64(1)
+                        contexts[used] = key
+                        tokens[used] = token
+                        used += 1
+                        histogram[key, token] += 1
                         if count:
                             position, buffer, filled = rans.write_bits(
                                 low, count, raw, position, buffer, filled
                             )
-                if run:
-                    histogram[last, last_token] += run
         raw_ends[band] = rans.finish_bits(raw, position, buffer, filled)
 
 
 @njit(cache=True, nogil=True)
 def encode(
-    field: np.ndarray,
-    parameters: np.ndarray,
-    rows: int,
+    contexts: np.ndarray,
+    tokens: np.ndarray,
+    counts: np.ndarray,
     clusters: np.ndarray,
-    frequencies: np.ndarray,
-    starts: np.ndarray,
+    symbols: np.ndarray,
     out: np.ndarray,
     region_ends: np.ndarray,
     stream_starts: np.ndarray,
 ) -> None:
-    """rANS-code every partition: partition ``b`` is written backwards ending at
+    """rANS-code every partition from :func:`analyse`'s contexts and tokens (``counts[b]``
+    elements in partition ``b``): partition ``b`` is written backwards ending at
     ``region_ends[b]`` and starts at ``stream_starts[b]`` (set here).
 
-    ``clusters`` maps ``(plane, context)`` to a table; ``frequencies`` and ``starts`` are
-    ``(tables, tokens)``.
+    ``clusters`` maps each ``plane * CONTEXTS + context`` to a table; ``symbols`` is
+    ``(tables, tokens)`` of :func:`tezip_rans.rans.encoder_symbols`.
     """
-    frames, planes, height, width = field.shape
-    errors = np.zeros((2, planes, rows, width), np.int64)
-    count = frames * planes * rows * width
-    tables = np.empty(count, np.int64)
-    tokens = np.empty(count, np.int64)
-    prediction = np.empty(width, np.int64)
-    context = np.empty(width, np.int64)
-    sign = np.empty(width, np.int64)
+    flat, tokens_per_table = symbols.ravel(), symbols.shape[1]
+    end = 0
     for band in range(len(region_ends)):
-        top = band * rows
-        bottom = min(height, top + rows)
-        errors[:] = 0
-        used = 0
-        for frame in range(frames):
-            now, before = errors[frame & 1], errors[(frame + 1) & 1]
-            for p in range(planes):
-                plane = field[frame, p]
-                mapping = clusters[p]
-                for y in range(top, bottom):
-                    _model_row(
-                        plane, y, top, parameters[p], before[p, y - top], prediction, context, sign
-                    )
-                    row, errors_row = plane[y], now[p, y - top]
-                    for x in range(width):
-                        error = row[x] - prediction[x]
-                        errors_row[x] = error
-                        tokens[used + x] = el.tokenise(el.zigzag(error * sign[x]))[0]
-                        tables[used + x] = mapping[context[x]]
-                    used += width
+        start, end = end, end + counts[band]
         state, position = np.int64(rans.LOWER), np.int64(region_ends[band])
-        for index in range(used - 1, -1, -1):
-            table, token = tables[index], tokens[index]
-            state, position = rans.encode_symbol(
-                state, starts[table, token], frequencies[table, token], out, position
-            )
+        for index in range(end - 1, start - 1, -1):
+            table = clusters[np.uint64(contexts[index])]
+            symbol = flat[np.uint64(table * tokens_per_table + np.int64(tokens[index]))]
+            state, position = rans.encode_symbol(state, symbol, out, position)
         stream_starts[band] = rans.flush(state, out, position)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _decode_element(
     west: np.int64,
     north: np.int64,
@@ -192,18 +169,121 @@ def _decode_element(
     bit_position: np.int64,
     buffer: np.uint64,
     filled: np.int64,
-) -> tuple[np.int64, np.int64, np.int64, np.int64, np.int64, np.uint64, np.int64, np.int64]:
-    """Decode one element: its value and error, the new coder states, and its raw bits."""
-    entry = np.int64(entries[table, state & (rans.TOTAL - 1)])
+) -> tuple[np.int64, np.int64, np.int64, np.int64, np.int64, np.uint64, np.int64]:
+    """Decode one element: its value and error, and the new coder states.
+
+    ``entries`` is flat: table ``t``'s slot ``s`` at ``t * TOTAL + s`` (unsigned indices
+    spare the compiled code its negative-index handling)."""
+    entry = np.int64(entries[np.uint64((table << rans.PROBABILITY_BITS) | (state & _SLOT))])
     token = entry & 0xFF
     state, position = rans.decode_step(
         state, ((entry >> 8) & 0xFFF) + 1, entry >> 20, data, position
     )
-    extra = el.token_extra_bits(token)
-    bits, bit_position, buffer, filled = rans.read_bits(extra, data, bit_position, buffer, filled)
-    error = el.unzigzag(el.detokenise(token, bits)) * flip
+    low_bits, bit_position, buffer, filled = rans.read_bits(
+        el.token_extra_bits(token), data, bit_position, buffer, filled
+    )
+    error = el.unzigzag(el.detokenise(token, low_bits))
+    error = -error if flip < 0 else error
     prediction = el.predict(mode, west, north, northwest, low, high)
-    return prediction + error, error, state, position, bit_position, buffer, filled, extra
+    return prediction + error, error, state, position, bit_position, buffer, filled
+
+
+_SLOT = rans.TOTAL - 1
+
+
+@njit(cache=True, inline="always")
+def _upper_row(
+    plane: np.ndarray, y: int, top: int, parameters: np.ndarray, upper: np.ndarray
+) -> np.ndarray:
+    """What the row above decides for every element of row ``y``: the upper gradient
+    pattern. Returns the row above (the row itself on a partition's first row, where every
+    neighbour is the west one and the pattern is flat)."""
+    width = plane.shape[1]
+    t1, t2, t3 = parameters[1], parameters[2], parameters[3]
+    if y == top:
+        upper[:] = 0
+        return plane[y]
+    above = plane[y - 1]
+    last = width - 1
+    upper[0] = el.upper_gradients(above[0], above[0], above[min(1, last)], t1, t2, t3)
+    for x in range(1, last):  # no edge cases inside: the compiler vectorises this loop
+        upper[x] = el.upper_gradients(above[x], above[x - 1], above[x + 1], t1, t2, t3)
+    if last > 0:
+        upper[last] = el.upper_gradients(above[last], above[last - 1], above[last], t1, t2, t3)
+    return above
+
+
+@njit(cache=True, inline="always")
+def _final_status(
+    state: np.int64,
+    position: np.int64,
+    end: np.int64,
+    bit_position: np.int64,
+    filled: np.int64,
+    raw_start: np.int64,
+    raw_end: np.int64,
+) -> int:
+    """0 when a partition's streams were consumed exactly and the coder is back where the
+    encoder started, else the status saying what went wrong."""
+    if state != rans.LOWER:
+        return BAD_FINAL_STATE
+    if position != end:
+        return RANS_EXHAUSTED if position > end else TRAILING_BYTES
+    used = ((bit_position - raw_start) * 8 - filled + 7) // 8
+    if used != raw_end - raw_start:
+        return BITS_EXHAUSTED if used > raw_end - raw_start else TRAILING_BYTES
+    return 0
+
+
+#: a partition's decoder state: rANS state and position, raw-bit position, buffer, fill
+Lane = tuple[np.int64, np.int64, np.int64, np.uint64, np.int64]
+
+
+@njit(cache=True, inline="always")
+def _decode_at(
+    x: int,
+    west: np.int64,
+    above: np.ndarray,
+    first: bool,
+    upper: np.ndarray,
+    before: np.ndarray,
+    mapping: np.ndarray,
+    knobs: np.ndarray,
+    entries: np.ndarray,
+    data: np.ndarray,
+    lane: Lane,
+) -> tuple[np.int64, np.int64, Lane]:
+    """Decode element ``x`` of a row: its value and error, and the partition's new state."""
+    at = np.uint64(x)
+    north, northwest = _upper_neighbours(above, first, x, west)
+    gradient, flip = el.fold(upper[at], northwest, west, knobs[1], knobs[2], knobs[3])
+    table = mapping[np.uint64(gradient * el.TEMPORAL_CLASSES + np.int64(before[at]))]
+    state, position, bit_position, buffer, filled = lane
+    value, error, state, position, bit_position, buffer, filled = _decode_element(
+        west,
+        north,
+        northwest,
+        table,
+        flip,
+        knobs[0],
+        knobs[6],
+        knobs[7],
+        entries,
+        data,
+        state,
+        position,
+        bit_position,
+        buffer,
+        filled,
+    )
+    return value, error, (state, position, bit_position, buffer, filled)
+
+
+@njit(cache=True, inline="always")
+def _start_lane(data: np.ndarray, rans_spans: np.ndarray, raw_spans: np.ndarray, band: int) -> Lane:
+    start = rans_spans[band, 0]
+    state = rans.load(data, start, rans.STATE_BYTES)
+    return state, start + rans.STATE_BYTES, raw_spans[band, 0], np.uint64(0), np.int64(0)
 
 
 @njit(cache=True, nogil=True)
@@ -224,96 +304,121 @@ def decode(
     ``entries`` is ``(tables, TOTAL)`` of :func:`tezip_rans.model.decode_entries`. A stream
     that ends early, leaves bytes over or does not return to the encoder's initial state is
     reported once its partition ends; reads never leave ``data``.
+
+    Partitions are decoded two at a time, their rows alternating element by element, so
+    that the processor overlaps two independent dependency chains (a partition without a
+    partner, or the rows of the taller one, go alone).
     """
     frames, planes, height, width = field.shape
-    errors = np.zeros((2, planes, rows, width), np.int64)
-    upper = np.zeros(width, np.int64)
-    temporal = np.zeros(width, np.int64)
-    for band in range(len(rans_spans)):
-        top = band * rows
-        bottom = min(height, top + rows)
-        errors[:] = 0
-        position, end = rans_spans[band, 0], rans_spans[band, 1]
-        state = rans.load(data, position, rans.STATE_BYTES)
-        position += rans.STATE_BYTES
-        bit_position, buffer, filled = raw_spans[band, 0], np.uint64(0), np.int64(0)
-        consumed = np.int64(0)
+    classes = np.zeros((2, 2, planes, rows, width), np.uint8)  # lane, frame parity, ...
+    upper = np.zeros((2, width), np.int64)
+    flat = entries.ravel()
+    bands = len(rans_spans)
+    for first_band in range(0, bands, 2):
+        paired = first_band + 1 < bands
+        band_b = first_band + 1 if paired else first_band
+        top_a, top_b = first_band * rows, band_b * rows
+        rows_a = min(height, top_a + rows) - top_a
+        rows_b = min(height, top_b + rows) - top_b if paired else 0
+        lane_a = _start_lane(data, rans_spans, raw_spans, first_band)
+        lane_b = _start_lane(data, rans_spans, raw_spans, band_b)
+        classes[:] = 0
         for frame in range(frames):
-            now, before = errors[frame & 1], errors[(frame + 1) & 1]
+            now, before = frame & 1, (frame + 1) & 1
             for p in range(planes):
-                plane = field[frame, p]
-                mapping = clusters[p]
-                mode, t1, t2, t3, u1, u2, low, high = parameters[p]
-                for y in range(top, bottom):
-                    row, errors_row, before_row = plane[y], now[p, y - top], before[p, y - top]
-                    for x in range(width):
-                        temporal[x] = el.temporal_class(before_row[x], u1, u2)
-                    if y == top:  # every neighbour is the west one (zero at first)
-                        west = np.int64(0)
+                plane, knobs, mapping = field[frame, p], parameters[p], clusters[p]
+                for r in range(max(rows_a, rows_b)):
+                    first = r == 0
+                    if r < rows_a:
+                        above_a = _upper_row(plane, top_a + r, top_a, knobs, upper[0])
+                        row_a, new_a = plane[top_a + r], classes[0, now, p, r]
+                        old_a, west_a = classes[0, before, p, r], np.int64(0)
+                        west_a = west_a if first else above_a[0]
+                    if r < rows_b:
+                        above_b = _upper_row(plane, top_b + r, top_b, knobs, upper[1])
+                        row_b, new_b = plane[top_b + r], classes[1, now, p, r]
+                        old_b, west_b = classes[1, before, p, r], np.int64(0)
+                        west_b = west_b if first else above_b[0]
+                    if r < rows_a and r < rows_b:
                         for x in range(width):
-                            west, error, state, position, bit_position, buffer, filled, extra = (
-                                _decode_element(
-                                    west,
-                                    west,
-                                    west,
-                                    mapping[temporal[x]],
-                                    np.int64(1),
-                                    mode,
-                                    low,
-                                    high,
-                                    entries,
-                                    data,
-                                    state,
-                                    position,
-                                    bit_position,
-                                    buffer,
-                                    filled,
-                                )
-                            )
-                            consumed += extra
-                            errors_row[x] = error
-                            row[x] = west
-                        continue
-                    above = plane[y - 1]
-                    for x in range(width):
-                        northwest = above[max(x - 1, 0)]
-                        northeast = above[min(x + 1, width - 1)]
-                        upper[x] = el.upper_gradients(above[x], northwest, northeast, t1, t2, t3)
-                    west = above[0]  # the first element's west and north-west are its north
-                    for x in range(width):
-                        north = above[x]
-                        northwest = above[x - 1] if x > 0 else north
-                        gradient, flip = el.fold(upper[x], northwest, west, t1, t2, t3)
-                        table = mapping[gradient * el.TEMPORAL_CLASSES + temporal[x]]
-                        west, error, state, position, bit_position, buffer, filled, extra = (
-                            _decode_element(
-                                west,
-                                north,
-                                northwest,
-                                table,
-                                flip,
-                                mode,
-                                low,
-                                high,
-                                entries,
+                            west_a, error_a, lane_a = _decode_at(
+                                x,
+                                west_a,
+                                above_a,
+                                first,
+                                upper[0],
+                                old_a,
+                                mapping,
+                                knobs,
+                                flat,
                                 data,
-                                state,
-                                position,
-                                bit_position,
-                                buffer,
-                                filled,
+                                lane_a,
                             )
-                        )
-                        consumed += extra
-                        errors_row[x] = error
-                        row[x] = west
-        if state != rans.LOWER:
-            return BAD_FINAL_STATE, band
-        if position != end:
-            return (RANS_EXHAUSTED if position > end else TRAILING_BYTES), band
-        used, held = (consumed + 7) // 8, raw_spans[band, 1] - raw_spans[band, 0]
-        if used != held:
-            return (BITS_EXHAUSTED if used > held else TRAILING_BYTES), band
+                            west_b, error_b, lane_b = _decode_at(
+                                x,
+                                west_b,
+                                above_b,
+                                first,
+                                upper[1],
+                                old_b,
+                                mapping,
+                                knobs,
+                                flat,
+                                data,
+                                lane_b,
+                            )
+                            new_a[x] = el.temporal_class(error_a, knobs[4], knobs[5])
+                            new_b[x] = el.temporal_class(error_b, knobs[4], knobs[5])
+                            row_a[x], row_b[x] = west_a, west_b
+                    elif r < rows_a:
+                        for x in range(width):
+                            west_a, error_a, lane_a = _decode_at(
+                                x,
+                                west_a,
+                                above_a,
+                                first,
+                                upper[0],
+                                old_a,
+                                mapping,
+                                knobs,
+                                flat,
+                                data,
+                                lane_a,
+                            )
+                            new_a[x] = el.temporal_class(error_a, knobs[4], knobs[5])
+                            row_a[x] = west_a
+                    else:
+                        for x in range(width):
+                            west_b, error_b, lane_b = _decode_at(
+                                x,
+                                west_b,
+                                above_b,
+                                first,
+                                upper[1],
+                                old_b,
+                                mapping,
+                                knobs,
+                                flat,
+                                data,
+                                lane_b,
+                            )
+                            new_b[x] = el.temporal_class(error_b, knobs[4], knobs[5])
+                            row_b[x] = west_b
+        for band, lane in ((first_band, lane_a), (band_b, lane_b)):
+            state, position, bit_position, _, filled = lane
+            status = _final_status(
+                state,
+                position,
+                rans_spans[band, 1],
+                bit_position,
+                filled,
+                raw_spans[band, 0],
+                raw_spans[band, 1],
+            )
+            if status:
+                return status, band
+            if not paired:  # the second lane was the first one's copy, never decoded
+                break
     return 0, 0
 
 
@@ -322,14 +427,34 @@ def raw_capacity(elements: int, bits: int) -> int:
     return elements * bits // 8 + 8
 
 
-def statistics(field: np.ndarray, parameters: np.ndarray, rows: int) -> tuple[np.ndarray, int]:
-    """Token histogram ``(planes * CONTEXTS, MAX_TOKENS)`` and raw-bit bytes of a field."""
-    frames, planes, height, width = field.shape
-    bands = -(-height // rows)
-    capacity = raw_capacity(frames * planes * rows * width, 64)
-    raw = np.empty(capacity * bands, np.uint8)
-    starts = np.arange(bands, dtype=np.int64) * capacity
-    ends = np.zeros(bands, np.int64)
-    histogram = np.zeros((planes * el.CONTEXTS, el.MAX_TOKENS), np.int64)
-    analyse(field, parameters, rows, histogram, raw, starts, ends)
-    return histogram, int((ends - starts).sum())
+def partition_sizes(shape: tuple[int, ...], rows: int) -> np.ndarray:
+    """Elements of each partition of a field ``(frames, planes, H, W)``."""
+    frames, planes, height, width = shape
+    tops = np.arange(0, height, rows)
+    return frames * planes * width * (np.minimum(height, tops + rows) - tops)
+
+
+@dataclass
+class Analysis:
+    """What :func:`analyse` found in a field, ready for clustering and :func:`encode`."""
+
+    histogram: np.ndarray
+    contexts: np.ndarray
+    tokens: np.ndarray
+    counts: np.ndarray  # elements per partition
+    raw: list[bytes]  # raw bits per partition
+
+
+def analysed(field: np.ndarray, parameters: np.ndarray, rows: int) -> Analysis:
+    """Run :func:`analyse` over a field with buffers of the right sizes."""
+    counts = partition_sizes(field.shape, rows)
+    regions = np.array([raw_capacity(int(n), el.SYMBOL_BITS) for n in counts], np.int64)
+    raw = np.empty(int(regions.sum()), np.uint8)
+    raw_starts = np.concatenate([[0], np.cumsum(regions)[:-1]]).astype(np.int64)
+    raw_ends = np.zeros(len(counts), np.int64)
+    histogram = np.zeros((field.shape[1] * el.CONTEXTS, el.MAX_TOKENS), np.int64)
+    contexts = np.empty(field.size, np.uint16)
+    tokens = np.empty(field.size, np.uint8)
+    analyse(field, parameters, rows, histogram, contexts, tokens, raw, raw_starts, raw_ends)
+    pieces = [raw[a:b].tobytes() for a, b in zip(raw_starts, raw_ends, strict=True)]
+    return Analysis(histogram, contexts, tokens, counts, pieces)

@@ -130,11 +130,6 @@ def normalise(counts: np.ndarray) -> np.ndarray:
     return frequencies
 
 
-def starts_of(frequencies: np.ndarray) -> np.ndarray:
-    """Cumulative starts of each row of frequencies."""
-    return np.cumsum(frequencies, axis=1) - frequencies
-
-
 def decode_entries(frequencies: np.ndarray) -> np.ndarray:
     """Per table and slot ``0 .. TOTAL - 1``, everything a decoder needs in one uint32:
     the token (bits 0-7), its frequency minus one (bits 8-19) and the slot's offset from

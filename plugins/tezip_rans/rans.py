@@ -1,8 +1,9 @@
 """rANS with 16-bit renormalisation, and the raw-bit streams beside it.
 
-A state ``x`` lives in ``[LOWER, 2**32)``; a symbol of frequency ``f`` at cumulative start
+A state ``x`` lives in ``[LOWER, 2**31)``; a symbol of frequency ``f`` at cumulative start
 ``c`` (out of ``TOTAL = 2**12``) is pushed as ``x -> (x // f << 12) + x % f + c`` after
-shifting one 16-bit word out if ``x >= f << 20``. The encoder runs backwards over the
+shifting one 16-bit word out if ``x >= f << 19``. States below ``2**31`` let the encoder
+divide by a reciprocal multiplication that is exact for them. The encoder runs backwards over the
 symbols and writes from the end of a buffer towards its start; the decoder reads forwards,
 at most one word per symbol, and must end in the state the encoder started from. Raw bits
 are written forwards, least significant first, in a separate stream.
@@ -20,27 +21,55 @@ from numba import njit
 
 PROBABILITY_BITS = 12
 TOTAL = 1 << PROBABILITY_BITS
-LOWER = 1 << 16
+LOWER = 1 << 15
 #: bytes of a flushed state
 STATE_BYTES = 4
 #: zero bytes after a stream in a decoder's buffer (the bit reader loads 4 bytes at a time)
 PADDING = 8
 
 
+def encoder_symbols(frequencies: np.ndarray) -> np.ndarray:
+    """Per table and token, what :func:`encode_symbol` needs to push it without a division
+    (ryg_rans's reciprocal form), packed in one uint64: the reciprocal (bits 0-31), shift
+    (32-36), bias (37-50) and complement ``TOTAL - f`` (51-63). With them ``x // f`` is
+    ``(x * reciprocal >> 32) >> shift`` for every state ``x < 2**31``."""
+    symbols = np.zeros(frequencies.shape, np.uint64)
+    starts = np.cumsum(frequencies, axis=1) - frequencies
+    for table, row in enumerate(frequencies):
+        for token, frequency in enumerate(row.tolist()):
+            start = int(starts[table, token])
+            if frequency == 0:
+                continue
+            if frequency == 1:  # x // 1 == x: a reciprocal of 2**32 - 1 and a bias fix it
+                reciprocal, shift, bias = (1 << 32) - 1, 0, start + TOTAL - 1
+            else:
+                shift = (frequency - 1).bit_length()  # the least with f <= 2**shift
+                reciprocal = ((1 << (shift + 31)) + frequency - 1) // frequency
+                shift, bias = shift - 1, start
+            complement = TOTAL - frequency
+            symbols[table, token] = reciprocal | shift << 32 | bias << 37 | complement << 51
+    return symbols
+
+
 @njit(cache=True, inline="always")
 def encode_symbol(
-    state: np.int64, start: np.int64, frequency: np.int64, out: np.ndarray, position: np.int64
+    state: np.int64, symbol: np.uint64, out: np.ndarray, position: np.int64
 ) -> tuple[np.int64, np.int64]:
-    """Push one symbol; a word goes to ``out[position - 2 : position]`` (little-endian).
-    Returns the new state and position."""
-    if state >= frequency << (32 - PROBABILITY_BITS):
-        position -= 2
-        out[position] = state & 0xFF
-        out[position + 1] = (state >> 8) & 0xFF
-        state >>= 16
-    quotient = np.uint32(state) // np.uint32(frequency)  # 32-bit division: the state fits
-    remainder = state - np.int64(quotient) * frequency
-    return (np.int64(quotient) << PROBABILITY_BITS) + remainder + start, position
+    """Push one symbol given its :func:`encoder_symbols` entry; a word goes to
+    ``out[position - 2 : position]`` (little-endian). Returns the new state and position."""
+    reciprocal = symbol & np.uint64(0xFFFFFFFF)
+    shift = (symbol >> np.uint64(32)) & np.uint64(31)
+    bias = np.int64((symbol >> np.uint64(37)) & np.uint64(0x3FFF))
+    complement = np.int64(symbol >> np.uint64(51))
+    # the word is always stored, and kept only if it is due (no branch to mispredict):
+    # ``out`` has room below every stream for it
+    emit = state >= (TOTAL - complement) << (31 - PROBABILITY_BITS)
+    out[position - 2] = state & 0xFF
+    out[position - 1] = (state >> 8) & 0xFF
+    position -= 2 * np.int64(emit)
+    state = state >> 16 if emit else state
+    quotient = np.int64(((np.uint64(state) * reciprocal) >> np.uint64(32)) >> shift)
+    return state + bias + quotient * complement, position
 
 
 @njit(cache=True, inline="always")
@@ -55,10 +84,10 @@ def flush(state: np.int64, out: np.ndarray, position: np.int64) -> np.int64:
 @njit(cache=True, inline="always")
 def load(data: np.ndarray, position: np.int64, count: int) -> np.int64:
     """``count`` little-endian bytes at ``position``, the address clamped into ``data``."""
-    position = min(position, np.int64(len(data) - count))
+    at = np.uint64(min(position, np.int64(len(data) - count)))
     value = np.int64(0)
     for index in range(count):
-        value |= np.int64(data[position + index]) << (8 * index)
+        value |= np.int64(data[at + np.uint64(index)]) << (8 * index)
     return value
 
 
@@ -116,10 +145,11 @@ def read_bits(
     count: np.int64, data: np.ndarray, position: np.int64, buffer: np.uint64, filled: np.int64
 ) -> tuple[np.uint64, np.int64, np.uint64, np.int64]:
     """Take ``count`` (0 .. 32) bits from a forward bit stream held in ``buffer``,
-    refilling 32 bits at a time from ``data[position:]`` (clamped)."""
-    if filled < count:
-        buffer |= np.uint64(load(data, position, 4)) << np.uint64(filled)
-        position += 4
-        filled += 32
+    refilling 32 bits at a time from ``data[position:]`` (clamped), without a branch."""
+    refill = filled < count
+    word = np.uint64(load(data, position, 4)) << np.uint64(filled)
+    buffer = buffer | word if refill else buffer
+    position += 4 * np.int64(refill)
+    filled += 32 * np.int64(refill)
     value = buffer & ((np.uint64(1) << np.uint64(count)) - np.uint64(1))
     return value, position, buffer >> np.uint64(count), filled - count

@@ -17,7 +17,7 @@ from tezip_rans.field import can_relate, from_field, planes_of, to_field
 #: three threshold scales, 3 also finer scales
 EFFORTS = (1, 2, 3)
 #: a partition holds at least this many elements (fewer partitions, fewer cut rows)
-PARTITION_ELEMENTS = 1 << 21
+PARTITION_ELEMENTS = 1 << 19
 _FAILURES = {
     kernels.RANS_EXHAUSTED: "its rANS bytes end early",
     kernels.BITS_EXHAUSTED: "its raw bits end early",
@@ -67,45 +67,28 @@ class RansStage(ArrayToBytesStage):
         choices = choose(residuals, self.effort)
         field = to_field(residuals, choices.offset_binary, choices.relative)
         rows = partition_rows(field.shape)
-        frames, planes, height, width = field.shape
-        bands = -(-height // rows)
-        elements = np.array(
-            [
-                frames * planes * (min(height, (b + 1) * rows) - b * rows) * width
-                for b in range(bands)
-            ]
-        )
-        raw_regions = np.array([kernels.raw_capacity(int(n), el.SYMBOL_BITS) for n in elements])
-        raw = np.empty(int(raw_regions.sum()), np.uint8)
-        raw_starts = np.concatenate([[0], np.cumsum(raw_regions)[:-1]]).astype(np.int64)
-        raw_ends = np.zeros(bands, np.int64)
-        histogram = np.zeros((planes * el.CONTEXTS, el.MAX_TOKENS), np.int64)
-        kernels.analyse(field, choices.parameters, rows, histogram, raw, raw_starts, raw_ends)
-        mapping, counts = model.cluster(histogram)
+        found = kernels.analysed(field, choices.parameters, rows)
+        mapping, counts = model.cluster(found.histogram)
         frequencies = np.array([model.normalise(row) for row in counts], np.int64)
-        clusters = mapping.reshape(planes, el.CONTEXTS)
-        regions = elements * 2 + 16
+        regions = found.counts * 2 + 16
         out = np.empty(int(regions.sum()), np.uint8)
         region_ends = np.cumsum(regions).astype(np.int64)
-        stream_starts = np.zeros(bands, np.int64)
+        stream_starts = np.zeros(len(regions), np.int64)
         kernels.encode(
-            field,
-            choices.parameters,
-            rows,
-            clusters,
-            frequencies,
-            model.starts_of(frequencies),
+            found.contexts,
+            found.tokens,
+            found.counts,
+            mapping,
+            rans.encoder_symbols(frequencies),
             out,
             region_ends,
             stream_starts,
         )
         partitions = [
-            (
-                out[stream_starts[b] : region_ends[b]].tobytes(),
-                raw[raw_starts[b] : raw_ends[b]].tobytes(),
-            )
-            for b in range(bands)
+            (out[start:end].tobytes(), raw)
+            for start, end, raw in zip(stream_starts, region_ends, found.raw, strict=True)
         ]
+        clusters = mapping.reshape(-1, el.CONTEXTS)
         relatable = can_relate(residuals.shape, bits)
         return stream.write(relatable, choices, rows, clusters, frequencies, partitions)
 
