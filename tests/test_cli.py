@@ -375,3 +375,15 @@ def test_a_bound_beyond_the_data_range_warns_in_one_line(stack: Path, tmp_path: 
     assert len(result.stderr.strip().splitlines()) == 1
     quiet = run("pack", str(stack), "-o", str(tmp_path / "b.tez"), "--abs", "2", "-q")
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_fast_and_level_pick_the_coder(stack: Path, tmp_path: Path) -> None:
+    fast, small = tmp_path / "fast.tez", tmp_path / "small.tez"
+    assert CliRunner().invoke(cli, ["pack", str(stack), "-o", str(fast), "--fast"]).exit_code == 0
+    result = CliRunner().invoke(cli, ["pack", str(stack), "-o", str(small), "--level", "9"])
+    assert result.exit_code == 0
+    with tezip.open(fast) as a, tezip.open(small) as b:
+        assert a.header.stages[-1]["id"] == "tezip.zstd"
+        assert b.header.stages[-1]["id"] == "tezip.rans"
+    bad = CliRunner().invoke(cli, ["pack", str(stack), "-o", str(tmp_path / "x.tez"), "-l", "0"])
+    assert bad.exit_code == 2 and "from 1 (fastest) to 9" in bad.output

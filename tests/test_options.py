@@ -208,3 +208,35 @@ def test_a_bound_beyond_the_data_range_warns(
     assert len(found) == warns
     data_range = f"exceeds the range of the data ({frames.min():g} to {frames.max():g})"
     assert all(data_range in message for message in found)
+
+
+@pytest.mark.parametrize(
+    ("level", "entropy"),
+    [(1, "tezip.zstd"), (2, "tezip.rans"), (5, "tezip.rans"), (9, "tezip.rans")],
+)
+def test_levels_choose_the_entropy_stage(
+    level: int, entropy: str, frames: np.ndarray, tmp_path: Path
+) -> None:
+    path = tmp_path / "a.tez"
+    tezip.pack(frames, path, level=level)
+    with tezip.open(path) as opened:
+        assert opened.header.stages[-1]["id"] == entropy
+        np.testing.assert_array_equal(opened[:], frames)
+
+
+@pytest.mark.parametrize("level", [0, 10, 2.5, True, "5"])
+def test_a_level_outside_1_to_9_is_an_option_error(
+    level: object, frames: np.ndarray, tmp_path: Path
+) -> None:
+    with pytest.raises(OptionError, match="from 1 \\(fastest\\) to 9") as caught:
+        tezip.pack(frames, tmp_path / "a.tez", level=level)  # type: ignore[arg-type]
+    assert caught.value.options == ("level",)
+
+
+def test_the_smallest_level_codes_every_predictor_and_is_no_larger(
+    frames: np.ndarray, tmp_path: Path
+) -> None:
+    default, smallest = tmp_path / "a.tez", tmp_path / "b.tez"
+    tezip.pack(frames, default)
+    tezip.pack(frames, smallest, level=9)
+    assert smallest.stat().st_size <= default.stat().st_size

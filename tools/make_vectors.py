@@ -215,9 +215,10 @@ class Source:
         header: Callable[[dict[str, Any]], Any] | None = None,
         gop: Callable[[dict[str, Any]], Any] | None = None,
         insert: tuple[int, bytes, bytes] | None = None,
-        version: tuple[int, int] = (1, 0),
+        version: tuple[int, int] | None = None,
     ) -> bytes:
-        """Re-assemble with the header edited, GOP 0's metadata edited, a section inserted."""
+        """Re-assemble with the header edited, GOP 0's metadata edited, a section inserted;
+        in the source's format version unless ``version`` is given."""
         record, sections, entries = self.parts()
         if header:
             header(record)
@@ -225,7 +226,11 @@ class Source:
             sections[0] = (b"GOPD", edit_gop(sections[0][1], gop))
         if insert:
             sections.insert(insert[0], insert[1:])
-        return assemble(record, sections, entries, version)
+        return assemble(record, sections, entries, version or self.version)
+
+    @property
+    def version(self) -> tuple[int, int]:
+        return self.spec.major, self.spec.minor
 
     def gop_blob(self, number: int, blob: int) -> int:
         """File offset of a GOP's residual (0) or outlier (1) blob."""
@@ -245,6 +250,10 @@ WRITTEN_WITH: dict[str, Any] = {
     "entropy_options": {"level": 3},
     "grid_phase": False,
 }
+
+
+#: the options that give tezip's defaults back over WRITTEN_WITH (vectors of format 1.1)
+NEW_DEFAULTS: dict[str, Any] = {"entropy": None, "entropy_options": None, "grid_phase": True}
 
 
 @dataclass(frozen=True)
@@ -319,6 +328,14 @@ def _int8(rng: np.random.Generator) -> np.ndarray:
     return np.clip(_smooth(rng, (3, 8, 8), 50), -128, 127).astype(np.int8)
 
 
+def _wide(rng: np.random.Generator) -> np.ndarray:
+    """Eight smooth frames of 130 x 1024: several partitions of tezip.rans, small when coded."""
+    y, x = np.meshgrid(np.arange(130), np.arange(1024), indexing="ij")
+    frames = np.stack([(x // 8 + y // 4 + 3 * t) % 200 for t in range(8)])
+    frames[:, 60:70, 500:520] += rng.integers(0, 9, (8, 10, 20))
+    return frames.astype(np.uint8)
+
+
 def _uint32(rng: np.random.Generator) -> np.ndarray:
     values = _smooth(rng, (2, 6, 6), 1e9) + 2.5e9
     # values past the uint32 range become 0, as the unchecked cast that wrote the released
@@ -379,6 +396,61 @@ VALID_VECTORS = [
     ),
     ValidVector("int8_abs", "int8, --abs 1", _int8, {"abs": 1}),
     ValidVector("uint32_lossless", "uint32, lossless", _uint32, {}),
+    # format 1.1 and tezip.rans (spec/stages/tezip.rans.md); NEW_DEFAULTS undoes WRITTEN_WITH
+    ValidVector(
+        "rans_uint8_lossless",
+        "uint8, lossless, tezip.rans (the defaults of format 1.1)",
+        _uint8,
+        NEW_DEFAULTS,
+    ),
+    ValidVector(
+        "rans_rgb_abs",
+        "RGB uint8, --abs 2: a phased grid, colour planes coded relative to G",
+        _rgb,
+        {**NEW_DEFAULTS, "abs": 2},
+    ),
+    ValidVector(
+        "rans_uint16_previous",
+        "uint16, --abs 3, tezip.previous, fixed GOP of 2: a phase per GOP, temporal residuals",
+        _uint16,
+        {**NEW_DEFAULTS, "abs": 3, "predictor": "tezip.previous", "gop": 2},
+    ),
+    ValidVector(
+        "rans_float32_rel",
+        "float32, --rel 1e-3 with NaN and infinities as outliers: a phased float grid",
+        _float32_special,
+        {**NEW_DEFAULTS, "rel": 1e-3},
+    ),
+    ValidVector(
+        "rans_float64_lossless",
+        "float64 lossless: 64-bit codes coded as two planes of 32-bit words",
+        _float64,
+        NEW_DEFAULTS,
+    ),
+    ValidVector(
+        "rans_partitions",
+        "uint8 frames 1024 wide, lossless, tezip.zero: several tezip.rans partitions",
+        _wide,
+        {**NEW_DEFAULTS, "predictor": "tezip.zero"},
+    ),
+    ValidVector(
+        "zstd_phase",
+        "int32, --rel 1e-3, tezip.zstd level 3 behind tezip.lorenzo with a phased grid",
+        _int32,
+        {"rel": 1e-3, "grid_phase": True},
+    ),
+    ValidVector(
+        "density_uint16",
+        "uint16, --abs 1, tezip.density (tile 8)",
+        _uint16,
+        {**NEW_DEFAULTS, "abs": 1, "entropy": "tezip.density"},
+    ),
+    ValidVector(
+        "prednet_uint8",
+        "uint8 lossless, tezip.prednet with the shipped generic model (not embedded)",
+        _uint8,
+        {**NEW_DEFAULTS, "predictor": "tezip.prednet"},
+    ),
 ]
 
 
@@ -501,6 +573,34 @@ def _claimed_frame(shape: tuple[int, int], dtype: str) -> Callable[[Source], byt
 def _flip_residual(s: Source) -> bytes:
     position = s.gop_blob(1, 0) + 10
     return s.patch(position, bytes([s.data[position] ^ 0x40]))
+
+
+def _rans_initial_state(s: Source) -> bytes:
+    """Flip a bit of the state a tezip.rans partition starts in (after its header)."""
+    from tezip_rans import stream
+
+    blob = s.gop_blob(0, 0)
+    shape = (s.spec.index[0][2], *s.spec.header["frame_shape"])
+    start, _ = stream.read(
+        s.payload(s.offset("GOPD"))[blob - s.offset("GOPD") - 12 :], shape, 16
+    ).rans[0]
+    return s.patch(blob + start, bytes([s.data[blob + start] ^ 0x10]), fix=s.offset("GOPD"))
+
+
+def _rans_short_stream(s: Source) -> bytes:
+    """GOP 0's residual blob one byte shorter, metadata and section re-assembled."""
+
+    def edit(meta: dict[str, Any]) -> None:
+        meta["blobs"][0] -= 1
+
+    record, sections, entries = s.parts()
+    payload = sections[0][1]
+    size = struct.unpack_from("<I", payload)[0]
+    meta = msgpack.unpackb(payload[4 : 4 + size], raw=False)
+    residual_end = 4 + size + meta["blobs"][0]
+    shortened = payload[: residual_end - 1] + payload[residual_end:]
+    sections[0] = (b"GOPD", edit_gop(shortened, edit))
+    return assemble(record, sections, entries, s.version)
 
 
 def _hostile_model(channels: list[int]) -> Callable[[Source], bytes]:
@@ -705,6 +805,24 @@ INVALID_VECTORS = [
                   "IntegrityError", "frame 1 does not match its stored checksum",
                   _gop(lambda m: m["crc"].insert(1, m["crc"].pop(1) ^ 1)),
                   structural=False),
+    InvalidVector("rans_layout_byte", "GOP 0's tezip.rans layout byte is 7, CRC fixed", STREAM,
+                  "unknown layout byte",
+                  lambda s: s.patch(s.gop_blob(0, 0), b"\x07", fix=s.offset("GOPD")),
+                  structural=False, source="rans_uint16_previous"),
+    InvalidVector("rans_initial_state", "GOP 0's first tezip.rans partition starts in another "
+                  "state, CRC fixed", STREAM, "partition 0 is damaged", _rans_initial_state,
+                  structural=False, source="rans_uint16_previous"),
+    InvalidVector("rans_partition_lengths", "GOP 0's tezip.rans stream lost its last byte, "
+                  "lengths and CRCs fixed", STREAM, "do not add up", _rans_short_stream,
+                  structural=False, source="rans_uint16_previous"),
+    InvalidVector("phase_out_of_range", "GOP 0's grid phase is the step (7 for --abs 3)",
+                  STREAM, "not a number in [0, step)", _gop(lambda m: m.update(phase=7)),
+                  source="rans_uint16_previous"),
+    InvalidVector("phase_missing", "GOP 0 of a phased grid records no phase", STREAM,
+                  "not a number in [0, step)", _gop(lambda m: m.pop("phase")),
+                  source="rans_uint16_previous"),
+    InvalidVector("phase_unphased", "a GOP of an unphased grid records a phase", STREAM,
+                  "the quantizer has none", _gop(lambda m: m.update(phase=1))),
 ]
 # fmt: on
 

@@ -40,6 +40,7 @@ DTYPE_BITS = {
     "uint32": 32, "int32": 32, "float32": 32, "float64": 64,
 }  # fmt: skip
 QUANTIZER_KEYS = {"lossless": set(), "grid": {"tolerance"}, "log": {"pwrel"}}
+OPTIONAL_KEYS = {"grid": {"phase"}}  # format 1.1
 KNOWN_SECTIONS = {"GOPD", "GIDX", "MODL"}
 INDEX_ENTRY = struct.Struct("<QQII")
 CHUNK = 1 << 20
@@ -152,13 +153,16 @@ def check_quantizer(quantizer: dict[str, Any], dtype: str) -> None:
     mode = quantizer.get("mode")
     if not isinstance(mode, str) or mode not in QUANTIZER_KEYS:
         raise SpecError("format.header", f"invalid quantizer mode {mode!r}")
-    if set(quantizer) != {"mode", "dtype"} | QUANTIZER_KEYS[mode]:
+    required = {"mode", "dtype"} | QUANTIZER_KEYS[mode]
+    if not required <= set(quantizer) <= required | OPTIONAL_KEYS.get(mode, set()):
         raise SpecError("format.header", f"invalid quantizer map {quantizer!r}")
+    if quantizer.get("phase", "gop") != "gop":
+        raise SpecError("format.header", f"invalid grid phase {quantizer['phase']!r}")
     if quantizer["dtype"] != dtype:
         raise SpecError("format.header", "quantizer dtype differs from the header dtype")
-    value = quantizer.get("tolerance", quantizer.get("pwrel"))
-    if value is None:
+    if mode == "lossless":
         return
+    value = quantizer["tolerance" if mode == "grid" else "pwrel"]
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
         raise SpecError("format.header", f"invalid quantizer parameter {value!r}")
     if mode == "log" and not 1e-5 <= value < 1:
@@ -170,6 +174,18 @@ def check_quantizer(quantizer: dict[str, Any], dtype: str) -> None:
 
 class SpecReader:
     """Validates one file on construction; ``summary()`` describes it."""
+
+    def _phase_fits(self, meta: dict[str, Any]) -> bool:
+        """FORMAT.md section 7: ``phase`` present exactly for phased grids, in ``[0, step)``
+        and an integer for integer dtypes."""
+        quantizer = self.header["quantizer"]
+        if "phase" not in quantizer:
+            return "phase" not in meta
+        phase, tolerance = meta.get("phase"), quantizer["tolerance"]
+        integer = self.header["dtype"].startswith(("int", "uint"))
+        step = 2 * math.floor(tolerance) + 1 if integer else 2.0 * tolerance
+        kinds = (int,) if integer else (int, float)
+        return isinstance(phase, kinds) and not isinstance(phase, bool) and 0 <= phase < step
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -322,6 +338,7 @@ class SpecReader:
             or len(meta["stages"]) != len(self.header["stages"]) - 1
             or not -(2**63) <= meta["offset"] < 2**63
             or (lossless and (meta["bits"], meta["offset"]) != (width, 0))
+            or not self._phase_fits(meta)
         ):
             raise SpecError("format.stream", f"GOP {number}: metadata contradicts the header")
         return {

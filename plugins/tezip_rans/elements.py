@@ -39,7 +39,7 @@ def token_count(bits: int) -> int:
 MAX_TOKENS = token_count(SYMBOL_BITS)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def predict(
     mode: int,
     west: np.int64,
@@ -52,7 +52,7 @@ def predict(
     return min(max(_predict(mode, west, north, northwest), low), high)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _predict(mode: int, west: np.int64, north: np.int64, northwest: np.int64) -> np.int64:
     if mode == MED:  # written as selects, which compile without branches
         high = max(west, north)
@@ -69,7 +69,7 @@ def _predict(mode: int, west: np.int64, north: np.int64, northwest: np.int64) ->
     return np.int64(0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def level(difference: np.int64, t1: np.int64, t2: np.int64, t3: np.int64) -> int:
     """A signed gradient quantised to -4 .. 4 by the plane's thresholds."""
     magnitude = abs(difference)
@@ -82,7 +82,7 @@ def level(difference: np.int64, t1: np.int64, t2: np.int64, t3: np.int64) -> int
     return -step if difference < 0 else step
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def upper_gradients(
     north: np.int64,
     northwest: np.int64,
@@ -95,7 +95,7 @@ def upper_gradients(
     return 81 * level(northeast - north, t1, t2, t3) + 9 * level(north - northwest, t1, t2, t3)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def fold(upper: np.int64, northwest: np.int64, west: np.int64, t1, t2, t3) -> tuple[int, int]:
     """Context (0 .. 364) and error sign of the gradient pattern ``(d1, d2, d3)`` given by
     :func:`upper_gradients` and the west gradient ``d3``.
@@ -107,26 +107,26 @@ def fold(upper: np.int64, northwest: np.int64, west: np.int64, t1, t2, t3) -> tu
     return abs(centred), (np.int64(-1) if centred < 0 else np.int64(1))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def temporal_class(previous_error: np.int64, u1: np.int64, u2: np.int64) -> int:
     """Class (0 .. 2) of the co-located error magnitude in the previous frame."""
     magnitude = abs(previous_error)
     return np.int64(magnitude > u1) + np.int64(magnitude > u2)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def zigzag(error: np.int64) -> np.uint64:
     """0, -1, 1, -2 ... to 0, 1, 2, 3 ... (wrapping in 64 bits)."""
     return np.uint64((error << np.int64(1)) ^ (error >> np.int64(63)))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def unzigzag(symbol: np.uint64) -> np.int64:
     """Invert :func:`zigzag`."""
     return np.int64(symbol >> np.uint64(1)) ^ -np.int64(symbol & np.uint64(1))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def tokenise(symbol: np.uint64) -> tuple[int, int, np.uint64]:
     """Token, raw bit count and raw bits of a symbol (JPEG XL's hybrid integers with a
     split of 16 and one mantissa bit in the token): ``16 + 2 (n - 4) + m`` for a symbol
@@ -140,13 +140,13 @@ def tokenise(symbol: np.uint64) -> tuple[int, int, np.uint64]:
     return DIRECT + 2 * (top - 4) + mantissa, extra, low
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def token_extra_bits(token: int) -> int:
     """Raw bits that follow ``token``."""
     return (token - (DIRECT - 6)) >> 1 if token >= DIRECT else 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def detokenise(token: int, low: np.uint64) -> np.uint64:
     """Invert :func:`tokenise` given the token's raw bits."""
     extra = (token - (DIRECT - 6)) >> 1

@@ -29,7 +29,7 @@ STORED = 6
 RANS_EXHAUSTED, BITS_EXHAUSTED, BAD_FINAL_STATE, TRAILING_BYTES = 1, 2, 3, 4
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _upper_neighbours(
     above: np.ndarray, first: bool, x: int, west: np.int64
 ) -> tuple[np.int64, np.int64]:
@@ -42,7 +42,7 @@ def _upper_neighbours(
     return above[at], above[np.uint64(max(x - 1, 0))]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _model_row(
     plane: np.ndarray,
     y: int,
@@ -152,7 +152,7 @@ def encode(
         stream_starts[band] = rans.flush(state, out, position)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _decode_element(
     west: np.int64,
     north: np.int64,
@@ -191,7 +191,7 @@ def _decode_element(
 _SLOT = rans.TOTAL - 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _upper_row(
     plane: np.ndarray, y: int, top: int, parameters: np.ndarray, upper: np.ndarray
 ) -> np.ndarray:
@@ -213,7 +213,7 @@ def _upper_row(
     return above
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _final_status(
     state: np.int64,
     position: np.int64,
@@ -239,7 +239,7 @@ def _final_status(
 Lane = tuple[np.int64, np.int64, np.int64, np.uint64, np.int64]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _decode_at(
     x: int,
     west: np.int64,
@@ -279,7 +279,7 @@ def _decode_at(
     return value, error, (state, position, bit_position, buffer, filled)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _start_lane(data: np.ndarray, rans_spans: np.ndarray, raw_spans: np.ndarray, band: int) -> Lane:
     start = rans_spans[band, 0]
     state = rans.load(data, start, rans.STATE_BYTES)

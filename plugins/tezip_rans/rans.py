@@ -51,7 +51,7 @@ def encoder_symbols(frequencies: np.ndarray) -> np.ndarray:
     return symbols
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def encode_symbol(
     state: np.int64, symbol: np.uint64, out: np.ndarray, position: np.int64
 ) -> tuple[np.int64, np.int64]:
@@ -72,7 +72,7 @@ def encode_symbol(
     return state + bias + quotient * complement, position
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def flush(state: np.int64, out: np.ndarray, position: np.int64) -> np.int64:
     """Write the final state (little-endian) before ``position``; returns the new position."""
     position -= STATE_BYTES
@@ -81,7 +81,7 @@ def flush(state: np.int64, out: np.ndarray, position: np.int64) -> np.int64:
     return position
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def load(data: np.ndarray, position: np.int64, count: int) -> np.int64:
     """``count`` little-endian bytes at ``position``, the address clamped into ``data``."""
     at = np.uint64(min(position, np.int64(len(data) - count)))
@@ -91,7 +91,7 @@ def load(data: np.ndarray, position: np.int64, count: int) -> np.int64:
     return value
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def decode_step(
     state: np.int64, frequency: np.int64, offset: np.int64, data: np.ndarray, position: np.int64
 ) -> tuple[np.int64, np.int64]:
@@ -104,7 +104,7 @@ def decode_step(
     return state, position + 2 * np.int64(refill)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def write_bits(
     value: np.uint64,
     count: np.int64,
@@ -129,7 +129,7 @@ def write_bits(
     return position, buffer, filled
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def finish_bits(
     out: np.ndarray, position: np.int64, buffer: np.uint64, filled: np.int64
 ) -> np.int64:
@@ -140,7 +140,7 @@ def finish_bits(
     return position
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def read_bits(
     count: np.int64, data: np.ndarray, position: np.int64, buffer: np.uint64, filled: np.int64
 ) -> tuple[np.uint64, np.int64, np.uint64, np.int64]:
