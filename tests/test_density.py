@@ -8,34 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from residuals import DTYPES, residual_arrays
 
 from tezip.errors import InputError, StreamError
 from tezip_density import DensityStage, entropy, plugin
-
-DTYPES = ("uint8", "uint16", "uint32", "uint64")
-
-
-@st.composite
-def residual_arrays(draw: st.DrawFn) -> np.ndarray:
-    dtype = np.dtype(draw(st.sampled_from(DTYPES)))
-    shape = (
-        draw(st.integers(1, 3)),
-        draw(st.integers(1, 21)),
-        draw(st.integers(1, 21)),
-    )
-    if draw(st.booleans()):
-        shape += (draw(st.integers(1, 4)),)
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    bits = dtype.itemsize * 8
-    scale = draw(st.sampled_from((1, 4, 64, 1 << (bits - 1))))
-    top = 2.0 ** min(bits - 1, 62)
-    signed = rng.laplace(0, scale, shape).clip(-top, top - 1)
-    array = signed.astype(np.int64).astype(dtype)  # wraps negatives: two's complement
-    if draw(st.booleans()):  # full-range values too
-        wide = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
-        array = np.where(rng.random(shape) < 0.1, wide, array)
-    array[rng.random(shape) < draw(st.sampled_from((0.0, 0.5, 0.95, 1.0)))] = 0
-    return array
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

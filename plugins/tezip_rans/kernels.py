@@ -307,7 +307,7 @@ def decode(
 
     Partitions are decoded two at a time, their rows alternating element by element, so
     that the processor overlaps two independent dependency chains (a partition without a
-    partner, or the rows of the taller one, go alone).
+    partner, and the rows the last partition lacks, go alone).
     """
     frames, planes, height, width = field.shape
     classes = np.zeros((2, 2, planes, rows, width), np.uint8)  # lane, frame parity, ...
@@ -327,19 +327,17 @@ def decode(
             now, before = frame & 1, (frame + 1) & 1
             for p in range(planes):
                 plane, knobs, mapping = field[frame, p], parameters[p], clusters[p]
-                for r in range(max(rows_a, rows_b)):
+                for r in range(rows_a):  # a partition is never shorter than the one after it
                     first = r == 0
-                    if r < rows_a:
-                        above_a = _upper_row(plane, top_a + r, top_a, knobs, upper[0])
-                        row_a, new_a = plane[top_a + r], classes[0, now, p, r]
-                        old_a, west_a = classes[0, before, p, r], np.int64(0)
-                        west_a = west_a if first else above_a[0]
+                    above_a = _upper_row(plane, top_a + r, top_a, knobs, upper[0])
+                    row_a, new_a = plane[top_a + r], classes[0, now, p, r]
+                    old_a, west_a = classes[0, before, p, r], np.int64(0)
+                    west_a = west_a if first else above_a[0]
                     if r < rows_b:
                         above_b = _upper_row(plane, top_b + r, top_b, knobs, upper[1])
                         row_b, new_b = plane[top_b + r], classes[1, now, p, r]
                         old_b, west_b = classes[1, before, p, r], np.int64(0)
                         west_b = west_b if first else above_b[0]
-                    if r < rows_a and r < rows_b:
                         for x in range(width):
                             west_a, error_a, lane_a = _decode_at(
                                 x,
@@ -370,7 +368,7 @@ def decode(
                             new_a[x] = el.temporal_class(error_a, knobs[4], knobs[5])
                             new_b[x] = el.temporal_class(error_b, knobs[4], knobs[5])
                             row_a[x], row_b[x] = west_a, west_b
-                    elif r < rows_a:
+                    else:  # a partition alone, or rows past a shorter partner (the last)
                         for x in range(width):
                             west_a, error_a, lane_a = _decode_at(
                                 x,
@@ -387,23 +385,6 @@ def decode(
                             )
                             new_a[x] = el.temporal_class(error_a, knobs[4], knobs[5])
                             row_a[x] = west_a
-                    else:
-                        for x in range(width):
-                            west_b, error_b, lane_b = _decode_at(
-                                x,
-                                west_b,
-                                above_b,
-                                first,
-                                upper[1],
-                                old_b,
-                                mapping,
-                                knobs,
-                                flat,
-                                data,
-                                lane_b,
-                            )
-                            new_b[x] = el.temporal_class(error_b, knobs[4], knobs[5])
-                            row_b[x] = west_b
         for band, lane in ((first_band, lane_a), (band_b, lane_b)):
             state, position, bit_position, _, filled = lane
             status = _final_status(

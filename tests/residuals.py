@@ -1,0 +1,32 @@
+"""A hypothesis strategy for residual arrays, shared by the entropy-stage tests."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+DTYPES = ("uint8", "uint16", "uint32", "uint64")
+
+
+@st.composite
+def residual_arrays(draw: st.DrawFn) -> np.ndarray:
+    """Residuals as predictors leave them: Laplacian around zero (wrapped), intra codes
+    spread over the range, extremes, runs of zeros, colour channels."""
+    dtype = np.dtype(draw(st.sampled_from(DTYPES)))
+    shape = (draw(st.integers(1, 4)), draw(st.integers(1, 23)), draw(st.integers(1, 23)))
+    if draw(st.booleans()):
+        shape += (draw(st.integers(1, 4)),)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    bits = dtype.itemsize * 8
+    scale = draw(st.sampled_from((0.3, 4, 300, 2.0 ** (bits - 2))))
+    top = 2.0 ** min(bits - 1, 62)
+    signed = rng.laplace(0, scale, shape).clip(-top, top - 1).astype(np.int64)
+    if draw(st.booleans()):  # intra codes: a smooth ramp over much of the range
+        ramp = np.linspace(0, min(2.0**bits - 1, 2.0**62), shape[2]).astype(np.int64)
+        signed = signed + (ramp if len(shape) == 3 else ramp[:, None])
+    array = signed.astype(dtype)  # wraps negatives: two's complement
+    if draw(st.booleans()):  # full-range values too
+        wide = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+        array = np.where(rng.random(shape) < 0.05, wide, array)
+    array[rng.random(shape) < draw(st.sampled_from((0.0, 0.5, 0.99, 1.0)))] = 0
+    return array
