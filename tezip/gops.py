@@ -75,7 +75,7 @@ def intra_to_temporal(
     stack = np.concatenate([before, frames]) if len(before) else frames
     if stack.shape[1] < 2 or len(stack) < 2:
         return np.ones(len(frames))
-    sample = quantizer.quantize(row_pairs(stack)).codes
+    sample = quantizer.quantize(row_pairs(stack), phase=0).codes  # rows, not frames: no choice
     intra = estimate(sample[1:]) + 1.0
     ratios = intra / (estimate(sample[1:] - sample[:-1]) + 1.0)
     return ratios if len(before) else np.concatenate([[1.0], ratios])

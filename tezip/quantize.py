@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tezip import gridkernels
 from tezip.abc import CodeSpace
 from tezip.bounds import MIN_PWREL, ErrorBound
 from tezip.codes import bits_for, canonical_dtype, from_ordered_bits, ordered_bits, unsigned
@@ -66,8 +67,9 @@ class Quantizer(ABC):
         return {"mode": self.mode, "dtype": self.dtype.name}
 
     @abstractmethod
-    def quantize(self, frames: np.ndarray) -> Quantized:
-        """Codes for one GOP, with the bound checked element by element."""
+    def quantize(self, frames: np.ndarray, phase: int | float | None = None) -> Quantized:
+        """Codes for one GOP, with the bound checked element by element; a phased grid sits
+        at ``phase``, or where the frames show it should when ``phase`` is None."""
 
     @abstractmethod
     def dequantize(self, codes: np.ndarray, offset: int, phase: int | float = 0) -> np.ndarray:
@@ -90,7 +92,7 @@ class LosslessQuantizer(Quantizer):
 
     mode = "lossless"
 
-    def quantize(self, frames: np.ndarray) -> Quantized:
+    def quantize(self, frames: np.ndarray, phase: int | float | None = None) -> Quantized:
         codes = frames if self.dtype.kind == "u" else ordered_bits(frames)
         return Quantized(codes, 0, np.zeros(frames.shape, bool), frames)
 
@@ -132,8 +134,8 @@ class _SignedQuantizer(Quantizer):
     def _within_bound(self, reconstruction: np.ndarray, frames: np.ndarray) -> np.ndarray:
         """Element-wise check of the bound, computed on output-dtype values."""
 
-    def quantize(self, frames: np.ndarray) -> Quantized:
-        return self._quantize(frames, self.choose_phase(frames))
+    def quantize(self, frames: np.ndarray, phase: int | float | None = None) -> Quantized:
+        return self._quantize(frames, self.choose_phase(frames) if phase is None else phase)
 
     def _quantize(self, frames: np.ndarray, phase: int | float) -> Quantized:
         if _small_integers(frames.dtype) and frames.size > 1 << 8 * frames.dtype.itemsize:
@@ -243,6 +245,57 @@ class GridQuantizer(_SignedQuantizer):
         costs = [spatial_cost(self._integers(sample, p)[0]).sum() for p in self.phases()]
         return self.phases()[int(np.argmin(costs))]
 
+    def _quantize(self, frames: np.ndarray, phase: int | float) -> Quantized:
+        if _small_integers(frames.dtype) and frames.size > 1 << 8 * frames.dtype.itemsize:
+            return self._quantize_by_table(frames, phase)
+        flat = np.ascontiguousarray(frames).reshape(-1)
+        q = np.empty(flat.size, np.int64)
+        if self.dtype.kind == "f":
+            invalid = np.empty(flat.size, np.bool_)
+            low, high = gridkernels.floats(flat, self.step, float(phase), q, invalid)
+        else:
+            low, high = gridkernels.integers(
+                flat, int(self.tolerance), int(self.step), int(phase), q
+            )
+        codes = np.empty(flat.size, unsigned(bits_for(high - low)))
+        reconstruction = np.empty(flat.size, self.dtype)
+        outliers = np.empty(flat.size, np.bool_)
+        if self.dtype.kind == "f":
+            gridkernels.float_codes(
+                flat,
+                q,
+                invalid,
+                low,
+                self.step,
+                float(phase),
+                self.tolerance,
+                codes,
+                reconstruction,
+                outliers,
+            )
+        else:
+            info = np.iinfo(self.dtype)
+            gridkernels.integer_codes(
+                flat,
+                q,
+                low,
+                int(self.step),
+                int(phase),
+                (int(info.min), int(info.max)),
+                int(self.tolerance),
+                codes,
+                reconstruction,
+                outliers,
+            )
+        shape = frames.shape
+        return Quantized(
+            codes.reshape(shape),
+            low,
+            outliers.reshape(shape),
+            reconstruction.reshape(shape),
+            phase,
+        )
+
     def check_phase(self, phase: int | float | None) -> int | float:
         if not self.phased:
             return super().check_phase(phase)
@@ -267,8 +320,9 @@ class GridQuantizer(_SignedQuantizer):
             with np.errstate(over="ignore"):
                 return (q.astype(np.float64) * self.step + phase).astype(self.dtype)
         info = np.iinfo(self.dtype)
-        # beyond +-reach every q clamps to MIN or MAX alike: clip first, so q * step is exact
-        reach = max(-int(info.min), int(info.max)) // self.step + 1
+        # beyond +-reach every q clamps to MIN or MAX alike, whatever the phase (< step):
+        # clip first, so q * step is exact
+        reach = max(-int(info.min), int(info.max)) // self.step + 2
         if q.size and (q.min() < -reach or q.max() > reach):
             q = np.clip(q, -reach, reach)
         values = q.astype(self.work, copy=False) * self.work(self.step) + self.work(phase)

@@ -1,0 +1,123 @@
+"""Compiled passes of the grid quantizer (FORMAT.md 5.2) for data too wide for a table.
+
+Two passes over a GOP: the first finds every element's ``q`` and the range of the valid
+ones, the second turns them into codes, reconstructs each element in the output dtype and
+marks the elements that miss the bound (or cannot be represented) as outliers, whose exact
+value the reconstruction then holds. Each element's arithmetic is the scalar function the
+decoder's formula states, so a GPU twin can share it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+#: |q| beyond this would overflow int64 arithmetic: such elements are stored exactly
+Q_LIMIT = 2.0**62
+
+
+@njit(cache=True)
+def integer_q(value: np.int64, tolerance: np.int64, step: np.int64, phase: np.int64) -> np.int64:
+    """``(x + t - a) // step`` (floor division)."""
+    return (value + tolerance - phase) // step
+
+
+@njit(cache=True)
+def integer_value(
+    q: np.int64, step: np.int64, phase: np.int64, low: np.int64, high: np.int64
+) -> np.int64:
+    """``min(max(q * step + a, MIN), MAX)``."""
+    return min(max(q * step + phase, low), high)
+
+
+@njit(cache=True)
+def float_q(value: np.float64, step: np.float64, phase: np.float64) -> np.float64:
+    """``rint((x - a) / step)``; NaN or beyond :data:`Q_LIMIT` when not representable."""
+    return np.rint((value - phase) / step)
+
+
+@njit(cache=True, nogil=True)
+def integers(
+    frames: np.ndarray, tolerance: int, step: int, phase: int, q: np.ndarray
+) -> tuple[int, int]:
+    """First pass over integer frames (flat): ``q`` of each, and their range."""
+    low, high = np.int64(2**62), np.int64(-(2**62))
+    for index in range(frames.size):
+        value = integer_q(np.int64(frames[index]), tolerance, step, phase)
+        q[index] = value
+        low, high = min(low, value), max(high, value)
+    return low, high
+
+
+@njit(cache=True, nogil=True)
+def integer_codes(
+    frames: np.ndarray,
+    q: np.ndarray,
+    offset: int,
+    step: int,
+    phase: int,
+    bounds: tuple[int, int],
+    tolerance: int,
+    codes: np.ndarray,
+    reconstruction: np.ndarray,
+    outliers: np.ndarray,
+) -> int:
+    """Second pass over integer frames: codes, reconstruction, outliers; returns how many."""
+    missed = 0
+    for index in range(frames.size):
+        value = integer_value(q[index], step, phase, bounds[0], bounds[1])
+        original = np.int64(frames[index])
+        miss = abs(value - original) > tolerance
+        codes[index] = q[index] - offset
+        reconstruction[index] = original if miss else value
+        outliers[index] = miss
+        missed += miss
+    return missed
+
+
+@njit(cache=True, nogil=True)
+def floats(
+    frames: np.ndarray, step: float, phase: float, q: np.ndarray, invalid: np.ndarray
+) -> tuple[int, int]:
+    """First pass over float frames (flat): ``q`` of each (0 where not representable, which
+    ``invalid`` marks), and the range of the valid ones (0, 0 when none is)."""
+    low, high = np.int64(2**62), np.int64(-(2**62))
+    for index in range(frames.size):
+        scaled = float_q(np.float64(frames[index]), step, phase)
+        bad = not abs(scaled) < Q_LIMIT
+        value = np.int64(0) if bad else np.int64(scaled)
+        q[index] = value
+        invalid[index] = bad
+        if not bad:
+            low, high = min(low, value), max(high, value)
+    return (low, high) if low <= high else (0, 0)
+
+
+@njit(cache=True, nogil=True)
+def float_codes(
+    frames: np.ndarray,
+    q: np.ndarray,
+    invalid: np.ndarray,
+    offset: int,
+    step: float,
+    phase: float,
+    tolerance: float,
+    codes: np.ndarray,
+    reconstruction: np.ndarray,
+    outliers: np.ndarray,
+) -> int:
+    """Second pass over float frames: codes (invalid elements take the lowest code),
+    reconstruction in the frames' dtype, outliers; returns how many."""
+    missed = 0
+    dtype = reconstruction.dtype.type
+    for index in range(frames.size):
+        value = offset if invalid[index] else q[index]
+        decoded = dtype(np.float64(value) * step + phase)
+        original = frames[index]
+        error = abs(np.float64(decoded) - np.float64(original))
+        miss = invalid[index] or not error <= tolerance
+        codes[index] = value - offset
+        reconstruction[index] = original if miss else decoded
+        outliers[index] = miss
+        missed += miss
+    return missed
