@@ -40,6 +40,12 @@ def value_ranges(shape: tuple[int, ...], bits: int, relative: bool) -> np.ndarra
     return ranges.astype(np.int64)
 
 
+def field_dtype(bits: int) -> np.dtype:
+    """The integer type of a field: int32 for codes of up to 16 bits (values, sums and
+    differences stay far below 2**31), int64 for wider ones."""
+    return np.dtype(np.int32 if bits <= 16 else np.int64)
+
+
 def _planes(residuals: np.ndarray) -> np.ndarray:
     """``(frames, planes, H, W)`` unsigned codes of at most 32 bits."""
     stacked = residuals[:, None] if residuals.ndim == 3 else np.moveaxis(residuals, 3, 1)
@@ -53,9 +59,9 @@ def _planes(residuals: np.ndarray) -> np.ndarray:
 def to_field(residuals: np.ndarray, offset_binary: np.ndarray, relative: bool) -> np.ndarray:
     """The field of residuals; ``offset_binary`` per plane."""
     planes = _planes(residuals)
-    signed = np.dtype(f"int{planes.dtype.itemsize * 8}")
+    signed = np.dtype(f"int{planes.dtype.itemsize * 8}")  # the words read as two's complement
     top = planes.dtype.type(1 << (planes.dtype.itemsize * 8 - 1))
-    field = np.empty(planes.shape, np.int64)
+    field = np.empty(planes.shape, field_dtype(residuals.dtype.itemsize * 8))
     for plane, flag in enumerate(offset_binary):
         codes = planes[:, plane] ^ top if flag else planes[:, plane]
         field[:, plane] = np.ascontiguousarray(codes).view(signed)

@@ -11,7 +11,7 @@ from tezip.errors import InputError, StreamError
 from tezip_rans import elements as el
 from tezip_rans import kernels, model, rans, stream
 from tezip_rans.choices import choose, estimate
-from tezip_rans.field import can_relate, from_field, planes_of, to_field
+from tezip_rans.field import can_relate, field_dtype, from_field, planes_of, to_field
 
 #: encoder efforts: 1 tries the median edge detector only, 2 every spatial predictor and
 #: three threshold scales, 3 also finer scales
@@ -98,7 +98,7 @@ class RansStage(ArrayToBytesStage):
             raise InputError("tezip.rans decodes non-empty unsigned arrays (frames, H, W[, C])")
         parsed = stream.read(bytes(data), tuple(shape), dtype.itemsize * 8)
         planes = planes_of(tuple(shape), dtype.itemsize * 8)
-        field = np.empty((shape[0], planes, shape[1], shape[2]), np.int64)
+        field = np.empty((shape[0], planes, shape[1], shape[2]), field_dtype(dtype.itemsize * 8))
         buffer = np.zeros(len(data) + rans.PADDING, np.uint8)
         buffer[: len(data)] = np.frombuffer(data, np.uint8)
         status, band = kernels.decode(
