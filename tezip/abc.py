@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tezip.costs import spatial_cost
+from tezip.costs import row_pairs, spatial_cost
 
 __all__ = [
     "ArrayToArrayStage",
@@ -163,13 +163,29 @@ class ArrayToBytesStage(Plugin):
     #: True when the stage decorrelates residuals spatially itself, so the default pipeline
     #: puts no ``tezip.lorenzo`` stage before it.
     decorrelates: ClassVar[bool] = False
+    #: candidate predictors whose trial cost lies within this fraction of the best are all
+    #: coded in full (the trial cannot tell them apart); 0 codes only the best
+    trial_margin: ClassVar[float] = 0.0
 
     def estimate(self, pairs: np.ndarray) -> np.ndarray:
         """Estimated bits per frame of residual row pairs ``(n, k, 2, W[, C])`` (see
-        :func:`tezip.costs.row_pairs`), used to rank predictors and place keyframes: it must
-        rank candidates the way this stage will code them. The default estimates the
-        residuals after the best of ``tezip.lorenzo``'s spatial modes."""
+        :func:`tezip.costs.row_pairs`), used to place keyframes: it must rank candidates the
+        way this stage will code them. The default estimates the residuals after the best of
+        ``tezip.lorenzo``'s spatial modes."""
         return spatial_cost(pairs)
+
+    def trial_sample(self, codes: np.ndarray) -> np.ndarray:
+        """The part of a GOP's codes ``(n, H, W[, C])`` that candidate predictors are tried
+        on (frames-first, so point-wise predictors run on it as on frames); by default
+        pairs of adjacent rows (:func:`tezip.costs.row_pairs`)."""
+        return row_pairs(codes)
+
+    def trial_cost(self, residuals: np.ndarray, share: float) -> float:
+        """Estimated bits to code a predictor's residuals of :meth:`trial_sample`, which is
+        ``share`` of the GOP (for costs paid once per GOP, such as tables): the predictor with
+        the fewest is coded in full. By default :meth:`estimate` summed over all frames but
+        the first (which no predictor has history for)."""
+        return float(self.estimate(residuals[1:]).sum())
 
     @abstractmethod
     def encode(self, residuals: np.ndarray) -> bytes:

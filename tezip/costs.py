@@ -45,6 +45,29 @@ def row_pairs(frames: np.ndarray, budget: int = 4096) -> np.ndarray:
     return np.stack([frames[:, rows - 1], frames[:, rows]], axis=2)
 
 
+#: fewest consecutive frames in a sample of :func:`row_bands`
+RUN = 4
+
+
+def row_bands(frames: np.ndarray, rows: int = 8, budget: int = 1 << 15) -> np.ndarray:
+    """A sample of frames ``(n, H, W[, C])`` for coding trials, about ``budget`` elements
+    per channel: bands of ``rows`` rows centred in equal slices of the height (at most 8
+    bands), cut to their middle columns where the frames are wide, in a run of consecutive
+    frames from the middle of the stack (at least :data:`RUN`, so that temporal predictors
+    and context have history). Returns ``(m, bands * rows, w[, C])``."""
+    frames_count, height, width = frames.shape[:3]
+    band = min(rows, height)
+    bands = max(1, min(8, height // band))
+    columns = min(width, max(64, budget // (RUN * bands * band)))
+    run = max(RUN, budget // (bands * band * columns))
+    first = max(0, (frames_count - run) // 2)
+    centres = (np.arange(bands) + 0.5) * height / bands
+    tops = np.clip(np.round(centres - band / 2), 0, height - band).astype(np.int64)
+    chosen = (tops[:, None] + np.arange(band)).ravel()
+    left = (width - columns) // 2
+    return np.ascontiguousarray(frames[first : first + run][:, chosen, left : left + columns])
+
+
 def mode_costs(pairs: np.ndarray) -> np.ndarray:
     """Estimated bits ``(len(modes), n)`` of each of :func:`spatial_modes` on row pairs
     ``(n, k, 2, W[, C])``."""

@@ -17,7 +17,6 @@ from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, CodeSpace, Predictor
 from tezip.container.gop import GopRecord
 from tezip.container.header import Header, informative_text
 from tezip.container.layout import crc32
-from tezip.costs import Estimate, row_pairs
 from tezip.errors import HeaderError, IntegrityError, ModelError, StreamError
 from tezip.quantize import Quantizer, quantizer_from_configuration
 from tezip.registry import Registry
@@ -57,10 +56,14 @@ def _coded_size(coded: _Coded) -> int:
 
 
 def _prediction_cost(
-    predictor: Predictor, space: CodeSpace, sample: np.ndarray, estimate: Estimate
+    predictor: Predictor,
+    space: CodeSpace,
+    sample: np.ndarray,
+    entropy: ArrayToBytesStage,
+    share: float,
 ) -> float:
     residuals, _ = _run_predictor(predictor, space, sample)
-    return float(estimate(residuals[1:]).sum())
+    return entropy.trial_cost(residuals, share)
 
 
 @dataclass
@@ -116,8 +119,9 @@ class Pipeline:
     def finalists(self, codes: np.ndarray, space: CodeSpace) -> list[int]:
         """Candidate predictors worth coding this GOP with in full.
 
-        Point-wise predictors are ranked on a sample of row pairs by the entropy stage's
-        estimate and only the cheapest goes on (all of them when ``thorough``); predictors
+        Point-wise predictors are ranked on the entropy stage's trial sample by its trial
+        cost and only the cheapest goes on, with those the stage cannot tell from it (its
+        ``trial_margin``), or all of them when ``thorough``; predictors
         that are not point-wise (learned, stateful) cannot be judged on a sample, so each of
         them goes on too. A single candidate or a GOP of one frame needs no comparison.
         """
@@ -128,13 +132,17 @@ class Pipeline:
         if self.thorough:
             return pointwise + others
         if len(pointwise) > 1 and codes.shape[1] >= 2:
-            sample = row_pairs(codes)
+            sample = self.entropy.trial_sample(codes)
+            share = sample.size / codes.size
             costs = [
-                _prediction_cost(self.predictors[i], space, sample, self.entropy.estimate)
+                _prediction_cost(self.predictors[i], space, sample, self.entropy, share)
                 for i in pointwise
             ]
-            pointwise = [pointwise[int(np.argmin(costs))]]
-        return pointwise[:1] + others
+            best = min(costs)
+            limit = best * (1 + self.entropy.trial_margin)
+            order = np.argsort(costs, kind="stable")
+            pointwise = [pointwise[i] for i in order if costs[i] <= limit or costs[i] == best]
+        return pointwise + others
 
     def encode(self, frames: np.ndarray, first: int) -> GopRecord:
         """Code one GOP of frames ``(n, *frame_shape)``; with several finalist predictors

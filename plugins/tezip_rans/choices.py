@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tezip.codes import unsigned
-from tezip.costs import estimated_bits, mode_costs
+from tezip.costs import estimated_bits, mode_costs, row_bands
 from tezip.spatial import channel_difference, channels_of
 from tezip_rans import elements as el
 from tezip_rans import kernels, model
-from tezip_rans.field import can_relate, planes_of, to_field, value_ranges
+from tezip_rans.field import REFERENCE, can_relate, planes_of, to_field, value_ranges
 
 #: elements per plane the choices are made on
 SAMPLE_ELEMENTS = 1 << 15
@@ -39,30 +39,16 @@ class Choices:
     """Everything the encoder decided for one GOP (what the stream header records)."""
 
     offset_binary: np.ndarray  # per plane, bool
-    relative: bool
+    relative: np.ndarray  # per plane, bool: coded relative to the reference plane
     parameters: np.ndarray  # (planes, kernels.PARAMETERS) int64, ranges included
 
 
-def sample_of(residuals: np.ndarray) -> np.ndarray:
-    """Bands of :data:`SAMPLE_ROWS` rows spread over the frames' height, in a run of
-    consecutive frames, about :data:`SAMPLE_ELEMENTS` per channel."""
-    frames, height, width = residuals.shape[:3]
-    band = min(SAMPLE_ROWS, height)
-    per_frame = band * width
-    runs = max(2, SAMPLE_ELEMENTS // per_frame)
-    first = max(0, (frames - runs) // 2)
-    chosen = residuals[first : first + runs]
-    bands = max(1, min(height // band, SAMPLE_ELEMENTS // (len(chosen) * per_frame)))
-    tops = np.linspace(0, height - band, bands).astype(np.int64)
-    rows = (tops[:, None] + np.arange(band)).ravel()
-    return np.ascontiguousarray(chosen[:, rows])
-
-
-def _cost(sample: np.ndarray, parameters: np.ndarray) -> float:
-    """Bits to code ``sample`` (one or more planes) with these parameters."""
+def _cost(sample: np.ndarray, parameters: np.ndarray, share: float) -> float:
+    """Bits to code ``sample`` (one or more planes) with these parameters, the sample being
+    ``share`` of the GOP (it pays that share of the tables)."""
     found = kernels.analysed(sample, parameters, min(SAMPLE_ROWS, sample.shape[2]))
     raw_bytes = sum(len(piece) for piece in found.raw)
-    return float(model.histogram_bits(found.histogram).sum()) + 8.0 * raw_bytes
+    return float(model.histogram_bits(found.histogram, share).sum()) + 8.0 * raw_bytes
 
 
 def _typical_gradient(plane: np.ndarray) -> float:
@@ -100,52 +86,83 @@ def choose(residuals: np.ndarray, effort: int = 2) -> Choices:
     """Decide interpretation, channel relation, predictors and thresholds for a GOP: at
     effort 1 the median edge detector at the typical gradient's scale, at 2 every predictor
     after the best of three scales, at 3 finer scales, searched again for the predictor."""
-    bits = residuals.dtype.itemsize * 8
-    planes = planes_of(residuals.shape, bits)
-    spans = value_ranges(residuals.shape, bits, False)
-    residuals = sample_of(residuals)
-    sample_two = to_field(residuals, np.zeros(planes, bool), False)
-    sample_offset = to_field(residuals, np.ones(planes, bool), False)
-    offset_binary = np.zeros(planes, bool)
-    for plane in range(planes):
-        costs = []
-        for candidate in (sample_two, sample_offset):
-            single = candidate[:, plane : plane + 1]
-            typical = _typical_gradient(single[:, 0])
-            costs.append(_cost(single, _row(el.MED, typical, 1.0, spans[plane])))
-        offset_binary[plane] = costs[1] < costs[0]
-    relative = False
-    if can_relate(residuals.shape, bits):
-        plain = to_field(residuals, offset_binary, False)
-        related = to_field(residuals, offset_binary, True)
-        relative = _med_cost(related, value_ranges(residuals.shape, bits, True)) < _med_cost(
-            plain, spans
-        )
-        sample = related if relative else plain
-        spans = value_ranges(residuals.shape, bits, relative)
-    else:
-        sample = to_field(residuals, offset_binary, False)
-    parameters = np.zeros((planes, kernels.PARAMETERS), np.int64)
-    for plane in range(planes):
-        single = np.ascontiguousarray(sample[:, plane : plane + 1])
-        typical = _typical_gradient(single[:, 0])
-        span = spans[plane]
-        predictors = el.PREDICTORS if effort > 1 else (el.MED,)
-        scale = min(SCALES[effort], key=lambda s: _cost(single, _row(el.MED, typical, s, span)))
-        mode = min(predictors, key=lambda m: _cost(single, _row(m, typical, scale, span)))
-        if effort > 2 and mode != el.MED:
-            scale = min(SCALES[effort], key=lambda s: _cost(single, _row(mode, typical, s, span)))
-        parameters[plane] = _row(mode, typical, scale, span)[0]
+    bands = row_bands(residuals, SAMPLE_ROWS, SAMPLE_ELEMENTS)
+    share = bands.size / residuals.size
+    offset_binary, relative, sample = _reading(bands, share)
+    spans = value_ranges(residuals.dtype.itemsize * 8, relative)
+    parameters = np.array(
+        [
+            _plane_parameters(np.ascontiguousarray(sample[:, p : p + 1]), span, share, effort)
+            for p, span in enumerate(spans)
+        ],
+        np.int64,
+    )
     return Choices(offset_binary, relative, parameters)
 
 
-def _med_cost(sample: np.ndarray, spans: np.ndarray) -> float:
-    total = 0.0
-    for plane in range(sample.shape[1]):
-        single = np.ascontiguousarray(sample[:, plane : plane + 1])
-        typical = _typical_gradient(single[:, 0])
-        total += _cost(single, _row(el.MED, typical, 1.0, spans[plane]))
-    return total
+def _plane_parameters(
+    single: np.ndarray, span: np.ndarray, share: float, effort: int
+) -> np.ndarray:
+    """The parameter row of one plane ``(frames, 1, H, W)`` of a sample: its threshold
+    scale and predictor, searched as wide as ``effort`` says."""
+    typical = _typical_gradient(single[:, 0])
+
+    def cost(mode: int, scale: float) -> float:
+        return _cost(single, _row(mode, typical, scale, span), share)
+
+    scale = min(SCALES[effort], key=lambda s: cost(el.MED, s))
+    mode = min(el.PREDICTORS if effort > 1 else (el.MED,), key=lambda m: cost(m, scale))
+    if effort > 2 and mode != el.MED:
+        scale = min(SCALES[effort], key=lambda s: cost(mode, s))
+    return _row(mode, typical, scale, span)[0]
+
+
+def sample_cost(bands: np.ndarray, share: float) -> float:
+    """Estimated bits to code a sample of residuals (bands of rows, see
+    :func:`tezip.costs.row_bands`) that is ``share`` of its GOP, with the median edge
+    detector, read and related to G as :func:`choose` would: what ranks candidate
+    predictors like the coder itself."""
+    _, relative, sample = _reading(bands, share)
+    spans = value_ranges(bands.dtype.itemsize * 8, relative)
+    return sum(
+        _med_cost(sample[:, plane : plane + 1], span, share) for plane, span in enumerate(spans)
+    )
+
+
+def _reading(bands: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per plane of a sample, two's complement or offset binary, and whether it is coded
+    relative to the reference channel, each where the median edge detector codes it in
+    fewer bits; with the sample's field so read."""
+    bits = bands.dtype.itemsize * 8
+    planes = planes_of(bands.shape, bits)
+    none = np.zeros(planes, bool)
+    spans = value_ranges(bits, none)
+    fields = [to_field(bands, flags, none) for flags in (none, np.ones(planes, bool))]
+    costs = np.array(
+        [[_med_cost(f[:, p : p + 1], spans[p], share) for f in fields] for p in range(planes)]
+    )
+    offset_binary = costs[:, 1] < costs[:, 0]
+    plain = to_field(bands, offset_binary, none)
+    relative = none.copy()
+    if can_relate(bands.shape, bits):
+        related = plain.copy()
+        related[:, [p for p in range(planes) if p != REFERENCE]] -= plain[
+            :, REFERENCE : REFERENCE + 1
+        ]
+        wide = value_ranges(bits, np.ones(planes, bool))
+        for plane in range(planes):
+            if plane != REFERENCE:
+                alone = costs[plane, int(offset_binary[plane])]
+                related_cost = _med_cost(related[:, plane : plane + 1], wide[plane], share)
+                relative[plane] = related_cost < alone
+    return offset_binary, relative, to_field(bands, offset_binary, relative)
+
+
+def _med_cost(plane: np.ndarray, span: np.ndarray, share: float) -> float:
+    """Bits to code one plane ``(frames, 1, H, W)`` of a sample with the median edge
+    detector at its typical gradient's scale."""
+    single = np.ascontiguousarray(plane)
+    return _cost(single, _row(el.MED, _typical_gradient(single[:, 0]), 1.0, span), share)
 
 
 def _med_residuals(pairs: np.ndarray) -> np.ndarray:

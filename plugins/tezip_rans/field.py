@@ -30,14 +30,11 @@ def can_relate(shape: tuple[int, ...], bits: int) -> bool:
     return len(shape) == 4 and shape[3] > REFERENCE and bits <= 32
 
 
-def value_ranges(shape: tuple[int, ...], bits: int, relative: bool) -> np.ndarray:
-    """Per plane, the ``(low, high)`` its field values lie in (predictions are clamped)."""
-    planes = planes_of(shape, bits)
-    width = min(bits, 32) + (1 if relative else 0)
-    ranges = np.tile([-(1 << (width - 1)), (1 << (width - 1)) - 1], (planes, 1))
-    if relative:
-        ranges[REFERENCE] = [-(1 << (width - 2)), (1 << (width - 2)) - 1]
-    return ranges.astype(np.int64)
+def value_ranges(bits: int, relative: np.ndarray) -> np.ndarray:
+    """Per plane, the ``(low, high)`` its field values lie in (predictions are clamped):
+    a plane taken relative to the reference needs one bit more than its words."""
+    width = min(bits, 32) + relative.astype(np.int64)
+    return np.stack([-(1 << (width - 1)), (1 << (width - 1)) - 1], axis=1).astype(np.int64)
 
 
 def field_dtype(bits: int) -> np.dtype:
@@ -56,8 +53,9 @@ def _planes(residuals: np.ndarray) -> np.ndarray:
     return np.stack([high, low], axis=2).reshape(len(stacked), -1, *stacked.shape[2:])
 
 
-def to_field(residuals: np.ndarray, offset_binary: np.ndarray, relative: bool) -> np.ndarray:
-    """The field of residuals; ``offset_binary`` per plane."""
+def to_field(residuals: np.ndarray, offset_binary: np.ndarray, relative: np.ndarray) -> np.ndarray:
+    """The field of residuals; ``offset_binary`` and ``relative`` (to the reference) per
+    plane."""
     planes = _planes(residuals)
     signed = np.dtype(f"int{planes.dtype.itemsize * 8}")  # the words read as two's complement
     top = planes.dtype.type(1 << (planes.dtype.itemsize * 8 - 1))
@@ -65,26 +63,21 @@ def to_field(residuals: np.ndarray, offset_binary: np.ndarray, relative: bool) -
     for plane, flag in enumerate(offset_binary):
         codes = planes[:, plane] ^ top if flag else planes[:, plane]
         field[:, plane] = np.ascontiguousarray(codes).view(signed)
-    if relative:
-        reference = field[:, REFERENCE].copy()
-        for plane in range(field.shape[1]):
-            if plane != REFERENCE:
-                field[:, plane] -= reference
+    for plane in np.flatnonzero(relative):
+        field[:, plane] -= field[:, REFERENCE]
     return field
 
 
 def from_field(
     field: np.ndarray,
     offset_binary: np.ndarray,
-    relative: bool,
+    relative: np.ndarray,
     shape: tuple[int, ...],
     dtype: np.dtype,
 ) -> np.ndarray:
     """Invert :func:`to_field` (``field`` is modified) into residuals of ``shape``, ``dtype``."""
-    if relative:
-        for plane in range(field.shape[1]):
-            if plane != REFERENCE:
-                field[:, plane] += field[:, REFERENCE]
+    for plane in np.flatnonzero(relative):
+        field[:, plane] += field[:, REFERENCE]
     word = _WORD if dtype.itemsize == 8 else dtype
     codes = field.astype(word)  # modulo 2**bits of the plane
     top = word.type(1 << (word.itemsize * 8 - 1))

@@ -79,15 +79,16 @@ def _merge_sorted(histograms: np.ndarray, limit: int) -> np.ndarray:
     return label
 
 
-def histogram_bits(histogram: np.ndarray) -> np.ndarray:
+def histogram_bits(histogram: np.ndarray, share: float = 1.0) -> np.ndarray:
     """Per row of a histogram (contexts x tokens): its information content in bits plus the
-    approximate size of its table, the cost each context would have on its own."""
+    approximate size of its table, the cost each context would have on its own; for a
+    sample that is ``share`` of what the tables will code, that share of the tables."""
     totals = histogram.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(histogram > 0, histogram / np.maximum(totals, 1), 1.0)
-    bits = -(histogram * np.log2(share)).sum(axis=1)
+        probability = np.where(histogram > 0, histogram / np.maximum(totals, 1), 1.0)
+    bits = -(histogram * np.log2(probability)).sum(axis=1)
     used = (histogram > 0).sum(axis=1)
-    return np.where(used > 0, bits + 8.0 * (1.0 + 1.5 * used), 0.0)
+    return np.where(used > 0, bits + share * 8.0 * (1.0 + 1.5 * used), 0.0)
 
 
 def cluster(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -7,10 +7,11 @@ from typing import Any
 import numpy as np
 
 from tezip.abc import ArrayToBytesStage
+from tezip.costs import row_bands
 from tezip.errors import InputError, StreamError
 from tezip_rans import elements as el
 from tezip_rans import kernels, model, rans, stream
-from tezip_rans.choices import choose, estimate
+from tezip_rans.choices import SAMPLE_ELEMENTS, SAMPLE_ROWS, choose, estimate, sample_cost
 from tezip_rans.field import can_relate, field_dtype, from_field, planes_of, to_field
 
 #: encoder efforts: 1 tries the median edge detector only, 2 every spatial predictor and
@@ -46,6 +47,7 @@ class RansStage(ArrayToBytesStage):
     id = "tezip.rans"
     version = 1
     decorrelates = True
+    trial_margin = 0.05
 
     def __init__(self, effort: int = 2) -> None:
         if isinstance(effort, bool) or not isinstance(effort, int) or effort not in EFFORTS:
@@ -58,6 +60,15 @@ class RansStage(ArrayToBytesStage):
 
     def estimate(self, pairs: np.ndarray) -> np.ndarray:
         return estimate(pairs)
+
+    def trial_sample(self, codes: np.ndarray) -> np.ndarray:
+        return row_bands(codes, SAMPLE_ROWS, SAMPLE_ELEMENTS)
+
+    def trial_cost(self, residuals: np.ndarray, share: float) -> float:
+        """The coded cost of all frames after the first two (when there are more), where
+        every built-in predictor has its full history."""
+        counted = residuals[2:] if len(residuals) > 2 else residuals
+        return sample_cost(counted, share * len(counted) / len(residuals))
 
     def encode(self, residuals: np.ndarray) -> bytes:
         if residuals.dtype.kind != "u" or residuals.ndim not in (3, 4) or not residuals.size:

@@ -1,6 +1,6 @@
 """The byte layout of a ``tezip.rans`` stream (``spec/stages/tezip.rans.md``).
 
-``layout`` byte, per-plane flags, the channel relation, per-plane thresholds, the partition
+``layout`` byte, per-plane flags, the planes related to G, per-plane thresholds, the partition
 height, the coding model (zstd: context-to-table map and tables) and the partitions' lengths,
 then each partition's rANS bytes followed by its raw bits. Every number is an unsigned
 LEB128 varint. Parsing checks every field against the shape it must describe.
@@ -17,7 +17,7 @@ from tezip.zstd_frames import compress, decompress_exact
 from tezip_rans import elements as el
 from tezip_rans import kernels, model
 from tezip_rans.choices import Choices
-from tezip_rans.field import can_relate, planes_of, value_ranges
+from tezip_rans.field import REFERENCE, can_relate, planes_of, value_ranges
 
 LAYOUT = 0
 MODEL_LEVEL = 3  # zstd level of the model block
@@ -56,7 +56,8 @@ def write(
     for flag, row in zip(choices.offset_binary, choices.parameters, strict=True):
         head.append(int(flag) * _OFFSET_BINARY | int(row[0]) << _PREDICTOR_SHIFT)
     if relatable:
-        head.append(int(choices.relative))
+        mask = sum(1 << int(plane) for plane in np.flatnonzero(choices.relative))
+        head += model.varints(np.array([mask], np.int64))
     numbers = [*choices.parameters[:, 1 : kernels.STORED].ravel().tolist(), rows]
     numbers.append(len(frequencies))
     modelled = clusters.astype(np.uint8).tobytes() + model.write_tables(frequencies)
@@ -80,15 +81,15 @@ def read(data: bytes, shape: tuple[int, ...], bits: int) -> Stream:
     if any(p not in el.PREDICTORS for p in predictors):
         raise StreamError("tezip.rans stream names an unknown spatial predictor")
     offset_binary = np.array([flag & _OFFSET_BINARY for flag in flags], bool)
-    relative = False
+    relative = np.zeros(planes, bool)
     if can_relate(shape, bits):
-        relation = reader.byte()
-        if relation > 1:
-            raise StreamError("tezip.rans stream has an invalid channel relation")
-        relative = relation == 1
+        mask = reader.varint((1 << planes) - 1)
+        relative[:] = [(mask >> plane) & 1 for plane in range(planes)]
+        if relative[REFERENCE]:
+            raise StreamError("tezip.rans stream relates the reference plane to itself")
     limits = np.iinfo(np.int64).max
     thresholds = reader.varints(planes * (kernels.STORED - 1), limits).reshape(planes, -1)
-    spans = value_ranges(shape, bits, relative)
+    spans = value_ranges(bits, relative)
     parameters = np.column_stack([predictors, thresholds, spans]).astype(np.int64)
     rows = reader.varint(height)
     tables = reader.varint(model.MAX_TABLES)
