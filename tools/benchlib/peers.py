@@ -39,15 +39,20 @@ def _per_frame(
 # --------------------------------------------------------------------------- general purpose
 
 
-def _zstd(x: np.ndarray, mode: Mode) -> Codec | str:
-    if not mode.lossless:
-        return LOSSLESS_ONLY
-    import zstandard
+def _zstd(level: int) -> Callable[[np.ndarray, Mode], Codec | str]:
+    """zstd at ``level`` on the raw array bytes, one frame for the whole stack."""
 
-    return Codec(
-        lambda a: zstandard.ZstdCompressor(level=9).compress(a.data),
-        lambda b: _raw(x, zstandard.ZstdDecompressor().decompress(b), x.dtype),
-    )
+    def make(x: np.ndarray, mode: Mode) -> Codec | str:
+        if not mode.lossless:
+            return LOSSLESS_ONLY
+        import zstandard
+
+        return Codec(
+            lambda a: zstandard.ZstdCompressor(level=level).compress(a.data),
+            lambda b: _raw(x, zstandard.ZstdDecompressor().decompress(b), x.dtype),
+        )
+
+    return make
 
 
 def _blosc2(x: np.ndarray, mode: Mode) -> Codec | str:
@@ -311,7 +316,8 @@ def _av_probe(codecs: set[str]) -> Callable[[], object]:
 
 IC = "imagecodecs"
 PEERS = (  # name, factory, probe, settings
-    ("zstd", _zstd, module_probe("zstandard"), "level 9 on the raw bytes"),
+    ("zstd", _zstd(9), module_probe("zstandard"), "level 9 on the raw bytes"),
+    ("zstd-19", _zstd(19), module_probe("zstandard"), "level 19 on the raw bytes"),
     ("blosc2", _blosc2, module_probe("blosc2"), "zstd 5 + bitshuffle, a chunk per frame"),
     ("pcodec", _pcodec, module_probe("pcodec"), "default ChunkConfig, flattened"),
     ("sz3", _sz3, module_probe("pysz"), "pysz ABS, interpolation + Lorenzo, whole stack"),

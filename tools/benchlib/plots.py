@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .report import data_mb, geomean
+from .figures import data_mb, geomean
 
 
 def _pyplot():

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from pathlib import Path
 
+from .figures import data_mb, geomean, num
 from .modes import CLASSES, INT_BOUNDS, REL_BOUNDS
+from .targets import FLOOR, targets
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 CLASS_BOUNDS = {"lossless": "lossless"} | {
     c: f"abs {e} / rel {r}" for c, e, r in zip(CLASSES[1:], INT_BOUNDS, REL_BOUNDS, strict=True)
 }
-
-
-def num(v: float | None, digits: int = 3) -> str:
-    """``digits`` significant figures, no exponent below 1e6; '-' for None."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if v == 0 or not math.isfinite(v):
-        return f"{v:g}"
-    if 1e-3 <= abs(v) < 1e6:
-        return f"{v:.{max(0, digits - 1 - math.floor(math.log10(abs(v))))}f}"
-    return f"{v:.{digits - 1}e}"
-
-
-def geomean(values: Iterable[float]) -> float | None:
-    vals = [v for v in values if v and v > 0]
-    return math.exp(sum(map(math.log, vals)) / len(vals)) if vals else None
 
 
 def _best(rows: Iterable[dict]) -> dict | None:
@@ -66,6 +51,7 @@ def glance(doc: dict) -> list[dict]:
                     "best_tezip": _best(tz),
                     "baseline": next((r for r in rows if r["kind"] == "baseline"), None),
                     "best_peer": _best(r for r in rows if r["kind"] == "peer"),
+                    "runs": {r["compressor"]: r for r in rows},
                 }
             )
     return out
@@ -98,73 +84,6 @@ def summary_table(rows: list[dict]) -> str:
             f"{num(min(base, default=None))} |"
         )
     return "\n".join(lines)
-
-
-def data_mb(doc: dict, row: dict) -> float:
-    """Size in MB of the data a frame-scaling row ran on."""
-    return next(
-        d["nbytes"] / 1e6
-        for d in doc["scaling_datasets"]
-        if d["name"] == row["dataset"] and d["shape"][0] == row["frames"]
-    )
-
-
-def _targets(doc: dict, rows: list[dict]) -> list[str]:
-    """Issue 2's bars: ratio >= baseline everywhere, 8-bit speed, memory flat in frames."""
-    below = [
-        f"{g['dataset']} {g['mode']}"
-        for g in rows
-        if (v := _vs(g, "baseline")) is not None and v < 1
-    ]
-    failed = [
-        f"{g['dataset']} {g['mode']}"
-        for g in rows
-        if g["tezip"] is None or g["tezip"]["status"] != "ok"
-    ]
-    compared = sum(_vs(g, "baseline") is not None for g in rows)
-    if below:
-        out = [f"- ratio at least the baseline's: **no**, below on {', '.join(below)}"]
-    else:
-        out = [f"- ratio at least the baseline's: yes, on all {compared} pairs compared"]
-    if failed:
-        out.append(f"- tezip failed or did not run on: **{', '.join(failed)}**")
-    u8 = {d["name"] for d in doc["datasets"] if d["dtype"] == "uint8"}
-    fast = [
-        g["tezip"]
-        for g in rows
-        if g["dataset"] in u8 and g["tezip"] and g["tezip"]["status"] == "ok"
-    ]
-    if fast:
-        pack, unpack = ([r[k] for r in fast] for k in ("pack_mbs", "unpack_mbs"))
-        out.append(
-            f"- 8-bit data, MB/s geo-mean (slowest): pack {num(geomean(pack))} "
-            f"({num(min(pack))}), target 100; unpack {num(geomean(unpack))} "
-            f"({num(min(unpack))}), target 200"
-        )
-    peak: dict[int, tuple[float, ...]] = {}
-    for r in doc["scaling"]:
-        if r["status"] == "ok" and r.get("pack_peak_mb") is not None:
-            mine = (
-                r["pack_peak_mb"],
-                r["unpack_peak_mb"] - data_mb(doc, r),
-                r.get("stream_peak_mb", math.nan),
-            )
-            peak[r["frames"]] = tuple(map(max, peak.get(r["frames"], mine), mine))
-    if peak:
-        lo, hi = min(peak), max(peak)
-        out.append(
-            f"- peak memory, worst bound, {lo} -> {hi} frames "
-            f"({num(peak_data(doc, lo))} -> {num(peak_data(doc, hi))} MB of data): pack "
-            f"{num(peak[lo][0])} -> {num(peak[hi][0])} MB; unpack to an array, less the "
-            f"array itself, {num(peak[lo][1])} -> {num(peak[hi][1])} MB; streaming unpack "
-            f"to .npy {num(peak[lo][2])} -> {num(peak[hi][2])} MB"
-        )
-    return out
-
-
-def peak_data(doc: dict, frames: int) -> float:
-    """Size in MB of the frame-scaling data with ``frames`` frames."""
-    return next(d["nbytes"] / 1e6 for d in doc["scaling_datasets"] if d["shape"][0] == frames)
 
 
 def _ratio(r: dict | None, named: bool = False) -> str:
@@ -314,19 +233,21 @@ def render(doc: dict, images: dict[str, str]) -> str:
         "wall time (best of "
         f"{doc['settings']['repeat']}); peak memory: {doc['memory_method']}. Every decoded "
         "stack is checked in float64 on its output dtype against the bound (lossless: "
-        "bit-exact); failures are shown, never dropped. tezip = its defaults (per GOP the "
-        "best of the classical predictors tezip.zero / tezip.previous / tezip.linear, "
-        "entropy stage tezip.zstd); tezip+density = the same with `--entropy tezip.density`; "
-        "best peer = the highest ratio among peers that passed the check; baseline = "
-        "previous frame + quantize + zstd -9.",
+        "bit-exact); failures are shown, never dropped. tezip = its defaults (level 5: per "
+        "GOP the best of the classical predictors tezip.zero / tezip.previous / "
+        "tezip.linear, entropy stage tezip.rans); tezip-1 / tezip-9 = the same at `--level "
+        "1` (fastest, entropy stage tezip.zstd) / `--level 9` (smallest); tezip+density = the "
+        "defaults with `--entropy tezip.density`; best peer = the highest ratio among peers "
+        f"that passed the check; {FLOOR} = zstd level 19 on the raw array, the lossless "
+        "floor; baseline = previous frame + quantize + zstd -9.",
         "",
         "#### Summary (tezip / best peer and tezip / baseline, per bound class)",
         "",
         summary_table(rows),
         "",
-        "#### Issue 2 targets",
+        "#### Issue 9 targets",
         "",
-        *_targets(doc, rows),
+        *targets(doc, rows),
         "",
         "#### At a glance",
         "",

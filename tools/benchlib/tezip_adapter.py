@@ -1,9 +1,11 @@
-"""tezip through its public Python API, once per predictor and once with the defaults."""
+"""tezip through its public Python API: the defaults, the fastest and smallest levels, each
+predictor, and the ``tezip.density`` entropy stage."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ from .codec import Blob, Codec, Compressor
 from .modes import Mode
 
 PREDICTORS = ("tezip.zero", "tezip.previous", "tezip.linear")
+LEVELS = (1, 9)  # tezip.pack's fastest and smallest speed levels (the default is 5)
 DENSITY = "tezip.density"  # the alternative entropy stage, run with the default predictors
 
 
@@ -28,11 +31,15 @@ def _density_probe() -> object:
     return _probe()
 
 
-def _factory(predictor: str, device: str, entropy: str | None = None):
+def _factory(
+    predictor: str, device: str, entropy: str | None = None, level: int | None = None
+) -> Callable[[np.ndarray, Mode], Codec]:
+    """``tezip.pack`` / ``unpack`` with ``entropy`` and ``level`` when given, else tezip's
+    defaults for them."""
+    options = {k: v for k, v in (("entropy", entropy), ("level", level)) if v is not None}
+
     def make(x: np.ndarray, mode: Mode) -> Codec:
         import tezip
-
-        options = {} if entropy is None else {"entropy": entropy}
 
         def enc(a: np.ndarray) -> Blob:
             fd, name = tempfile.mkstemp(suffix=".tez")  # the worker points tempfile at tmpfs
@@ -58,11 +65,22 @@ def _factory(predictor: str, device: str, entropy: str | None = None):
 
 
 def tezip_compressors(device: str) -> list[Compressor]:
-    """``tezip`` with its defaults (predictor auto, gop auto), one entry per predictor, and the
-    defaults with the ``tezip.density`` entropy stage (``tezip+density``)."""
+    """``tezip`` with its defaults (predictor auto, gop auto, level 5), ``tezip-1`` and
+    ``tezip-9`` at the fastest and smallest levels, one entry per predictor, and the defaults
+    with the ``tezip.density`` entropy stage (``tezip+density``)."""
     where = "" if device == "cpu" else f", device {device}"
     return [
         Compressor("tezip", "tezip", _factory("auto", device), _probe, f"defaults{where}"),
+        *(
+            Compressor(
+                f"tezip-{n}",
+                "tezip",
+                _factory("auto", device, level=n),
+                _probe,
+                f"defaults, --level {n}{where}",
+            )
+            for n in LEVELS
+        ),
         *(
             Compressor(p, "tezip", _factory(p, device), _probe, f"predictor {p}{where}")
             for p in PREDICTORS
