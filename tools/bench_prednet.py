@@ -1,6 +1,6 @@
 """PredNet vs previous frame: train on the first half of each dataset, pack the second half.
 
-For every shared dataset (``../shared/datasets/get_data.py``) a slim single-channel PredNet
+For every core dataset (BENCHMARKS.md, Reproduce) a slim single-channel PredNet
 is fine-tuned from the generic model on the first half of the frames (about ``--batches``
 steps; with ``--base linear`` a model correcting the linear extrapolation of the last two
 frames is trained from scratch, as the generic model corrects the previous frame). The

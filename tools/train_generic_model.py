@@ -1,7 +1,7 @@
 """Train the generic PredNet model shipped in ``tezip_prednet/data/generic.tezm``.
 
 A slim, single-channel model (colour data is seen one channel at a time) fitted to the first
-half of every shared dataset (``../shared/datasets/get_data.py``), so ``--predictor
+half of every core dataset (BENCHMARKS.md, Reproduce), so ``--predictor
 tezip.prednet`` works without training. Seeded, so a rerun on a CPU gives the same file.
 
     python tools/train_generic_model.py --epochs 30

@@ -11,7 +11,6 @@ import numpy as np
 
 DATA_ROOT = Path(os.environ.get("TEZIP_BENCH_OUT", "/tmp/tezip-bench-data"))
 CORE = ("carphone", "cell_timelapse", "aps_saxs", "grayscott")
-GET_DATA = "python ../shared/datasets/get_data.py"
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg", ".pgm", ".ppm", ".webp"}
 
 
@@ -45,7 +44,7 @@ def resolve(arg: str) -> DataSpec:
         return DataSpec(arg, str(named))
     raise DataError(
         f"{arg}: no such .npy file, image folder or dataset under {DATA_ROOT} "
-        f"(make it with `{GET_DATA} --only {arg}`)"
+        "(materialise the datasets first: BENCHMARKS.md, Reproduce)"
     )
 
 
