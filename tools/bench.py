@@ -7,12 +7,12 @@
     python tools/bench.py --frames-scaling          # also tezip's memory at 250/1000/2000 frames
     python tools/bench.py --write-benchmarks        # also update BENCHMARKS.md
 
-Datasets are the core datasets' names (read from /tmp/tezip-bench-data, or
-$TEZIP_BENCH_OUT; BENCHMARKS.md says how they are made), .npy files or image folders.
-Integer data runs lossless and abs 1, 2, 4; float data lossless and rel 1e-4, 1e-3, 1e-2 of its value range.  Each run happens in a fresh
-process and is verified strictly.  Peers are optional (`pip install -e .[bench]`): a missing one
-is reported as skipped.  Results go to --out (results.json, report.md, PNG plots).
-"""
+Datasets are the core datasets' names (read from /tmp/tezip-bench-data, or $TEZIP_BENCH_OUT;
+BENCHMARKS.md says how they are made), .npy files or image folders. Integer data runs lossless
+and abs 1, 2, 4; float data lossless and rel 1e-4, 1e-3, 1e-2 of its value range.  Each run
+happens in a fresh process and is verified strictly.  Peers are optional (`pip install -e
+.[bench]`): a missing one is reported as skipped.  Results go to --out (results.json, report.md,
+PNG plots)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The compressors a tezip user would pick instead, each in its own error-bounded mode.
 
-Settings follow each peer's documented error-bounded mode.  Every factory returns a Codec, or
-a short reason why the peer does not apply to the data and mode (these become "n/a" notes in the report, never errors).
-"""
+Settings follow each peer's documented error-bounded mode.  Every factory returns a Codec, or a
+short reason why the peer does not apply to the data and mode (these become "n/a" notes in the
+report, never errors)."""
 
 from __future__ import annotations
 
