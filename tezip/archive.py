@@ -41,10 +41,11 @@ class Archive:
     """An open archive, read like a NumPy array of shape ``(frames, H, W[, C])``.
 
     ``a[i]``, ``a[i:j:k]``, ``a[10:20, 100:200, :]``, ``a[..., 0]`` and negative indices work
-    as on an ndarray and return a new ndarray (a NumPy scalar for one element); only the GOPs holding the selected frames are
-    decoded (``workers`` at a time). An index of another type (a float, an array, ``None``)
-    is a ``TypeError``, one out of range an ``IndexError``. ``np.asarray(a)`` decodes
-    everything; ``dask.array.from_array(a, chunks=...)`` wraps it lazily.
+    as on an ndarray and return a new ndarray (a NumPy scalar for one element); only the GOPs
+    holding the selected frames are decoded (``workers`` at a time). An index of another
+    type (a float, an array, ``None``) is a ``TypeError``, one out of range an
+    ``IndexError``. ``np.asarray(a)`` decodes everything; ``dask.array.from_array(a,
+    chunks=...)`` wraps it lazily.
     """
 
     def __init__(

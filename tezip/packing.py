@@ -205,8 +205,45 @@ class FrameRange(FrameSource):
         return self._source.describe()
 
 
-def prepare(
-    data: PackInput,
+@dataclass
+class Settings:
+    """A pack's options, checked and turned into the objects they name (:func:`configure`):
+    everything a :class:`Packer` needs but the input."""
+
+    registry: Registry
+    bound: ErrorBound
+    policy: GopPolicy
+    predictors: list[Predictor]
+    stages: list[ArrayToArrayStage | ArrayToBytesStage]
+    context: RunContext
+    thorough: bool
+    embed_model: bool
+    grid_phase: bool
+
+    def packer(
+        self, frames: FrameSource, quantizer: Quantizer, policy: GopPolicy | None = None
+    ) -> Packer:
+        """The header and pipeline for ``frames`` quantized by ``quantizer`` (cut into GOPs
+        by ``policy``, the options' by default)."""
+        policy = policy or self.policy
+        header = Header(
+            frames=len(frames),
+            frame_shape=tuple(frames.frame_shape),
+            dtype=frames.dtype.name,
+            source=frames.describe(),
+            bound=self.bound.record(getattr(quantizer, "tolerance", None)),
+            quantizer=quantizer.configuration,
+            predictors=[_predictor_record(p) for p in self.predictors],
+            stages=[s.describe() for s in self.stages],
+            gop=policy.record(),
+            writer=f"tezip {__version__}",
+        )
+        pipeline = Pipeline.from_header(header, self.registry, self.context)
+        pipeline.thorough = self.thorough
+        return Packer(header, pipeline, quantizer, policy, self.predictors, self.embed_model)
+
+
+def configure(
     *,
     lossless: bool = False,
     abs: float | None = None,
@@ -224,12 +261,8 @@ def prepare(
     device: str = "auto",
     registry: Registry | None = None,
     grid_phase: bool = True,
-) -> tuple[Packer, FrameSource]:
-    """The packer for ``data`` with ``tezip.pack``'s options, and ``data`` as a frame source.
-
-    Every option is checked (``OptionError``) before the input is opened; then the input is
-    read once more where the bound needs its range.
-    """
+) -> Settings:
+    """``tezip.pack``'s options, checked (``OptionError``) without touching any input."""
     registry = registry or get_registry()
     bound = ErrorBound.from_options(lossless=lossless, abs=abs, rel=rel, pwrel=pwrel)
     policy = GopPolicy.parse(gop)
@@ -247,25 +280,23 @@ def prepare(
             "the model is ignored: no selected predictor uses one (select a learned "
             "predictor, e.g. tezip.prednet)",
             TezipWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of tezip.pack
         )
+    thorough = level >= THOROUGH_LEVEL
+    return Settings(
+        registry, bound, policy, predictors, stages, context, thorough, embed_model, grid_phase
+    )
+
+
+def prepare(data: PackInput, **options: Any) -> tuple[Packer, FrameSource]:
+    """The packer for ``data`` with ``tezip.pack``'s ``options``, and ``data`` as a frame
+    source. Every option is checked before the input is opened; then the input is read once
+    more where the bound needs its range."""
+    settings = configure(**options)
     frames = frame_source(data)
+    bound = settings.bound
     stats = frames.value_stats() if bound.needs_range else None
     value_range = None if stats is None else (stats.low, stats.high)
     # fitted here, so that its warnings name the caller of tezip.pack / encode
-    quantizer = make_quantizer(bound.fitted(stats), frames.dtype, value_range, grid_phase)
-    header = Header(
-        frames=len(frames),
-        frame_shape=tuple(frames.frame_shape),
-        dtype=frames.dtype.name,
-        source=frames.describe(),
-        bound=bound.record(getattr(quantizer, "tolerance", None)),
-        quantizer=quantizer.configuration,
-        predictors=[_predictor_record(p) for p in predictors],
-        stages=[s.describe() for s in stages],
-        gop=policy.record(),
-        writer=f"tezip {__version__}",
-    )
-    pipeline = Pipeline.from_header(header, registry, context)
-    pipeline.thorough = level >= THOROUGH_LEVEL
-    return Packer(header, pipeline, quantizer, policy, predictors, embed_model), frames
+    quantizer = make_quantizer(bound.fitted(stats), frames.dtype, value_range, settings.grid_phase)
+    return settings.packer(frames, quantizer), frames
