@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -32,7 +32,7 @@ Progress = Callable[[int], None]
 class PackResult:
     """What ``pack`` wrote."""
 
-    path: Path
+    path: Path | None  # None for a stream
     frames: int
     gops: int
     input_bytes: int
@@ -49,7 +49,7 @@ class PackResult:
 class UnpackResult:
     """What ``unpack_to`` wrote."""
 
-    path: Path
+    path: Path | None  # None for a stream
     frames: int
     #: the image format written (``png``, ``tiff``), ``None`` for a ``.npy`` file
     image_format: str | None = None
@@ -62,7 +62,7 @@ class UnpackResult:
 
 def pack(
     data: PackInput,
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | BinaryIO,
     *,
     lossless: bool = False,
     abs: float | None = None,
@@ -95,8 +95,9 @@ def pack(
     (readable by tezip before 0.2), instead of choosing each GOP's grid from the data.
     ``model`` is a model file for learned predictors, stored in the archive with
     ``embed_model``. ``progress`` is called with the number of frames finished after each
-    GOP. An existing file at ``path`` is replaced only with ``overwrite``. Invalid options
-    raise ``OptionError`` before the input is read.
+    GOP. An existing file at ``path`` is replaced only with ``overwrite``; ``path`` may also be
+    a binary stream, which gets the archive as its GOPs are coded (``PackResult.path`` is
+    then ``None``). Invalid options raise ``OptionError`` before the input is read.
     """
     del quiet  # the API never prints; the CLI draws progress bars from ``progress``
     packer, source = prepare(
@@ -118,16 +119,18 @@ def pack(
         registry=registry,
         grid_phase=grid_phase,
     )
-    with ArchiveWriter(path, packer.header, overwrite=overwrite) as writer:
-        gops = _write_all(packer, source, writer, workers, progress)
-    return PackResult(
-        Path(path),
-        len(source),
-        gops,
-        packer.header.frame_bytes * len(source),
-        Path(path).stat().st_size,
-        _devices(packer.predictors),
-    )
+    if isinstance(path, str | os.PathLike):
+        with ArchiveWriter(path, packer.header, overwrite=overwrite) as writer:
+            gops = _write_all(packer, source, writer, workers, progress)
+        output, size = Path(path), Path(path).stat().st_size
+    else:
+        stream = ContainerWriter(path, packer.header)
+        gops = _write_all(packer, source, stream, workers, progress)
+        stream.finish()
+        path.flush()
+        output, size = None, stream.size
+    input_bytes = packer.header.frame_bytes * len(source)
+    return PackResult(output, len(source), gops, input_bytes, size, _devices(packer.predictors))
 
 
 def encode(data: np.ndarray, *, workers: int | None = None, **options: Any) -> bytes:
@@ -234,7 +237,7 @@ def _slice_text(frames: slice) -> str:
 
 
 def unpack(
-    path: str | os.PathLike[str],
+    path: ArchiveSource,
     frames: slice | None = None,
     *,
     model: str | os.PathLike[str] | None = None,
@@ -248,8 +251,8 @@ def unpack(
 
 
 def unpack_to(
-    path: str | os.PathLike[str],
-    output: str | os.PathLike[str],
+    path: ArchiveSource,
+    output: str | os.PathLike[str] | BinaryIO,
     *,
     frames: slice | None = None,
     fmt: str | None = None,
@@ -259,7 +262,9 @@ def unpack_to(
     device: str = "auto",
     overwrite: bool = False,
 ) -> UnpackResult:
-    """Decode into a ``.npy`` file or image folder like the original input.
+    """Decode into an output like the original input: a ``.npy`` file, an image folder, a
+    TIFF stack, an HDF5 or Zarr dataset (:func:`tezip.io.open_sink`), or a ``.npy`` array
+    written to a binary stream.
 
     ``frames`` selects as in :func:`select_frames`. An existing output is replaced, once
     decoding has succeeded, only with ``overwrite``.
@@ -286,4 +291,5 @@ def unpack_to(
         written = getattr(sink, "format", None)
         converted = getattr(sink, "original_format", None)
         devices = _devices(archive.pipeline.predictors)
-        return UnpackResult(Path(output), len(indices), written, converted, devices)
+        target = Path(output) if isinstance(output, str | os.PathLike) else None
+        return UnpackResult(target, len(indices), written, converted, devices)

@@ -60,6 +60,11 @@ class ContainerWriter:
         self._write(preamble, header_bytes, HEADER_CRC.pack(crc32(preamble[8:], header_bytes)))
 
     @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._position
+
+    @property
     def waiting(self) -> int:
         """GOPs added but not yet written (a GOP before them is still missing)."""
         return len(self._waiting)
