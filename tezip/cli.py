@@ -193,7 +193,17 @@ def cli() -> None:
 @click.option("--model", type=click.Path(path_type=str), help="Model file for learned predictors.")
 @click.option("--embed-model", is_flag=True, help="Store the model inside the archive.")
 @device_option
-@click.option("--workers", type=click.IntRange(1), help="Threads (default: all cores).")
+@click.option(
+    "--workers", type=click.IntRange(1), help="Threads, or --dask workers (default: all cores)."
+)
+@click.option(
+    "--dask",
+    type=click.Choice(["local"]),
+    help="Encode on a Dask LocalCluster of --workers processes (pip install 'tezip[dask]').",
+)
+@click.option(
+    "--scheduler", metavar="ADDRESS", help="Encode on this Dask cluster (tcp://host:8786)."
+)
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing archive.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def pack_command(
@@ -215,6 +225,8 @@ def pack_command(
     embed_model: bool,
     device: str,
     workers: int | None,
+    dask: str | None,
+    scheduler: str | None,
     force: bool,
     quiet: bool,
 ) -> None:
@@ -230,28 +242,37 @@ def pack_command(
     level_coder(level, entropy, None)
     target = _binary_stdout() if output == "-" else output
     frames = read_npy_stream(_binary_stdin()) if source == "-" else open_source(source)
+    options: dict[str, Any] = {
+        "lossless": lossless,
+        "abs": abs_,
+        "rel": rel,
+        "pwrel": pwrel,
+        "predictor": predictor,
+        "predictor_options": parse_options(predictor_opt, "--predictor-opt"),
+        "level": level,
+        "entropy": entropy,
+        "entropy_options": parse_options(entropy_opt, "--entropy-opt"),
+        "spatial": spatial,
+        "gop": gop,
+        "model": model,
+        "embed_model": embed_model,
+        "device": device,
+        "overwrite": force,
+    }
     with progress_bar(len(frames), "packing", quiet) as update:
-        result = pack(
-            frames,
-            target,
-            lossless=lossless,
-            abs=abs_,
-            rel=rel,
-            pwrel=pwrel,
-            predictor=predictor,
-            predictor_options=parse_options(predictor_opt, "--predictor-opt"),
-            level=level,
-            entropy=entropy,
-            entropy_options=parse_options(entropy_opt, "--entropy-opt"),
-            spatial=spatial,
-            gop=gop,
-            model=model,
-            embed_model=embed_model,
-            device=device,
-            workers=workers,
-            overwrite=force,
-            progress=update,
-        )
+        if dask or scheduler:
+            if dask and scheduler:
+                raise click.UsageError("give --dask local or --scheduler ADDRESS, not both")
+            if output == "-":
+                raise click.UsageError("a Dask pack writes an archive file, not stdout")
+            from tezip.cluster import pack_on_cluster
+
+            where = scheduler or dask
+            result = pack_on_cluster(
+                frames, output, scheduler=where, workers=workers, progress=update, **options
+            )
+        else:
+            result = pack(frames, target, workers=workers, progress=update, **options)
     if not quiet:
         click.echo(
             f"{result.path or '-'}: {result.frames} frames, {result.input_bytes} -> "

@@ -288,11 +288,13 @@ def configure(
     )
 
 
-def prepare(data: PackInput, **options: Any) -> tuple[Packer, FrameSource]:
-    """The packer for ``data`` with ``tezip.pack``'s ``options``, and ``data`` as a frame
-    source. Every option is checked before the input is opened; then the input is read once
-    more where the bound needs its range."""
-    settings = configure(**options)
+def prepare(
+    data: PackInput, settings: Settings | None = None, **options: Any
+) -> tuple[Packer, FrameSource]:
+    """The packer for ``data`` with ``tezip.pack``'s ``options`` (or ``settings`` made from
+    them), and ``data`` as a frame source. Every option is checked before the input is
+    opened; then the input is read once more where the bound needs its range."""
+    settings = settings or configure(**options)
     frames = frame_source(data)
     bound = settings.bound
     stats = frames.value_stats() if bound.needs_range else None

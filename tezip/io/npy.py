@@ -39,6 +39,10 @@ class NpySource(ArraySource):
             raise InputError(f"{self.path}: is an .npz archive, not an .npy array")
         super().__init__(array, str(self.path))
 
+    def __reduce__(self) -> tuple[type[NpySource], tuple[Path]]:
+        """Pickled as its path, not its frames (Dask sends sources to workers)."""
+        return NpySource, (self.path,)
+
 
 def read_npy_stream(stream: BinaryIO, what: str = "stdin") -> ArraySource:
     """The ``.npy`` array a stream holds (``tezip pack - ...``), read into memory."""
