@@ -10,11 +10,15 @@
 
 from __future__ import annotations
 
+import logging
+
 __version__ = "0.1.0"
 
 from tezip.api import PackResult, UnpackResult, decode, encode, open, pack, unpack, unpack_to
 from tezip.errors import TezipError
 from tezip.hookspecs import hookimpl
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())  # diagnostics, at DEBUG
 
 __all__ = [
     "PackResult",

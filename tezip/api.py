@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import operator
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +27,7 @@ from tezip.parallel import ordered_map
 from tezip.registry import Registry
 
 Progress = Callable[[int], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,14 @@ def _write_all(
     gops = 0
     for _, record in _encode_all(packer, packer.groups(source), workers or os.cpu_count() or 1):
         packer.write(writer, record)
+        log.debug(
+            "GOP at frame %d: %d frames, %s, %d bytes coded, %d outliers",
+            record.first,
+            record.count,
+            packer.predictors[record.predictor].id,
+            len(record.residuals) + len(record.exact),
+            record.outliers,
+        )
         gops += 1
         if progress:
             progress(record.count)

@@ -15,6 +15,7 @@ archive is the one ``tezip.pack`` writes.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import pickle
 from collections.abc import Callable, Iterator
@@ -30,6 +31,8 @@ from tezip.errors import HeaderError, OptionError
 from tezip.extras import require
 from tezip.io import ArraySource, FrameSource
 from tezip.packing import Packer, PackInput, configure, prepare
+
+log = logging.getLogger(__name__)
 
 #: GOPs per task: enough work to hide the task overhead, few enough to spread the input
 GOPS_PER_TASK = 4
@@ -146,12 +149,20 @@ def pack_on_cluster(
             task = _task_input(source, *block)
             futures.add(client.submit(encode_block, header, thorough, *task, pure=False))
 
+    log.info(
+        "packing %d frames on %d worker threads, %d tasks at a time",
+        len(source),
+        threads,
+        window,
+    )
     for _ in range(window):
         submit()
     gops = 0
     with ArchiveWriter(path, packer.header, overwrite=overwrite) as writer:
         for future in futures:
-            for first, count, payload in future.result():
+            coded = future.result()
+            log.debug("task done: %d GOPs from frame %d", len(coded), coded[0][0])
+            for first, count, payload in coded:
                 writer.add_gop(first, count, payload)
                 gops += 1
                 if progress:
