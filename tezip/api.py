@@ -148,7 +148,8 @@ def encode(data: np.ndarray, *, workers: int | None = None, **options: Any) -> b
 
 def decode(data: bytes | bytearray | memoryview, out: np.ndarray | None = None) -> np.ndarray:
     """The frames of an archive held in memory (as :func:`encode` returns it), decoded into
-    ``out`` when given (an array of the archive's shape and dtype)."""
+    ``out`` when given (an array of the archive's shape and dtype; when decoding fails, the
+    frames before the failing group of frames are already in it)."""
     with Archive(data) as archive:
         if out is None:
             return archive[...]

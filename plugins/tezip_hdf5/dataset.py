@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tezip.atomic import create_file, publish, remove_stale, temporary_path
+from tezip.atomic import create_file, remove_stale, temporary_path
 from tezip.errors import InputError, OutputExistsError
 from tezip.extras import require
 from tezip.io import FrameSink, FrameSource
-from tezip.io.sinks import appeared, check_parent
-from tezip.io.source import check_layout, reason
+from tezip.io.sinks import check_parent, publish_written
+from tezip.io.source import OpenFile, check_layout, reason
 
 SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5", ".nxs", ".nx5")
 #: the dataset unpack writes when the output names none
@@ -43,7 +41,7 @@ def _frame_datasets(file: Any) -> list[str]:
     return found
 
 
-class Hdf5Source(FrameSource):
+class Hdf5Source(OpenFile, FrameSource):
     """The dataset ``dataset`` of the HDF5 file ``path`` (the file's only dataset of rank 3
     or 4 when ``None``)."""
 
@@ -52,8 +50,7 @@ class Hdf5Source(FrameSource):
     def __init__(self, path: Path, dataset: str | None) -> None:
         h5py()  # a missing h5py first: it is what the user has to fix
         self.path = path
-        self._lock = threading.Lock()
-        self._file: Any = None
+        super().__init__()
         if importlib.util.find_spec("hdf5plugin") is not None:
             import hdf5plugin  # noqa: F401 - registers more compression filters with HDF5
         file = self._open()
@@ -70,14 +67,14 @@ class Hdf5Source(FrameSource):
         self._frames = node.shape[0]
 
     def _open(self) -> Any:
-        if self._file is None:
+        if self._handle is None:
             if not self.path.is_file():
                 raise InputError(f"{self.path}: no such file")
             try:
-                self._file = h5py().File(self.path, "r")
+                self._handle = h5py().File(self.path, "r")
             except OSError as err:
                 raise InputError(f"{self.path}: cannot open as HDF5 ({reason(err)})") from None
-        return self._file
+        return self._handle
 
     def _only_dataset(self, file: Any) -> str:
         found = _frame_datasets(file)
@@ -127,13 +124,6 @@ class Hdf5Source(FrameSource):
             "dataset": self.dataset,
         }
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickled without the open file and the lock (Dask sends sources to workers)."""
-        return {**self.__dict__, "_file": None, "_lock": None}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _lock=threading.Lock())
-
 
 class Hdf5Sink(FrameSink):
     """Writes the frames as dataset ``dataset`` (default ``/data``, chunked one frame per
@@ -158,14 +148,14 @@ class Hdf5Sink(FrameSink):
             raise OutputExistsError(f"{path}: exists")
         self.dataset = dataset or DEFAULT_DATASET
         self.overwrite = overwrite
-        self._file: Any = None
+        self._handle: Any = None
 
     def _start(self) -> Path:
         remove_stale(self.path.parent)
         temp = temporary_path(self.path, ".tmp")
         create_file(temp).close()  # claimed exclusively; h5py writes it by name
-        self._file = h5py().File(temp, "w")
-        self._file.create_dataset(
+        self._handle = h5py().File(temp, "w")
+        self._handle.create_dataset(
             self.dataset,
             shape=(self.count, *self.frame_shape),
             dtype=self.dtype,
@@ -174,21 +164,16 @@ class Hdf5Sink(FrameSink):
         return temp
 
     def _write(self, frames: np.ndarray, first: int) -> None:
-        self._file[self.dataset][first : first + len(frames)] = frames
+        self._handle[self.dataset][first : first + len(frames)] = frames
 
     def _publish(self, temp: Path) -> None:
-        self._file.close()
-        with open(temp, "rb+") as written:
-            os.fsync(written.fileno())
-        try:
-            publish(temp, self.path, self.overwrite)
-        except FileExistsError:
-            raise appeared(self.path) from None
+        self._handle.close()
+        publish_written(temp, self.path, self.overwrite)
 
     def _discard(self, temp: Path) -> None:
         try:
             with contextlib.suppress(Exception):  # the output is removed anyway
-                if self._file is not None:
-                    self._file.close()
+                if self._handle is not None:
+                    self._handle.close()
         finally:
             temp.unlink(missing_ok=True)

@@ -445,6 +445,17 @@ def output_kind(output: str, fmt: str | None, source_kind: object) -> str:
     return "images" if source_kind == "images" else "npy"
 
 
+def publish_written(temp: Path, path: Path, overwrite: bool) -> None:
+    """Flush ``temp``, a file another library wrote and closed, to disk and give it the name
+    ``path`` (:func:`tezip.atomic.publish`)."""
+    with open(temp, "rb+") as written:
+        os.fsync(written.fileno())
+    try:
+        publish(temp, path, overwrite)
+    except FileExistsError:
+        raise appeared(path) from None
+
+
 def appeared(path: Path) -> OutputExistsError:
     return OutputExistsError(f"{printable(str(path))}: appeared while the frames were decoded")
 

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tezip.atomic import create_file, publish, remove_stale, temporary_path
+from tezip.atomic import create_file, remove_stale, temporary_path
 from tezip.errors import InputError, OutputExistsError
 from tezip.extras import require
-from tezip.io.sinks import FrameSink, appeared, check_parent
-from tezip.io.source import FrameSource, check_layout, reason
+from tezip.io.sinks import FrameSink, check_parent, publish_written
+from tezip.io.source import FrameSource, OpenFile, check_layout, reason
 
 SUFFIXES = (".tif", ".tiff")
 #: TIFF photometric interpretations read as they are: 1 grey (min is black), 2 RGB
@@ -34,15 +33,14 @@ def tifffile() -> Any:
     return require("tifffile", "tiff", "reading and writing TIFF stacks")
 
 
-class TiffStackSource(FrameSource):
+class TiffStackSource(OpenFile, FrameSource):
     """The pages of one TIFF file as frames (see the module's documentation)."""
 
     kind = "tiff"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
-        self._tiff: Any = None
+        super().__init__()
         tiff = self._file()
         try:
             series_count, series = len(tiff.series), tiff.series[0]
@@ -73,15 +71,15 @@ class TiffStackSource(FrameSource):
         self.read(0, 1)  # the first page decodes (a compression tifffile cannot read fails here)
 
     def _file(self) -> Any:
-        if self._tiff is None:
+        if self._handle is None:
             reader = tifffile().TiffFile
             try:
-                self._tiff = reader(self.path)
+                self._handle = reader(self.path)
             except OSError as err:
                 raise InputError(f"{self.path}: cannot read the file ({reason(err)})") from None
             except Exception as err:  # tifffile raises many types on foreign files
                 raise InputError(f"{self.path}: not a TIFF file ({reason(err)})") from None
-        return self._tiff
+        return self._handle
 
     def __len__(self) -> int:
         return len(self._file().series[0].pages)
@@ -110,13 +108,6 @@ class TiffStackSource(FrameSource):
             "format": "tiff",
             "photometric": self._photometric,
         }
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickled without the open file and the lock (Dask sends sources to workers)."""
-        return {**self.__dict__, "_tiff": None, "_lock": None}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _lock=threading.Lock())
 
 
 class TiffStackSink(FrameSink):
@@ -164,12 +155,7 @@ class TiffStackSink(FrameSink):
 
     def _publish(self, temp: Path) -> None:
         self._writer.close()
-        with open(temp, "rb+") as written:
-            os.fsync(written.fileno())
-        try:
-            publish(temp, self.path, self.overwrite)
-        except FileExistsError:
-            raise appeared(self.path) from None
+        publish_written(temp, self.path, self.overwrite)
 
     def _discard(self, temp: Path) -> None:
         try:
