@@ -3,6 +3,7 @@ datasets, Zarr arrays, stdin and stdout."""
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -252,3 +253,15 @@ def test_stdin_that_is_not_an_npy_array_is_a_one_line_error() -> None:
     assert result.stderr.decode().splitlines() == [
         "Error: stdin: not a .npy array (it does not start with the .npy signature) [input]"
     ]
+
+
+def test_file_sources_pickle_without_their_open_file(h5py: object, tmp_path: Path) -> None:
+    """Dask sends sources to workers: each reopens its file there."""
+    original = frames()
+    tifffile.imwrite(tmp_path / "s.tif", original, photometric="minisblack")
+    with h5py.File(tmp_path / "s.h5", "w") as file:  # type: ignore[attr-defined]
+        file["/data"] = original
+    for name in ("s.tif", "s.h5", "s.h5:/data"):
+        source = tezip.io.open_source(f"{tmp_path}/{name}")
+        copy = pickle.loads(pickle.dumps(source))
+        np.testing.assert_array_equal(copy.read(2, 5), original[2:5])
