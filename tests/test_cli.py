@@ -189,7 +189,7 @@ UNPACK = ["unpack", "{archive}"]
         ([*UNPACK, "-o", "y.npy", "--frames", "200:300"], "200:300 reaches outside"),
         ([*UNPACK, "-o", "y.npy", "--frames", "8:4"], "8:4 selects no frames"),
         ([*UNPACK, "-o", "y.npy", "--frames", "-13:"], "-13: reaches outside"),
-        ([*UNPACK, "-o", "out.tif"], "out.tif names a single .tif file"),
+        ([*UNPACK, "-o", "out.tif", "--format", "png"], "out.tif names a TIFF stack, not png"),
         ([*UNPACK, "-o", "out.png"], "out.png names a single .png file"),
         ([*UNPACK, "-o", "out.npz"], "out.npz names a single .npz file"),
         ([*UNPACK, "-o", "out/", "--format", "npy"], "'--output' / '--format': out/ is a folder"),

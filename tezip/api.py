@@ -1,49 +1,40 @@
-"""The Python API: ``pack``, ``unpack``, ``open`` (re-exported by ``tezip``)."""
+"""The Python API: ``pack``, ``encode``, ``decode``, ``open``, ``unpack``, ``unpack_to``
+(re-exported by ``tezip``)."""
 
 from __future__ import annotations
 
+import io
+import logging
 import operator
 import os
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from tezip import __version__, parameters
-from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, Predictor, RunContext
-from tezip.archive import Archive, read_model
-from tezip.bounds import ErrorBound
-from tezip.container.header import Header
-from tezip.container.layout import MODEL_SECTION
-from tezip.container.writer import ArchiveWriter
-from tezip.device import check_device
-from tezip.errors import OptionError, TezipWarning
-from tezip.gops import GopPolicy, plan
-from tezip.io import ArraySource, FrameSource, open_sink, open_source
+from tezip.abc import Predictor
+from tezip.archive import Archive
+from tezip.container.gop import GopRecord
+from tezip.container.storage import ArchiveSource
+from tezip.container.writer import ArchiveWriter, ContainerWriter
+from tezip.errors import InputError, OptionError
+from tezip.io import ArraySource, FrameSource, open_sink
+from tezip.packing import DEFAULT_LEVEL, Packer, PackInput, prepare
+from tezip.packing import level_coder as level_coder  # the command line's, from here
 from tezip.parallel import ordered_map
-from tezip.pipeline import Pipeline
-from tezip.quantize import Quantizer, make_quantizer
-from tezip.registry import Registry, get_registry
+from tezip.registry import Registry
 
 Progress = Callable[[int], None]
-DEFAULT_ENTROPY = "tezip.rans"
-#: speed / ratio levels (as zstd's): 1 is fastest, 9 smallest; the default holds tezip's
-#: speed targets (BENCHMARKS.md)
-LEVELS = range(1, 10)
-DEFAULT_LEVEL = 5
-#: from this level on, every built-in predictor codes each GOP in full and the smallest wins
-THOROUGH_LEVEL = 8
-DEFAULT_SPATIAL = "tezip.lorenzo"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PackResult:
     """What ``pack`` wrote."""
 
-    path: Path
+    path: Path | None  # None for a stream
     frames: int
     gops: int
     input_bytes: int
@@ -60,7 +51,7 @@ class PackResult:
 class UnpackResult:
     """What ``unpack_to`` wrote."""
 
-    path: Path
+    path: Path | None  # None for a stream
     frames: int
     #: the image format written (``png``, ``tiff``), ``None`` for a ``.npy`` file
     image_format: str | None = None
@@ -71,97 +62,9 @@ class UnpackResult:
     devices: tuple[str, ...] = ()
 
 
-def _source(data: np.ndarray | str | os.PathLike[str] | FrameSource) -> FrameSource:
-    if isinstance(data, FrameSource):
-        return data
-    if isinstance(data, np.ndarray):
-        return ArraySource(data)
-    return open_source(data)
-
-
-def _predictor_ids(registry: Registry, predictor: str) -> list[str]:
-    """Candidate predictors chosen among per GOP: a comma-separated list of ids, in which
-    ``auto`` stands for tezip's own point-wise predictors (so that what an archive needs to
-    decode does not depend on which third-party plugins happened to be installed)."""
-    automatic = sorted(
-        i for i, cls in registry.predictors.items() if cls.pointwise and i.startswith("tezip.")
-    )
-    names = [name.strip() for name in predictor.split(",") if name.strip()]
-    if not names:
-        raise OptionError(
-            f"names no predictor, got {predictor!r}; give 'auto' or ids such as tezip.linear",
-            "predictor",
-        )
-    expanded = [i for name in names for i in (automatic if name == "auto" else [name])]
-    return list(dict.fromkeys(expanded))
-
-
-def _predictors(
-    registry: Registry, predictor: str, options: dict[str, Any] | None
-) -> list[Predictor]:
-    """The candidate predictors, each given the ``options`` it declares; an option that no
-    candidate declares is an ``OptionError`` naming what each one takes."""
-    classes = {i: registry.predictor_class(i) for i in _predictor_ids(registry, predictor)}
-    options = options or {}
-    for key in options:
-        if not any(parameters.takes(cls, key) for cls in classes.values()):
-            takes = "; ".join(f"{i} options: {parameters.allowed(c)}" for i, c in classes.items())
-            raise OptionError(
-                f"no selected predictor has an option {key!r} ({takes})", "predictor_options"
-            )
-    return [
-        registry.predictor(i, {k: v for k, v in options.items() if parameters.takes(cls, k)})
-        for i, cls in classes.items()
-    ]
-
-
-def level_coder(
-    level: int, entropy: str | None, options: dict[str, Any] | None
-) -> tuple[str, dict[str, Any]]:
-    """The entropy stage and its options for a speed level, unless the caller named them:
-    level 1 is ``tezip.zstd`` behind ``tezip.lorenzo``, the others ``tezip.rans`` at effort
-    1 (levels 2-3), 2 (4-6) or 3 (7-9)."""
-    if isinstance(level, bool) or not isinstance(level, int) or level not in LEVELS:
-        raise OptionError(
-            f"must be an integer from 1 (fastest) to 9 (smallest), got {level!r}", "level"
-        )
-    options = dict(options or {})
-    if entropy is None:
-        entropy = "tezip.zstd" if level == 1 else DEFAULT_ENTROPY
-    if entropy == DEFAULT_ENTROPY:
-        options.setdefault("effort", 1 if level <= 3 else 2 if level <= 6 else 3)
-    return entropy, options
-
-
-def _stages(
-    registry: Registry,
-    entropy: str,
-    entropy_options: dict[str, Any] | None,
-    spatial: str,
-) -> list[ArrayToArrayStage | ArrayToBytesStage]:
-    coder = registry.stage(entropy, entropy_options)
-    if not isinstance(coder, ArrayToBytesStage):
-        raise OptionError(f"{entropy!r} is not an entropy (array-to-bytes) stage", "entropy")
-    if spatial == "auto":
-        spatial = "none" if coder.decorrelates else DEFAULT_SPATIAL
-    if spatial == "none":
-        return [coder]
-    transform = registry.stage(spatial)
-    if not isinstance(transform, ArrayToArrayStage):
-        raise OptionError(f"{spatial!r} is not an array-to-array stage", "spatial")
-    return [transform, coder]
-
-
-def _quantizer(bound: ErrorBound, source: FrameSource, grid_phase: bool) -> Quantizer:
-    """The quantizer for ``bound`` fitted to the input's values (:meth:`ErrorBound.fitted`)."""
-    stats = source.value_stats() if bound.needs_range else None
-    value_range = None if stats is None else (stats.low, stats.high)
-    return make_quantizer(bound.fitted(stats), source.dtype, value_range, grid_phase)
-
-
 def pack(
-    data: np.ndarray | str | os.PathLike[str] | FrameSource,
-    path: str | os.PathLike[str],
+    data: PackInput,
+    path: str | os.PathLike[str] | BinaryIO,
     *,
     lossless: bool = False,
     abs: float | None = None,
@@ -184,7 +87,8 @@ def pack(
     registry: Registry | None = None,
     grid_phase: bool = True,
 ) -> PackResult:
-    """Compress frames (an array ``(n, H, W[, C])``, a ``.npy`` path or an image folder).
+    """Compress frames (an array ``(n, H, W[, C])`` or a path an input plugin reads: a
+    ``.npy`` file, an image folder, a TIFF stack ...).
 
     Lossless by default; ``abs``/``rel``/``pwrel`` bound the error of every element in the
     output dtype (:meth:`ErrorBound.fitted` says when a bound is coded losslessly or warned
@@ -193,69 +97,97 @@ def pack(
     (readable by tezip before 0.2), instead of choosing each GOP's grid from the data.
     ``model`` is a model file for learned predictors, stored in the archive with
     ``embed_model``. ``progress`` is called with the number of frames finished after each
-    GOP. An existing file at ``path`` is replaced only with ``overwrite``. Invalid options
-    raise ``OptionError`` before the input is read.
+    GOP. An existing file at ``path`` is replaced only with ``overwrite``; ``path`` may also be
+    a binary stream, which gets the archive as its GOPs are coded (``PackResult.path`` is
+    then ``None``). Invalid options raise ``OptionError`` before the input is read.
     """
     del quiet  # the API never prints; the CLI draws progress bars from ``progress``
-    registry = registry or get_registry()
-    bound = ErrorBound.from_options(lossless=lossless, abs=abs, rel=rel, pwrel=pwrel)
-    policy = GopPolicy.parse(gop)
-    predictors = _predictors(registry, predictor, predictor_options)
-    entropy, entropy_options = level_coder(level, entropy, entropy_options)
-    stages = _stages(registry, entropy, entropy_options, spatial)
-    context = RunContext(check_device(device), () if model is None else (read_model(model),))
-    for candidate in predictors:
-        candidate.bind(context)
-    uses_model = any(p.model_file() is not None for p in predictors)
-    if embed_model and not uses_model:
-        raise OptionError("no selected predictor uses a model", "embed_model")
-    if model is not None and not uses_model:
-        warnings.warn(
-            "the model is ignored: no selected predictor uses one (select a learned "
-            "predictor, e.g. tezip.prednet)",
-            TezipWarning,
-            stacklevel=2,
-        )
-    source = _source(data)
-    quantizer = _quantizer(bound, source, grid_phase)
-    header = Header(
-        frames=len(source),
-        frame_shape=tuple(source.frame_shape),
-        dtype=source.dtype.name,
-        source=source.describe(),
-        bound=bound.record(getattr(quantizer, "tolerance", None)),
-        quantizer=quantizer.configuration,
-        predictors=[_predictor_record(p) for p in predictors],
-        stages=[s.describe() for s in stages],
-        gop=policy.record(),
-        writer=f"tezip {__version__}",
+    packer, source = prepare(
+        data,
+        lossless=lossless,
+        abs=abs,
+        rel=rel,
+        pwrel=pwrel,
+        predictor=predictor,
+        predictor_options=predictor_options,
+        level=level,
+        entropy=entropy,
+        entropy_options=entropy_options,
+        spatial=spatial,
+        gop=gop,
+        model=model,
+        embed_model=embed_model,
+        device=device,
+        registry=registry,
+        grid_phase=grid_phase,
     )
-    pipeline = Pipeline.from_header(header, registry, context)
-    pipeline.thorough = level >= THOROUGH_LEVEL
-    workers = workers or os.cpu_count() or 1
+    if isinstance(path, str | os.PathLike):
+        with ArchiveWriter(path, packer.header, overwrite=overwrite) as writer:
+            gops = _write_all(packer, source, writer, workers, progress)
+        output, size = Path(path), Path(path).stat().st_size
+    else:
+        stream = ContainerWriter(path, packer.header)
+        gops = _write_all(packer, source, stream, workers, progress)
+        stream.finish()
+        path.flush()
+        output, size = None, stream.size
+    input_bytes = packer.header.frame_bytes * len(source)
+    return PackResult(output, len(source), gops, input_bytes, size, _devices(packer.predictors))
+
+
+def encode(data: np.ndarray, *, workers: int | None = None, **options: Any) -> bytes:
+    """The ``.tez`` archive of an array ``(n, H, W[, C])`` as bytes, built in memory;
+    ``options`` are :func:`pack`'s (``abs=``, ``level=``, ``gop=`` ...)."""
+    packer, source = prepare(ArraySource(np.asarray(data)), **options)
+    stream = io.BytesIO()
+    writer = ContainerWriter(stream, packer.header)
+    _write_all(packer, source, writer, workers)
+    writer.finish()
+    return stream.getvalue()
+
+
+def decode(data: bytes | bytearray | memoryview, out: np.ndarray | None = None) -> np.ndarray:
+    """The frames of an archive held in memory (as :func:`encode` returns it), decoded into
+    ``out`` when given (an array of the archive's shape and dtype; when decoding fails, the
+    frames before the failing group of frames are already in it)."""
+    with Archive(data) as archive:
+        if out is None:
+            return archive[...]
+        if out.shape != archive.shape or out.dtype != archive.dtype:
+            raise InputError(
+                f"out is {out.dtype}{list(out.shape)}, the archive holds "
+                f"{archive.dtype}{list(archive.shape)}"
+            )
+        for number, frames in archive.iter_gops(workers=archive.workers):
+            entry = archive.gops[number]
+            out[entry.first : entry.first + entry.count] = frames
+        return out
+
+
+def _write_all(
+    packer: Packer,
+    source: FrameSource,
+    writer: ContainerWriter | ArchiveWriter,
+    workers: int | None,
+    progress: Progress | None = None,
+) -> int:
+    """Encode every GOP of ``source`` on ``workers`` threads into ``writer``; returns the
+    number of GOPs."""
     gops = 0
-    embedded: set[str | None] = set()  # fingerprints of the models written so far
-    with ArchiveWriter(path, header, overwrite=overwrite) as writer:
-        groups = plan(source, policy, quantizer, pipeline.entropy.estimate)
-        for first, record in _encode_all(pipeline, groups, workers):
-            used = predictors[record.predictor]
-            model_file = used.model_file() if embed_model else None
-            if model_file is not None and used.fingerprint not in embedded:
-                writer.add_section(MODEL_SECTION, model_file)  # before the first GOP using it
-                embedded.add(used.fingerprint)
-            writer.add_gop(first, record.count, record.encode())
-            gops += 1
-            if progress:
-                progress(record.count)
-    frame_bytes = int(np.prod(source.frame_shape)) * source.dtype.itemsize
-    return PackResult(
-        Path(path),
-        len(source),
-        gops,
-        frame_bytes * len(source),
-        Path(path).stat().st_size,
-        _devices(predictors),
-    )
+    for _, record in _encode_all(packer, packer.groups(source), workers or os.cpu_count() or 1):
+        packer.write(writer, record)
+        log.debug(
+            "GOP at frame %d: %d frames, %s, %d bytes coded, %d outliers",
+            record.first,
+            record.count,
+            packer.predictors[record.predictor].id,
+            len(record.residuals) + len(record.exact),
+            record.outliers,
+        )
+        gops += 1
+        if progress:
+            progress(record.count)
+    return gops
 
 
 def _devices(predictors: Sequence[Predictor]) -> tuple[str, ...]:
@@ -263,35 +195,28 @@ def _devices(predictors: Sequence[Predictor]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p.device for p in predictors if p.device))
 
 
-def _predictor_record(predictor: Any) -> dict[str, Any]:
-    record = predictor.describe()
-    if predictor.fingerprint is not None:
-        record["fingerprint"] = predictor.fingerprint
-    if predictor.device is not None:
-        record["device"] = predictor.device
-    return record
-
-
 def _encode_all(
-    pipeline: Pipeline, groups: Iterator[tuple[int, np.ndarray]], workers: int
-) -> Iterator[tuple[int, Any]]:
+    packer: Packer, groups: Iterator[tuple[int, np.ndarray]], workers: int
+) -> Iterator[tuple[int, GopRecord]]:
     """Encode GOPs in a thread pool, yielding in order with at most ``workers + 1`` in flight."""
 
-    def encode(group: tuple[int, np.ndarray]) -> Any:
-        return pipeline.encode(group[1], group[0])
+    def encode(group: tuple[int, np.ndarray]) -> GopRecord:
+        return packer.encode(*group)
 
     for group, record in ordered_map(encode, groups, workers):
         yield group[0], record
 
 
 def open(
-    path: str | os.PathLike[str],
+    source: ArchiveSource,
     *,
     model: str | os.PathLike[str] | None = None,
     device: str = "auto",
+    workers: int | None = None,
 ) -> Archive:
-    """Open an archive for random access: ``len(a)``, ``a[i]``, ``a[i:j]``, ``a.header``."""
-    return Archive(path, model=model, device=device)
+    """Open an archive (a path, a seekable binary file object or bytes) as a read-only array
+    (:class:`Archive`): ``a.shape``, ``a.dtype``, ``a[10:20, 100:200]``, ``a.header``."""
+    return Archive(source, model=model, device=device, workers=workers)
 
 
 def select_frames(frames: slice | None, count: int) -> range:
@@ -323,7 +248,7 @@ def _slice_text(frames: slice) -> str:
 
 
 def unpack(
-    path: str | os.PathLike[str],
+    path: ArchiveSource,
     frames: slice | None = None,
     *,
     model: str | os.PathLike[str] | None = None,
@@ -337,8 +262,8 @@ def unpack(
 
 
 def unpack_to(
-    path: str | os.PathLike[str],
-    output: str | os.PathLike[str],
+    path: ArchiveSource,
+    output: str | os.PathLike[str] | BinaryIO,
     *,
     frames: slice | None = None,
     fmt: str | None = None,
@@ -348,7 +273,9 @@ def unpack_to(
     device: str = "auto",
     overwrite: bool = False,
 ) -> UnpackResult:
-    """Decode into a ``.npy`` file or image folder like the original input.
+    """Decode into an output like the original input: a ``.npy`` file, an image folder, a
+    TIFF stack, an HDF5 or Zarr dataset (:func:`tezip.io.open_sink`), or a ``.npy`` array
+    written to a binary stream.
 
     ``frames`` selects as in :func:`select_frames`. An existing output is replaced, once
     decoding has succeeded, only with ``overwrite``.
@@ -375,4 +302,5 @@ def unpack_to(
         written = getattr(sink, "format", None)
         converted = getattr(sink, "original_format", None)
         devices = _devices(archive.pipeline.predictors)
-        return UnpackResult(Path(output), len(indices), written, converted, devices)
+        target = Path(output) if isinstance(output, str | os.PathLike) else None
+        return UnpackResult(target, len(indices), written, converted, devices)

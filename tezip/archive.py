@@ -1,11 +1,15 @@
-"""Random-access reading of a ``.tez`` archive: ``len(a)``, ``a[i]``, ``a[i:j]``, ``a.header``."""
+"""An open ``.tez`` archive as a read-only array: ``shape``, ``dtype``, ``ndim``, ``len`` and
+NumPy-style basic indexing that decodes only the GOPs holding the frames asked for."""
 
 from __future__ import annotations
 
 import bisect
+import itertools
+import operator
 import os
-from collections.abc import Callable, Iterator
-from types import TracebackType
+from collections.abc import Callable, Iterator, Sequence
+from types import EllipsisType, TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -13,11 +17,15 @@ from tezip.abc import RunContext
 from tezip.container.gop import decode_gop
 from tezip.container.header import Header
 from tezip.container.reader import ArchiveFile, GopEntry
+from tezip.container.storage import ArchiveSource
 from tezip.device import check_device
 from tezip.errors import InputError, StreamError
 from tezip.parallel import ordered_map
 from tezip.pipeline import Pipeline
 from tezip.registry import Registry, get_registry
+
+#: one entry of an index tuple: what basic (view-making) NumPy indexing takes, less ``None``
+IndexItem = int | slice | EllipsisType
 
 
 def read_model(path: str | os.PathLike[str]) -> bytes:
@@ -30,17 +38,26 @@ def read_model(path: str | os.PathLike[str]) -> bytes:
 
 
 class Archive:
-    """An open archive. Indexing decodes only the GOPs that hold the requested frames."""
+    """An open archive, read like a NumPy array of shape ``(frames, H, W[, C])``.
+
+    ``a[i]``, ``a[i:j:k]``, ``a[10:20, 100:200, :]``, ``a[..., 0]`` and negative indices work
+    as on an ndarray and return a new ndarray (a NumPy scalar for one element); only the GOPs
+    holding the selected frames are decoded (``workers`` at a time). An index of another
+    type (a float, an array, ``None``) is a ``TypeError``, one out of range an
+    ``IndexError``. ``np.asarray(a)`` decodes everything; ``dask.array.from_array(a,
+    chunks=...)`` wraps it lazily.
+    """
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        source: ArchiveSource,
         registry: Registry | None = None,
         *,
         model: str | os.PathLike[str] | None = None,
         device: str = "auto",
+        workers: int | None = None,
     ) -> None:
-        self._file = ArchiveFile(path)
+        self._file = ArchiveFile(source)
         try:
             supplied = () if model is None else (read_model(model),)
             context = RunContext(check_device(device), self._file.models() + supplied)
@@ -50,8 +67,11 @@ class Archive:
         except BaseException:
             self._file.close()
             raise
+        self.workers = workers or os.cpu_count() or 1
         self._starts = [entry.first for entry in self._file.gops]
         self._cached: tuple[int, np.ndarray] | None = None
+        reopenable = isinstance(source, str | os.PathLike | bytes) and registry is None
+        self._arguments = (source, model, device, workers) if reopenable else None
 
     @property
     def header(self) -> Header:
@@ -65,14 +85,27 @@ class Archive:
     def file(self) -> ArchiveFile:
         return self._file
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.header.frames, *self.header.frame_shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.header.numpy_dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
     def __len__(self) -> int:
         return self.header.frames
 
     def decode_gop(self, number: int) -> np.ndarray:
-        """All frames of GOP ``number``, verified."""
-        if self._cached is None or self._cached[0] != number:
-            self._cached = (number, self._decode(number))
-        return self._cached[1]
+        """All frames of GOP ``number``, verified (the last one decoded is kept)."""
+        cached = self._cached
+        if cached is None or cached[0] != number:
+            cached = self._cached = (number, self._decode(number))
+        return cached[1]
 
     def _gop_of(self, frame: int) -> int:
         return bisect.bisect_right(self._starts, frame) - 1
@@ -80,15 +113,7 @@ class Archive:
     def read(self, start: int, stop: int) -> np.ndarray:
         """Frames ``start:stop`` (clamped to the archive)."""
         start, stop = max(0, start), min(len(self), stop)
-        shape = (max(0, stop - start), *self.header.frame_shape)
-        out: np.ndarray | None = None
-        for number, frames in self.iter_gops(start, stop, workers=os.cpu_count() or 1):
-            if out is None:  # only once a GOP has decoded, so a forged frame shape costs nothing
-                out = np.empty(shape, self.header.numpy_dtype)
-            entry = self.gops[number]
-            low, high = max(start, entry.first), min(stop, entry.first + entry.count)
-            out[low - start : high - start] = frames[low - entry.first : high - entry.first]
-        return np.empty(shape, self.header.numpy_dtype) if out is None else out
+        return self[start:stop] if start < stop else self[0:0]
 
     def iter_gops(
         self, start: int = 0, stop: int | None = None, workers: int = 1
@@ -97,8 +122,10 @@ class Archive:
         stop = len(self) if stop is None else stop
         if start >= stop:
             return
-        numbers = range(self._gop_of(start), self._gop_of(stop - 1) + 1)
-        if workers <= 1:
+        yield from self._decoded(range(self._gop_of(start), self._gop_of(stop - 1) + 1), workers)
+
+    def _decoded(self, numbers: Sequence[int], workers: int) -> Iterator[tuple[int, np.ndarray]]:
+        if min(workers, len(numbers)) <= 1:
             for number in numbers:
                 yield number, self.decode_gop(number)
             return
@@ -111,20 +138,44 @@ class Archive:
             raise StreamError(f"GOP {number} metadata disagrees with the GOP index")
         return self.pipeline.decode(record)
 
-    def __getitem__(self, key: int | slice) -> np.ndarray:
-        if isinstance(key, slice):
-            start, stop, step = key.indices(len(self))
-            if step == 1:
-                return self.read(start, stop)
-            indices = range(start, stop, step)
-            return np.stack([self[i] for i in indices]) if indices else self.read(0, 0)
-        index = int(key)
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(f"frame {key} out of range for {len(self)} frames")
-        number = self._gop_of(index)
-        return self.decode_gop(number)[index - self.gops[number].first].copy()
+    def __getitem__(self, key: Any) -> np.ndarray:
+        items = _basic_index(key, self.ndim)
+        # NumPy checks the index (bounds, counts, slice types) on a view without memory
+        shape = np.broadcast_to(np.empty((), self.dtype), self.shape)[items].shape
+        first, rest = items[0], items[1:]
+        if isinstance(first, slice):
+            frames = range(len(self))[first]
+            return self._select(frames, rest, shape)
+        index = operator.index(first) % len(self)
+        return self._select(range(index, index + 1), rest, (1, *shape))[0]
+
+    def _select(
+        self, frames: range, rest: tuple[IndexItem, ...], shape: tuple[int, ...]
+    ) -> np.ndarray:
+        """The frames ``frames`` (any step), each indexed by ``rest``, as one array."""
+        if not frames:
+            return np.empty(shape, self.dtype)
+        selected = np.arange(frames.start, frames.stop, frames.step)
+        numbers = np.searchsorted(self._starts, selected, side="right") - 1
+        cuts = [0, *(np.flatnonzero(np.diff(numbers)) + 1).tolist(), len(frames)]
+        runs = {int(numbers[low]): (low, high) for low, high in itertools.pairwise(cuts)}
+        out: np.ndarray | None = None
+        for number, decoded in self._decoded(list(runs), self.workers):
+            if out is None:  # only once a GOP has decoded, so a forged frame shape costs nothing
+                out = np.empty(shape, self.dtype)
+            low, high = runs[number]
+            local = frames[low:high]
+            start, step = local.start - self.gops[number].first, local.step
+            stop = start + step * len(local)
+            out[low:high] = decoded[(slice(start, stop if stop >= 0 else None, step), *rest)]
+        assert out is not None
+        return out
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if copy is False:
+            raise ValueError("an archive's frames are decoded: they cannot be read without a copy")
+        frames = self[...]
+        return frames if dtype is None else frames.astype(dtype, copy=False)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for _, frames in self.iter_gops():
@@ -132,9 +183,19 @@ class Archive:
 
     def verify(self, progress: Callable[[int], None] | None = None) -> None:
         """Decode every GOP, checking every CRC and frame checksum."""
-        for _, frames in self.iter_gops(workers=os.cpu_count() or 1):
+        for _, frames in self.iter_gops(workers=self.workers):
             if progress:
                 progress(len(frames))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as the arguments that open it again (for Dask's process schedulers)."""
+        if self._arguments is None:
+            raise TypeError(
+                "an archive opened from a file object or with a registry cannot be pickled; "
+                "open it from a path or bytes"
+            )
+        source, model, device, workers = self._arguments
+        return _reopen, (source, model, device, workers)
 
     def close(self) -> None:
         self._file.close()
@@ -149,3 +210,29 @@ class Archive:
         trace: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _reopen(source: ArchiveSource, model: str | None, device: str, workers: int | None) -> Archive:
+    return Archive(source, model=model, device=device, workers=workers)
+
+
+def _basic_index(key: Any, ndim: int) -> tuple[IndexItem, ...]:
+    """``key`` as one entry per axis (``...`` expanded, missing axes filled with ``:``);
+    ``TypeError`` for what is not an integer, a slice or ``...``. Bounds are NumPy's to check."""
+    items = key if isinstance(key, tuple) else (key,)
+    for item in items:
+        if item is Ellipsis or isinstance(item, slice):
+            continue
+        array = isinstance(item, np.ndarray) and item.ndim > 0
+        if array or isinstance(item, bool | np.bool_) or not hasattr(type(item), "__index__"):
+            raise TypeError(
+                f"archive indices must be integers, slices or '...', not {type(item).__name__}"
+            )
+    ellipses = sum(item is Ellipsis for item in items)
+    if ellipses > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if ellipses:
+        at = items.index(Ellipsis)
+        fill = (slice(None),) * max(0, ndim - len(items) + 1)
+        items = items[:at] + fill + items[at + 1 :]
+    return items + (slice(None),) * max(0, ndim - len(items))

@@ -11,7 +11,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
@@ -99,6 +99,20 @@ def progress_bar(total: int, label: str, quiet: bool) -> Iterator[Callable[[int]
         yield bar.update
 
 
+def _binary_stdin() -> BinaryIO:
+    """stdin for ``-``, unless it is a terminal (nobody types an array or an archive)."""
+    if sys.stdin.isatty():
+        raise click.UsageError("- reads binary data from stdin, which is a terminal")
+    return sys.stdin.buffer
+
+
+def _binary_stdout() -> BinaryIO:
+    """stdout for ``-``, unless it is a terminal (binary data would garble it)."""
+    if sys.stdout.isatty():
+        raise click.UsageError("- writes binary data to stdout, which is a terminal; redirect it")
+    return sys.stdout.buffer
+
+
 def parse_options(pairs: tuple[str, ...], flag: str) -> dict[str, Any]:
     """``key=value`` pairs; values are JSON literals where they parse, else strings."""
     options: dict[str, Any] = {}
@@ -179,7 +193,17 @@ def cli() -> None:
 @click.option("--model", type=click.Path(path_type=str), help="Model file for learned predictors.")
 @click.option("--embed-model", is_flag=True, help="Store the model inside the archive.")
 @device_option
-@click.option("--workers", type=click.IntRange(1), help="Threads (default: all cores).")
+@click.option(
+    "--workers", type=click.IntRange(1), help="Threads, or --dask workers (default: all cores)."
+)
+@click.option(
+    "--dask",
+    type=click.Choice(["local"]),
+    help="Encode on a Dask LocalCluster of --workers processes (pip install 'tezip[dask]').",
+)
+@click.option(
+    "--scheduler", metavar="ADDRESS", help="Encode on this Dask cluster (tcp://host:8786)."
+)
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing archive.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def pack_command(
@@ -201,42 +225,57 @@ def pack_command(
     embed_model: bool,
     device: str,
     workers: int | None,
+    dask: str | None,
+    scheduler: str | None,
     force: bool,
     quiet: bool,
 ) -> None:
-    """Compress SOURCE (a .npy array or a folder of images) into an archive."""
+    """Compress SOURCE (a .npy array, an image or a folder of images, a TIFF stack, an HDF5
+    file[:/dataset] or a Zarr store[:/array]; - reads a .npy array from stdin) into an
+    archive (- writes it to stdout)."""
     from tezip.io import open_source
+    from tezip.io.npy import read_npy_stream
 
     ErrorBound.from_options(lossless=lossless, abs=abs_, rel=rel, pwrel=pwrel)  # before reading
     GopPolicy.parse(gop)  # the input, which may take long
     level = 1 if fast else level
     level_coder(level, entropy, None)
-    frames = open_source(source)
+    target = _binary_stdout() if output == "-" else output
+    frames = read_npy_stream(_binary_stdin()) if source == "-" else open_source(source)
+    options: dict[str, Any] = {
+        "lossless": lossless,
+        "abs": abs_,
+        "rel": rel,
+        "pwrel": pwrel,
+        "predictor": predictor,
+        "predictor_options": parse_options(predictor_opt, "--predictor-opt"),
+        "level": level,
+        "entropy": entropy,
+        "entropy_options": parse_options(entropy_opt, "--entropy-opt"),
+        "spatial": spatial,
+        "gop": gop,
+        "model": model,
+        "embed_model": embed_model,
+        "device": device,
+        "overwrite": force,
+    }
     with progress_bar(len(frames), "packing", quiet) as update:
-        result = pack(
-            frames,
-            output,
-            lossless=lossless,
-            abs=abs_,
-            rel=rel,
-            pwrel=pwrel,
-            predictor=predictor,
-            predictor_options=parse_options(predictor_opt, "--predictor-opt"),
-            level=level,
-            entropy=entropy,
-            entropy_options=parse_options(entropy_opt, "--entropy-opt"),
-            spatial=spatial,
-            gop=gop,
-            model=model,
-            embed_model=embed_model,
-            device=device,
-            workers=workers,
-            overwrite=force,
-            progress=update,
-        )
+        if dask or scheduler:
+            if dask and scheduler:
+                raise click.UsageError("give --dask local or --scheduler ADDRESS, not both")
+            if output == "-":
+                raise click.UsageError("a Dask pack writes an archive file, not stdout")
+            from tezip.cluster import pack_on_cluster
+
+            where = scheduler or dask
+            result = pack_on_cluster(
+                frames, output, scheduler=where, workers=workers, progress=update, **options
+            )
+        else:
+            result = pack(frames, target, workers=workers, progress=update, **options)
     if not quiet:
         click.echo(
-            f"{result.path}: {result.frames} frames, {result.input_bytes} -> "
+            f"{result.path or '-'}: {result.frames} frames, {result.input_bytes} -> "
             f"{result.output_bytes} bytes (ratio {result.ratio:.3f})",
             err=True,
         )
@@ -270,17 +309,21 @@ def unpack_command(
     force: bool,
     quiet: bool,
 ) -> None:
-    """Decode ARCHIVE into OUTPUT: a .npy file, or a folder of images (a name ending in / or
-    an existing folder); by default the same kind of output as the packed input."""
+    """Decode ARCHIVE (- reads it from stdin) into OUTPUT: a .npy file (- writes one to
+    stdout), a folder of images (a name ending in / or an existing folder), a TIFF stack
+    (.tif), an HDF5 file[:/dataset] or a Zarr store[:/array]; by default the same kind of
+    output as the packed input."""
     import tezip
 
     selection = parse_frames(frames)
-    with tezip.open(archive, model=model, device=device) as opened:
+    source = _binary_stdin().read() if archive == "-" else archive
+    target = _binary_stdout() if output == "-" else output
+    with tezip.open(source, model=model, device=device) as opened:
         total = len(select_frames(selection, len(opened)))
     with progress_bar(total, "unpacking", quiet) as update:
         result = unpack_to(
-            archive,
-            output,
+            source,
+            target,
             frames=selection,
             fmt=fmt,
             workers=workers,
@@ -300,7 +343,7 @@ def unpack_command(
         )
     if not quiet:
         kind = f"{result.image_format.upper()} images" if result.image_format else ".npy file"
-        click.echo(f"{result.path}: {result.frames} frames written ({kind})", err=True)
+        click.echo(f"{result.path or '-'}: {result.frames} frames written ({kind})", err=True)
 
 
 @cli.command("inspect")

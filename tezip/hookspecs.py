@@ -16,9 +16,10 @@ import pluggy
 
 if TYPE_CHECKING:
     import click
+    import numpy as np
 
     from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, Predictor
-    from tezip.io import FrameSource
+    from tezip.io import FrameSink, FrameSource
 
 PROJECT = "tezip"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -42,8 +43,23 @@ def tezip_register_stages() -> list[type[ArrayToArrayStage] | type[ArrayToBytesS
 def tezip_open_input(path: Path) -> FrameSource | None:
     """Return a frame source for ``path`` if this plugin reads it, else ``None``.
 
-    The first plugin that answers wins; tezip's own readers (``.npy`` arrays and image
-    folders) are registered last-resort style, so a third-party plugin may take over a path.
+    The first plugin that answers wins; tezip's own readers (``.npy`` arrays, image folders
+    and files, TIFF stacks) are registered last-resort style, so a third-party plugin may
+    take over a path. ``path`` need not exist as a file: it may name something inside one
+    (``run.h5:/entry/data``).
+    """
+
+
+@hookspec(firstresult=True)
+def tezip_open_output(
+    path: Path, count: int, frame_shape: tuple[int, ...], dtype: np.dtype, overwrite: bool
+) -> FrameSink | None:
+    """Return a sink writing ``count`` frames to ``path`` if this plugin writes it, else
+    ``None`` (tezip then writes a ``.npy`` file, a TIFF stack or a folder of images).
+
+    The sink checks everything it can on construction and publishes its output only on
+    commit (:class:`tezip.io.FrameSink`); an existing output is replaced only with
+    ``overwrite``.
     """
 
 

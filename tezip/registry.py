@@ -98,12 +98,15 @@ class Registry:
 
     def open_input(self, path: Path) -> FrameSource:
         """Ask the plugins for a frame source reading ``path``."""
+        source = self.manager.hook.tezip_open_input(path=path)
+        if source is not None:
+            return source
         if not path.exists():
             raise InputError(f"{path}: no such file or folder")
-        source = self.manager.hook.tezip_open_input(path=path)
-        if source is None:
-            raise InputError(f"{path}: not a .npy file or a folder of images")
-        return source
+        raise InputError(
+            f"{path}: not a .npy file, an image or a folder of images, a TIFF stack, "
+            "an HDF5 file or a Zarr store"
+        )
 
     def distributions(self) -> dict[str, str]:
         """Installed plugin module -> 'distribution version' (for ``tezip plugins``)."""

@@ -39,7 +39,8 @@ def image_extensions() -> frozenset[str]:
 
 
 class ImageFolderSource(FrameSource):
-    """A folder of same-sized, same-mode images (any format Pillow reads), one frame each.
+    """A folder of same-sized, same-mode images (any format Pillow reads), one frame each;
+    or some of them, e.g. a single image file.
 
     Files are taken in natural name order (``f2`` before ``f10``); only files with an image
     extension Pillow reads count (a ``README.md`` or ``metadata.json`` beside the frames is
@@ -50,19 +51,21 @@ class ImageFolderSource(FrameSource):
     gives ``uint8`` 0/1, 16-bit colour gives ``uint16``.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], names: Sequence[str] | None = None) -> None:
+        """The images in folder ``path``: ``names``, or every image file there."""
         self.path = Path(path)
         if not self.path.is_dir():
             raise InputError(f"{self.path}: not a folder")
-        readable = image_extensions()
-        with os.scandir(self.path) as entries:
-            names = [
-                e.name
-                for e in entries
-                if not e.name.startswith(".")
-                and not e.is_dir()
-                and os.path.splitext(e.name)[1].lower() in readable
-            ]
+        if names is None:
+            readable = image_extensions()
+            with os.scandir(self.path) as entries:
+                names = [
+                    e.name
+                    for e in entries
+                    if not e.name.startswith(".")
+                    and not e.is_dir()
+                    and os.path.splitext(e.name)[1].lower() in readable
+                ]
         self.names = sorted(names, key=natural_key)
         if not self.names:
             raise InputError(f"{self.path}: folder holds no image files")

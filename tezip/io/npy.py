@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -36,6 +38,22 @@ class NpySource(ArraySource):
         if not isinstance(array, np.ndarray):  # an .npz archive under an .npy name
             raise InputError(f"{self.path}: is an .npz archive, not an .npy array")
         super().__init__(array, str(self.path))
+
+    def __reduce__(self) -> tuple[type[NpySource], tuple[Path]]:
+        """Pickled as its path, not its frames (Dask sends sources to workers)."""
+        return NpySource, (self.path,)
+
+
+def read_npy_stream(stream: BinaryIO, what: str = "stdin") -> ArraySource:
+    """The ``.npy`` array a stream holds (``tezip pack - ...``), read into memory."""
+    data = stream.read()
+    if not data.startswith(np.lib.format.MAGIC_PREFIX):
+        raise InputError(f"{what}: not a .npy array (it does not start with the .npy signature)")
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, EOFError) as err:
+        raise InputError(f"{what}: not a valid .npy array ({reason(err)})") from None
+    return ArraySource(array, what)
 
 
 def _starts_like_npy(path: Path) -> bool:

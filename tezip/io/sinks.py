@@ -158,7 +158,7 @@ class NpySink(FrameSink):
         overwrite: bool = False,
     ) -> None:
         super().__init__(path, count, frame_shape, dtype)
-        _check_parent(path)
+        check_parent(path)
         if path.is_dir():
             raise InputError(f"{path}: is a folder; cannot write a .npy file there")
         if path.exists() and not overwrite:
@@ -170,12 +170,7 @@ class NpySink(FrameSink):
         remove_stale(self.path.parent)
         temp = temporary_path(self.path, ".tmp")
         self._file = create_file(temp)
-        header = {
-            "descr": np.lib.format.dtype_to_descr(self.dtype),
-            "fortran_order": False,
-            "shape": (self.count, *self.frame_shape),
-        }
-        np.lib.format.write_array_header_1_0(self._file, header)
+        write_npy_header(self._file, self.count, self.frame_shape, self.dtype)
         return temp
 
     def _write(self, frames: np.ndarray, first: int) -> None:
@@ -190,7 +185,7 @@ class NpySink(FrameSink):
         try:
             publish(temp, self.path, self.overwrite)
         except FileExistsError:
-            raise _appeared(self.path) from None
+            raise appeared(self.path) from None
 
     def _discard(self, temp: Path) -> None:
         try:
@@ -199,6 +194,45 @@ class NpySink(FrameSink):
                     self._file.close()
         finally:
             temp.unlink(missing_ok=True)
+
+
+def write_npy_header(
+    file: BinaryIO, count: int, frame_shape: tuple[int, ...], dtype: np.dtype
+) -> None:
+    """The ``.npy`` header (format 1.0, C order) of ``count`` frames."""
+    header = {
+        "descr": np.lib.format.dtype_to_descr(dtype),
+        "fortran_order": False,
+        "shape": (count, *frame_shape),
+    }
+    np.lib.format.write_array_header_1_0(file, header)
+
+
+class NpyStreamSink(FrameSink):
+    """Writes a ``.npy`` array to a binary stream (``tezip unpack ... -o -``) as frames come.
+
+    A stream cannot be taken back: a failure leaves the ``.npy`` data written so far, which
+    declares more frames than it holds, so ``numpy.load`` refuses it.
+    """
+
+    def __init__(
+        self, stream: BinaryIO, count: int, frame_shape: tuple[int, ...], dtype: np.dtype
+    ) -> None:
+        super().__init__(Path("-"), count, frame_shape, dtype)
+        self._stream = stream
+
+    def _start(self) -> Path:
+        write_npy_header(self._stream, self.count, self.frame_shape, self.dtype)
+        return self.path
+
+    def _write(self, frames: np.ndarray, first: int) -> None:
+        self._stream.write(np.ascontiguousarray(frames).data)
+
+    def _publish(self, temp: Path) -> None:
+        self._stream.flush()
+
+    def _discard(self, temp: Path) -> None:
+        """Nothing to remove: what reached the stream stays there."""
 
 
 class ImageFolderSink(FrameSink):
@@ -225,7 +259,7 @@ class ImageFolderSink(FrameSink):
         original_format: str | None = None,
     ) -> None:
         super().__init__(path, len(names), frame_shape, dtype)
-        _check_parent(path)
+        check_parent(path)
         if path.exists() and not path.is_dir():
             raise InputError(f"{path}: exists and is not a folder; cannot write images there")
         self._existing = path.is_dir()
@@ -303,7 +337,7 @@ class ImageFolderSink(FrameSink):
                 for path in moved:
                     path.unlink(missing_ok=True)
             if isinstance(err, FileExistsError):
-                raise _appeared(self.path / self.names[len(moved)]) from None
+                raise appeared(self.path / self.names[len(moved)]) from None
             raise
         shutil.rmtree(temp, ignore_errors=True)
 
@@ -312,7 +346,7 @@ class ImageFolderSink(FrameSink):
 
 
 def open_sink(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | BinaryIO,
     *,
     fmt: str | None,
     source: dict[str, Any],
@@ -323,20 +357,35 @@ def open_sink(
 ) -> FrameSink:
     """Open the sink for frames ``indices`` of an archive whose input record is ``source``.
 
-    ``fmt`` is ``"npy"``, ``"png"``, ``"tiff"`` or ``None``; the kind of output follows from
-    ``path`` (:func:`output_kind`). A folder gets the images under their original names and
-    modes, in the original format where that is PNG or TIFF (else PNG, or TIFF for data PNG
-    cannot hold). With an explicit image format, names keep their stem and take the format's
-    extension (``frame_000000.png`` when there are no names). Data a format cannot hold
-    exactly raises ``InputError`` here, before anything is written. An existing output is an
-    ``OutputExistsError`` unless ``overwrite``.
+    ``path`` is a path or a binary stream (which gets a ``.npy`` array). ``fmt`` is
+    ``"npy"``, ``"png"``, ``"tiff"`` or ``None``. Without ``fmt``, an output plugin may take
+    the path (``tezip_open_output``: HDF5 and Zarr datasets); otherwise the kind of output
+    follows from ``path`` (:func:`output_kind`). A folder gets the images under their
+    original names and modes, in the original format where that is PNG or TIFF (else PNG,
+    or TIFF for data PNG cannot hold). With an explicit image format, names keep their stem
+    and take the format's extension (``frame_000000.png`` when there are no names). Data a
+    format cannot hold exactly raises ``InputError`` here, before anything is written. An
+    existing output is an ``OutputExistsError`` unless ``overwrite``.
     """
     if fmt is not None and fmt not in FORMATS:
         raise OptionError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    frame_shape, dtype = tuple(frame_shape), np.dtype(dtype)
+    if not isinstance(path, str | os.PathLike):
+        if fmt not in (None, "npy"):
+            raise OptionError(f"a stream gets a .npy array, not {fmt} images", "fmt")
+        return NpyStreamSink(path, len(indices), frame_shape, dtype)
+    if fmt is None:
+        plugged = _plugin_sink(Path(path), len(indices), frame_shape, dtype, overwrite)
+        if plugged is not None:
+            return plugged
     kind = output_kind(os.fspath(path), fmt, source.get("kind"))
-    path, frame_shape, dtype = Path(path), tuple(frame_shape), np.dtype(dtype)
+    path = Path(path)
     if kind == "npy":
         return NpySink(path, len(indices), frame_shape, dtype, overwrite)
+    if kind == "tiff":
+        from tezip.io.tiffstack import TiffStackSink  # imports this module
+
+        return TiffStackSink(path, len(indices), frame_shape, dtype, overwrite)
     modes = _frame_modes(_recorded_list(source, "modes"), indices, frame_shape, dtype)
     original = source.get("format")
     fmt = fmt or _default_format(original, modes)
@@ -347,14 +396,25 @@ def open_sink(
     return ImageFolderSink(path, fmt, names, modes, frame_shape, dtype, overwrite, palette, changed)
 
 
+def _plugin_sink(
+    path: Path, count: int, frame_shape: tuple[int, ...], dtype: np.dtype, overwrite: bool
+) -> FrameSink | None:
+    """The sink of the first output plugin that writes ``path`` (``tezip_open_output``)."""
+    from tezip.registry import get_registry  # deferred: the registry loads plugins using tezip.io
+
+    hook = get_registry().manager.hook.tezip_open_output
+    return hook(path=path, count=count, frame_shape=frame_shape, dtype=dtype, overwrite=overwrite)
+
+
 def output_kind(output: str, fmt: str | None, source_kind: object) -> str:
-    """``"npy"`` (a ``.npy`` file) or ``"images"`` (a folder) for the output named ``output``.
+    """``"npy"`` (a ``.npy`` file), ``"tiff"`` (a multi-page TIFF) or ``"images"`` (a folder)
+    for the output named ``output``.
 
     A name ending in ``.npy`` is a ``.npy`` file; a name ending in a separator or naming an
-    existing folder is a folder of images; a name with the extension of another single file
-    (an image, ``.npz``, ``.tez``) is refused, since tezip writes no such file. Other names
-    follow ``fmt``, else the kind of input the archive was packed from. ``OptionError`` when
-    the name and ``fmt`` disagree.
+    existing folder is a folder of images; a name ending in ``.tif`` or ``.tiff`` is a TIFF
+    stack; a name with the extension of another single file (an image, ``.npz``, ``.tez``) is
+    refused, since tezip writes no such file. Other names follow ``fmt``, else the kind of
+    input the archive was packed from. ``OptionError`` when the name and ``fmt`` disagree.
     """
     path = Path(output)
     suffix = path.suffix.lower()
@@ -369,6 +429,10 @@ def output_kind(output: str, fmt: str | None, source_kind: object) -> str:
         if fmt == "npy":
             raise OptionError(f"{output} is a folder; name a .npy file instead", "output", "fmt")
         return "images"
+    if suffix in _KEEP_EXTENSIONS["tiff"]:
+        if fmt not in (None, "tiff"):
+            raise OptionError(f"{output} names a TIFF stack, not {fmt} output", "output", "fmt")
+        return "tiff"
     if suffix in image_extensions() | {".npz", ".tez"}:
         raise OptionError(
             f"{output} names a single {suffix} file, but tezip writes a .npy file or a folder "
@@ -381,11 +445,22 @@ def output_kind(output: str, fmt: str | None, source_kind: object) -> str:
     return "images" if source_kind == "images" else "npy"
 
 
-def _appeared(path: Path) -> OutputExistsError:
+def publish_written(temp: Path, path: Path, overwrite: bool) -> None:
+    """Flush ``temp``, a file another library wrote and closed, to disk and give it the name
+    ``path`` (:func:`tezip.atomic.publish`)."""
+    with open(temp, "rb+") as written:
+        os.fsync(written.fileno())
+    try:
+        publish(temp, path, overwrite)
+    except FileExistsError:
+        raise appeared(path) from None
+
+
+def appeared(path: Path) -> OutputExistsError:
     return OutputExistsError(f"{printable(str(path))}: appeared while the frames were decoded")
 
 
-def _check_parent(path: Path) -> None:
+def check_parent(path: Path) -> None:
     if not path.parent.is_dir():
         raise InputError(f"{path}: output folder {path.parent} does not exist")
 

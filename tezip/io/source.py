@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -136,6 +137,22 @@ class ArraySource(FrameSource):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "names": None, "modes": None, "format": None}
+
+
+class OpenFile:
+    """A source that keeps its input file open (:attr:`_handle`) and reads it under a lock:
+    pickled without either (Dask sends sources to workers), reopened when first read."""
+
+    _handle: Any = None
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_handle": None, "_lock": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
 
 
 def reason(err: BaseException) -> str:

@@ -1,0 +1,1 @@
+"""Zarr arrays (format 2 and 3) as tezip inputs and outputs (``tezip[zarr]``)."""
