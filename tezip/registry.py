@@ -108,6 +108,13 @@ class Registry:
             "an HDF5 file or a Zarr store"
         )
 
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        """The registry of installed plugins pickles as a reference to the receiving
+        process's own (Dask ships pack settings to workers); a hand-made one does not."""
+        if self is get_registry():
+            return get_registry, ()
+        raise TypeError("only the registry of installed plugins can be pickled")
+
     def distributions(self) -> dict[str, str]:
         """Installed plugin module -> 'distribution version' (for ``tezip plugins``)."""
         found = {}
