@@ -133,3 +133,29 @@ def test_bad_inputs() -> None:
         RansStage().encode(np.zeros((2, 3, 3), np.int16))
     with pytest.raises(StreamError):
         RansStage().decode(b"\x07", (1, 2, 2), np.dtype(np.uint8))
+
+
+def test_no_token_gets_the_whole_table() -> None:
+    for counts in (
+        np.zeros(30, np.int64),
+        np.eye(1, 30, 0, np.int64)[0] * 999,
+        np.eye(1, 30, 29, np.int64)[0],
+    ):
+        frequencies = model.normalise(counts)
+        assert frequencies.sum() == model.TOTAL and frequencies.max() < model.TOTAL
+        assert (frequencies > 0).sum() == 2 and frequencies[
+            : len(counts)
+        ].argmax() == counts.argmax()
+
+
+def test_a_stream_bounds_the_elements_it_can_decode_to() -> None:
+    """Every token costs some bits, so a stream cannot claim more elements than its bytes
+    can hold (a forged shape fails before anything that size is allocated)."""
+    from tezip_rans.stage import ELEMENTS_PER_BYTE
+
+    zeros = np.zeros((1, 1024, 1024), np.uint8)
+    data = RansStage().encode(zeros)
+    assert zeros.size <= len(data) * ELEMENTS_PER_BYTE  # the bound holds for a real stream
+    np.testing.assert_array_equal(RansStage().decode(data, zeros.shape, zeros.dtype), zeros)
+    with pytest.raises(StreamError, match="too short for the elements it declares"):
+        RansStage().decode(data, (64, 1024, 1024), zeros.dtype)

@@ -110,12 +110,16 @@ def cluster(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def normalise(counts: np.ndarray) -> np.ndarray:
-    """Frequencies summing to ``TOTAL`` (each seen token at least 1) from counts."""
+    """Frequencies summing to ``TOTAL`` from counts: each seen token at least 1, none all of
+    ``TOTAL`` (a table has two tokens at least, so that every token costs some bits and a
+    stream's length bounds how many elements it can hold: spec/stages/tezip.rans.md)."""
+    seen = np.flatnonzero(counts)
+    if len(seen) < 2:  # give the only token (or token 0) a neighbour of frequency 1
+        only = int(seen[0]) if len(seen) else 0
+        counts = counts.copy()
+        counts[only] = max(int(counts[only]), TOTAL)
+        counts[only - 1 if only else 1] = 1
     total = counts.sum()
-    if total == 0:
-        frequencies = np.zeros_like(counts)
-        frequencies[0] = TOTAL
-        return frequencies
     frequencies = np.where(counts > 0, np.maximum(1, counts * TOTAL // total), 0)
     # hand the rounding difference to the largest entries, never below 1
     difference = TOTAL - int(frequencies.sum())
@@ -205,11 +209,11 @@ class Reader:
 
 def read_tables(reader: Reader, count: int, tokens: int, width: int) -> np.ndarray:
     """``count`` tables of at most ``tokens`` tokens (as ``(count, width)`` rows), each
-    summing to ``TOTAL``."""
+    summing to ``TOTAL`` with no frequency all of it."""
     frequencies = np.zeros((count, width), np.int64)
     for table in range(count):
         length = reader.varint(tokens)
-        frequencies[table, :length] = reader.varints(length, TOTAL)
+        frequencies[table, :length] = reader.varints(length, TOTAL - 1)
         if frequencies[table].sum() != TOTAL:
             raise StreamError("tezip.rans table frequencies do not sum to the total")
     return frequencies

@@ -17,6 +17,10 @@ from tezip_rans.field import can_relate, field_dtype, from_field, planes_of, to_
 #: encoder efforts: 1 tries the median edge detector only, 2 every spatial predictor and
 #: three threshold scales, 3 also finer scales
 EFFORTS = (1, 2, 3)
+#: most elements a partition's rANS bytes can hold: no token has a frequency above
+#: ``TOTAL - 1``, so each decoded element shrinks the state by more than 3.08e-4 bits, and a
+#: partition's bytes bring 8 bits each (spec/stages/tezip.rans.md, section 7)
+ELEMENTS_PER_BYTE = 26_000
 #: a partition holds at least this many elements (fewer partitions, fewer cut rows)
 PARTITION_ELEMENTS = 1 << 19
 _FAILURES = {
@@ -109,6 +113,10 @@ class RansStage(ArrayToBytesStage):
             raise InputError("tezip.rans decodes non-empty unsigned arrays (frames, H, W[, C])")
         parsed = stream.read(bytes(data), tuple(shape), dtype.itemsize * 8)
         planes = planes_of(tuple(shape), dtype.itemsize * 8)
+        sizes = kernels.partition_sizes((shape[0], planes, shape[1], shape[2]), parsed.rows)
+        held = np.array([end - start for start, end in parsed.rans]) * ELEMENTS_PER_BYTE
+        if (sizes > held).any():  # checked before the field is allocated
+            raise StreamError("tezip.rans stream is too short for the elements it declares")
         field = np.empty((shape[0], planes, shape[1], shape[2]), field_dtype(dtype.itemsize * 8))
         buffer = np.zeros(len(data) + rans.PADDING, np.uint8)
         buffer[: len(data)] = np.frombuffer(data, np.uint8)
