@@ -48,7 +48,7 @@ def _cost(sample: np.ndarray, parameters: np.ndarray, share: float) -> float:
     ``share`` of the GOP (it pays that share of the tables)."""
     found = kernels.analysed(sample, parameters, min(SAMPLE_ROWS, sample.shape[2]))
     raw_bytes = sum(len(piece) for piece in found.raw)
-    return float(model.histogram_bits(found.histogram, share).sum()) + 8.0 * raw_bytes
+    return model.histogram_bits(found.histogram, share) + 8.0 * raw_bytes
 
 
 def _typical_gradient(plane: np.ndarray) -> float:

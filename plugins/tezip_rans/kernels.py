@@ -433,7 +433,9 @@ def analysed(field: np.ndarray, parameters: np.ndarray, rows: int) -> Analysis:
     raw = np.empty(int(regions.sum()), np.uint8)
     raw_starts = np.concatenate([[0], np.cumsum(regions)[:-1]]).astype(np.int64)
     raw_ends = np.zeros(len(counts), np.int64)
-    histogram = np.zeros((field.shape[1] * el.CONTEXTS, el.MAX_TOKENS), np.int64)
+    spread = int((parameters[:, 7] - parameters[:, 6]).max())  # widest plane range
+    tokens_used = el.token_count((2 * spread).bit_length())  # the errors' largest token + 1
+    histogram = np.zeros((field.shape[1] * el.CONTEXTS, tokens_used), np.int64)
     contexts = np.empty(field.size, np.uint16)
     tokens = np.empty(field.size, np.uint8)
     analyse(field, parameters, rows, histogram, contexts, tokens, raw, raw_starts, raw_ends)

@@ -20,8 +20,9 @@ MAX_TABLES = 64
 
 
 @njit(cache=True)
-def _bits(counts: np.ndarray) -> float:
-    """Information content of a histogram, in bits, plus its table's approximate size."""
+def _bits(counts: np.ndarray, share: float = 1.0) -> float:
+    """Information content of a histogram, in bits, plus ``share`` of its table's
+    approximate size."""
     total = counts.sum()
     if total == 0:
         return 0.0
@@ -31,7 +32,7 @@ def _bits(counts: np.ndarray) -> float:
         if count > 0:
             bits -= count * np.log2(count / total)
             used += 1
-    return bits + 8.0 * (1.0 + 1.5 * used)
+    return bits + share * 8.0 * (1.0 + 1.5 * used)
 
 
 @njit(cache=True)
@@ -79,16 +80,19 @@ def _merge_sorted(histograms: np.ndarray, limit: int) -> np.ndarray:
     return label
 
 
-def histogram_bits(histogram: np.ndarray, share: float = 1.0) -> np.ndarray:
-    """Per row of a histogram (contexts x tokens): its information content in bits plus the
-    approximate size of its table, the cost each context would have on its own; for a
-    sample that is ``share`` of what the tables will code, that share of the tables."""
-    totals = histogram.sum(axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        probability = np.where(histogram > 0, histogram / np.maximum(totals, 1), 1.0)
-    bits = -(histogram * np.log2(probability)).sum(axis=1)
-    used = (histogram > 0).sum(axis=1)
-    return np.where(used > 0, bits + share * 8.0 * (1.0 + 1.5 * used), 0.0)
+def histogram_bits(histogram: np.ndarray, share: float = 1.0) -> float:
+    """The bits a histogram (contexts x tokens) would cost if each context had a table of
+    its own: the information content of every row plus the approximate size of its table;
+    for a sample that is ``share`` of what the tables will code, that share of the tables."""
+    return _histogram_bits(histogram, share)
+
+
+@njit(cache=True)
+def _histogram_bits(histogram: np.ndarray, share: float) -> float:
+    bits = 0.0
+    for row in histogram:
+        bits += _bits(row, share)
+    return bits
 
 
 def cluster(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
