@@ -721,6 +721,25 @@ def test_a_model_without_a_learned_predictor_is_a_warning(tmp_path: Path, model:
         tezip.pack(data, tmp_path / "c.tez", model=model, predictor="tezip.prednet,auto")
 
 
+def test_a_model_for_an_archive_without_a_learned_predictor_is_a_warning(
+    tmp_path: Path, model: Path
+) -> None:
+    """``unpack --model`` was silently ignored for an archive that needs no model."""
+    data = frames((3, 8, 8))
+    tezip.pack(data, tmp_path / "a.tez")
+    with pytest.warns(UserWarning, match="model is ignored: .*a.tez needs none"):
+        assert np.array_equal(tezip.unpack(tmp_path / "a.tez", model=model), data)
+    args = ["unpack", str(tmp_path / "a.tez"), "-o", str(tmp_path / "a.npy"), "--model", str(model)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.output.splitlines() if "model is ignored" in line]
+    assert len(warning) == 1 and warning[0].startswith("warning: ")
+    tezip.pack(data, tmp_path / "b.tez", model=model, predictor="tezip.prednet", gop=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tezip.unpack(tmp_path / "b.tez", model=model).shape == data.shape
+
+
 # ------------------------------------------------------------------------------------------ devices
 
 

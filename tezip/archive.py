@@ -7,6 +7,7 @@ import bisect
 import itertools
 import operator
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from types import EllipsisType, TracebackType
 from typing import Any
@@ -19,7 +20,7 @@ from tezip.container.header import Header
 from tezip.container.reader import ArchiveFile, GopEntry
 from tezip.container.storage import ArchiveSource
 from tezip.device import check_device
-from tezip.errors import InputError, StreamError
+from tezip.errors import InputError, StreamError, TezipWarning
 from tezip.parallel import ordered_map
 from tezip.pipeline import Pipeline
 from tezip.registry import Registry, get_registry
@@ -35,6 +36,23 @@ def read_model(path: str | os.PathLike[str]) -> bytes:
             return handle.read()
     except OSError as exc:
         raise InputError(f"{path}: cannot read model file ({exc.strerror})") from None
+
+
+def _supplied_models(
+    archive: ArchiveFile, model: str | os.PathLike[str] | None
+) -> tuple[bytes, ...]:
+    """The model file given to decode with, read only when the archive's predictors need one
+    (a warning says it is ignored otherwise)."""
+    if model is None:
+        return ()
+    if not any(record.get("fingerprint") is not None for record in archive.header.predictors):
+        warnings.warn(
+            f"the model is ignored: {archive.name} needs none (no learned predictor)",
+            TezipWarning,
+            stacklevel=4,  # the caller of tezip.open, tezip.unpack or tezip.unpack_to
+        )
+        return ()
+    return (read_model(model),)
 
 
 class Archive:
@@ -59,7 +77,7 @@ class Archive:
     ) -> None:
         self._file = ArchiveFile(source)
         try:
-            supplied = () if model is None else (read_model(model),)
+            supplied = _supplied_models(self._file, model)
             context = RunContext(check_device(device), self._file.models() + supplied)
             self.pipeline = Pipeline.from_header(
                 self._file.header, registry or get_registry(), context

@@ -318,8 +318,10 @@ def unpack_command(
     selection = parse_frames(frames)
     source = _binary_stdin().read() if archive == "-" else archive
     target = _binary_stdout() if output == "-" else output
-    with tezip.open(source, model=model, device=device) as opened:
-        total = len(select_frames(selection, len(opened)))
+    with warnings.catch_warnings():  # said once, by the decoding below
+        warnings.simplefilter("ignore", TezipWarning)
+        with tezip.open(source, model=model, device=device) as opened:
+            total = len(select_frames(selection, len(opened)))
     with progress_bar(total, "unpacking", quiet) as update:
         result = unpack_to(
             source,
