@@ -24,7 +24,7 @@ from tezip.cli import cli
 from tezip.container.layout import MODEL_SECTION
 from tezip.container.reader import ArchiveFile
 from tezip.container.writer import ArchiveWriter
-from tezip.errors import DependencyError, IntegrityError, ModelError, TezipError
+from tezip.errors import DependencyError, InputError, IntegrityError, ModelError, TezipError
 from tezip.inspection import describe_archive, format_description
 from tezip.registry import get_registry
 from tezip.testing import check_predictor
@@ -807,6 +807,32 @@ def test_train_refuses_to_replace_a_model_without_force(tmp_path: Path) -> None:
     assert existing.read_bytes() == b"the model some archives need"
     _, result = _train(tmp_path, "a.tezm", "--epochs", "1", "--steps", "1", "--force", "-q")
     assert result.exit_code == 0 and existing.read_bytes().startswith(MAGIC)
+
+
+def test_train_keeps_a_model_that_appears_while_it_trains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two trainings to one path both passed the check and the later one replaced the other's
+    model: the first write now claims the name exclusively."""
+    from tezip_prednet import training
+    from tezip_prednet.training import TrainConfig, train
+
+    np.save(tmp_path / "seq.npy", frames((12, 10, 12)))
+    output = tmp_path / "m.tezm"
+    checked = training._check_output
+
+    def then_another_training_writes(config: TrainConfig) -> None:
+        checked(config)
+        output.write_bytes(b"the other training's model")
+
+    monkeypatch.setattr(training, "_check_output", then_another_training_writes)
+    config = TrainConfig((str(tmp_path / "seq.npy"),), str(output), epochs=2, nt=4, steps=2)
+    with pytest.raises(InputError, match="already exists"):
+        train(config)
+    assert output.read_bytes() == b"the other training's model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tezm", "seq.npy"]
+    train(replace(config, force=True))
+    assert output.read_bytes().startswith(MAGIC)
 
 
 def test_train_checks_the_output_before_reading_the_inputs(

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-import os
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from tezip.atomic import create_file, publish, remove_stale, temporary_path
 from tezip.errors import InputError, ModelError
 from tezip_prednet.architecture import BASES, PRESETS, Architecture
 from tezip_prednet.clips import Clip, crop_side, cut, load_sequences, split
@@ -100,6 +99,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> float:
         first, best = _resume(config.resume, network, optimizer)
     size = crop_side(config.crop, sequences, architecture.multiple)
     remaining = config.steps
+    output, replace = Path(config.output), _may_replace(config)
     if progress:
         progress.begin(describe_device(device), size, _last_epoch(config, first, len(clips)))
     for epoch in range(first, config.epochs):
@@ -136,11 +136,28 @@ def train(config: TrainConfig, progress: Progress | None = None) -> float:
         }
         if improved:
             best = score
-            _write(config.output, to_model_file(network, {**training, "best": best}))
-        _write(str(checkpoint_path(config.output)), _checkpoint(network, optimizer, training, best))
+            _write(output, to_model_file(network, {**training, "best": best}), replace)
+            replace = True  # the model at the output is now this training's own
+        _write(checkpoint_path(config.output), _checkpoint(network, optimizer, training, best))
         if progress:
             progress.end_epoch(epoch + 1, float(np.mean(losses)), score, improved)
     return best
+
+
+def _may_replace(config: TrainConfig) -> bool:
+    """Whether an existing model at the output may be replaced: with ``force``, or when
+    resuming from the output's own checkpoint (continuing that training)."""
+    return config.force or (
+        config.resume is not None
+        and Path(config.resume).resolve() == checkpoint_path(config.output).resolve()
+    )
+
+
+def _exists(output: Path) -> InputError:
+    return InputError(
+        f"{output} already exists; archives packed with it need it to unpack "
+        "(use --force to replace it)"
+    )
 
 
 def _check_output(config: TrainConfig) -> None:
@@ -150,17 +167,12 @@ def _check_output(config: TrainConfig) -> None:
     output = Path(config.output)
     if output.is_dir():
         raise InputError(f"{output} is a folder, not a model file path")
-    own = config.resume is not None and (
-        Path(config.resume).resolve() == checkpoint_path(config.output).resolve()
-    )
-    if output.exists() and not (config.force or own):
-        raise InputError(
-            f"{output} already exists; archives packed with it need it to unpack "
-            "(use --force to replace it)"
-        )
+    if output.exists() and not _may_replace(config):
+        raise _exists(output)
     folder = output.parent
     if not folder.is_dir():
         raise InputError(f"{folder}: output folder does not exist")
+    remove_stale(folder)
     try:
         with tempfile.TemporaryFile(dir=folder):
             pass
@@ -244,14 +256,19 @@ def _resume(path: str, network: PredNet, optimizer: Optimizer) -> tuple[int, flo
     return int(file.training.get("epoch", 0)), float(file.training.get("best", float("inf")))
 
 
-def _write(path: str, file: ModelFile) -> None:
-    """Atomically replace ``path``; a failure leaves no temporary file and names ``path``."""
-    temp = Path(f"{path}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+def _write(path: Path, file: ModelFile, overwrite: bool = True) -> None:
+    """Give ``path`` the contents of ``file`` atomically; a failure leaves no temporary file
+    and names ``path``. Without ``overwrite``, a file that appeared at ``path`` meanwhile (a
+    concurrent ``tezip train``) is kept and refused, as ``_check_output`` refuses one."""
+    temporary = temporary_path(path, ".tmp")
     try:
-        temp.write_bytes(file.to_bytes())
-        os.replace(temp, path)
+        with create_file(temporary) as handle:
+            handle.write(file.to_bytes())
+        publish(temporary, path, overwrite)
     except BaseException as exc:
-        temp.unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
+        if isinstance(exc, FileExistsError):
+            raise _exists(path) from None
         if isinstance(exc, OSError):
-            raise OSError(exc.errno, exc.strerror, path) from None
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
