@@ -154,14 +154,14 @@ def test_only_the_gops_holding_the_selected_frames_are_decoded(
     archive: Archive, monkeypatch: pytest.MonkeyPatch, key: Any, gops: list[int]
 ) -> None:
     decoded = decoded_gops(archive, monkeypatch)
-    archive.workers = 1  # in order, so the list is deterministic
+    archive.threads = 1  # in order, so the list is deterministic
     archive[key]
     assert decoded == gops
 
 
 def test_a_file_object_is_read_without_a_file_descriptor(path: Path, frames: np.ndarray) -> None:
     stream = io.BytesIO(path.read_bytes())  # no fileno(): os.pread would fail
-    with tezip.open(stream, workers=4) as archive:
+    with tezip.open(stream, threads=4) as archive:
         np.testing.assert_array_equal(archive[::-1], frames[::-1])
     assert not stream.closed  # the caller's object stays the caller's
 

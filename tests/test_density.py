@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from residuals import DTYPES, residual_arrays
 
 from tezip.errors import InputError, StreamError
+from tezip.parallel import budget
 from tezip_density import DensityStage, entropy, plugin
 
 
@@ -207,23 +208,23 @@ def test_bad_lane_size_is_rejected(lane_tokens: bytes) -> None:
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_threaded_round_trip_and_errors(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
     """Splitting lanes and partitions between threads changes nothing, errors included."""
-    monkeypatch.setattr(entropy, "THREADS", threads)
     monkeypatch.setattr(entropy, "PARALLEL_WORK", 0)
     monkeypatch.setattr(entropy, "_lane_tokens", lambda total: 8)
-    rng = np.random.default_rng(threads)
-    for dtype in DTYPES:
-        array = rng.laplace(0, 50, (2, 30, 31)).astype(np.int64).astype(dtype)
-        array[0, :20] = 0
-        stage = DensityStage(tile=4)
-        data = stage.encode(array)
-        np.testing.assert_array_equal(stage.decode(data, array.shape, array.dtype), array)
-        with pytest.raises(StreamError):
-            stage.decode(data[:-1], array.shape, array.dtype)
-        damaged = bytearray(data)
-        damaged[len(data) // 2] ^= 0xFF
-        with contextlib.suppress(StreamError):  # or some array: never another error
-            out = stage.decode(bytes(damaged), array.shape, array.dtype)
-            assert out.shape == array.shape
+    with budget(threads):
+        rng = np.random.default_rng(threads)
+        for dtype in DTYPES:
+            array = rng.laplace(0, 50, (2, 30, 31)).astype(np.int64).astype(dtype)
+            array[0, :20] = 0
+            stage = DensityStage(tile=4)
+            data = stage.encode(array)
+            np.testing.assert_array_equal(stage.decode(data, array.shape, array.dtype), array)
+            with pytest.raises(StreamError):
+                stage.decode(data[:-1], array.shape, array.dtype)
+            damaged = bytearray(data)
+            damaged[len(data) // 2] ^= 0xFF
+            with contextlib.suppress(StreamError):  # or some array: never another error
+                out = stage.decode(bytes(damaged), array.shape, array.dtype)
+                assert out.shape == array.shape
 
 
 @pytest.mark.parametrize("bits", [8, 9, 12, 16, 20, 32, 64])

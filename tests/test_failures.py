@@ -48,7 +48,7 @@ CHILD = textwrap.dedent(
 
     import tezip.api, tezip.archive
     if hold == "pack":
-        tezip.api._encode_all = held(tezip.api._encode_all)
+        tezip.api.ordered_map = held(tezip.api.ordered_map)
     elif hold == "unpack":
         tezip.archive.Archive.iter_gops = held(tezip.archive.Archive.iter_gops)
     from tezip.cli import main
@@ -94,9 +94,9 @@ def test_disk_full_at_the_final_flush_leaves_no_partial_archive(
 ) -> None:
     """The commit once raised past the cleanup: ``.a.tez.*.part`` stayed behind."""
     reference = tmp_path / "reference.tez"
-    tezip.pack(stack, reference, gop=4, workers=1)
+    tezip.pack(stack, reference, gop=4, threads=1)
     size = reference.stat().st_size
-    options = ("-o", str(tmp_path / "a.tez"), "--gop", "4", "--workers", "1")
+    options = ("-o", str(tmp_path / "a.tez"), "--gop", "4", "--threads", "1")
     child = tezip_child("pack", str(stack), *options, limit=size - 1)
     _, err = child.communicate(timeout=120)
     assert child.returncode == 1, err
@@ -133,7 +133,7 @@ def test_termination_signals_leave_nothing_behind(
     before = listing(tmp_path)
     target = tmp_path / ("b.tez" if command == "pack" else "out.npy")
     source = stack if command == "pack" else archive
-    child = tezip_child(command, str(source), "-o", str(target), "--workers", "1", hold=command)
+    child = tezip_child(command, str(source), "-o", str(target), "--threads", "1", hold=command)
     assert child.stdout is not None
     assert child.stdout.readline() == "holding\n"
     assert len(listing(tmp_path)) == len(before) + 1  # the temporary file being written

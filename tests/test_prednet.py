@@ -881,3 +881,54 @@ def test_train_on_a_full_disk_leaves_nothing_and_names_the_model(tmp_path: Path)
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith(f"Error: {output}: ") and result.stderr.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seq.npy"]
+
+
+# ------------------------------------------------------------------------------------ thread budget
+
+
+@pytest.mark.parametrize(
+    ("gop", "threads", "torch_threads"), [(8, 2, {2}), (4, 2, {1}), (8, 1, {1})]
+)
+def test_the_network_runs_on_the_thread_budget(
+    tmp_path: Path,
+    model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    gop: int,
+    threads: int,
+    torch_threads: set[int],
+) -> None:
+    """PyTorch's own pool of every core once ran inside each thread of the pool of GOPs."""
+    import torch
+
+    from tezip_prednet.predictor import PrednetState
+
+    seen: set[int] = set()
+    predict = PrednetState.predict
+
+    def recorded(self: PrednetState, side: bytes | None) -> tuple[np.ndarray, bytes]:
+        seen.add(torch.get_num_threads())  # per thread: OpenMP's setting is the thread's
+        return predict(self, side)
+
+    monkeypatch.setattr(PrednetState, "predict", recorded)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(7)
+        options = {"predictor": "tezip.prednet", "model": model, "gop": gop, "threads": threads}
+        tezip.pack(frames((8, 16, 16)), tmp_path / "a.tez", **options)
+        assert seen == torch_threads
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_training_runs_on_the_thread_budget(tmp_path: Path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        np.save(tmp_path / "seq.npy", frames((12, 10, 12)))
+        torch.set_num_threads(3)
+        _, result = _train(tmp_path, "a.tezm", "--epochs", "1", "--steps", "1", "-T", "1", "-q")
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1  # training runs in the calling thread
+    finally:
+        torch.set_num_threads(before)

@@ -7,7 +7,7 @@ import io
 import logging
 import operator
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -16,14 +16,13 @@ import numpy as np
 
 from tezip.abc import Predictor
 from tezip.archive import Archive
-from tezip.container.gop import GopRecord
 from tezip.container.storage import ArchiveSource
 from tezip.container.writer import ArchiveWriter, ContainerWriter
 from tezip.errors import InputError, OptionError
 from tezip.io import ArraySource, FrameSource, open_sink
 from tezip.packing import DEFAULT_LEVEL, Packer, PackInput, prepare
 from tezip.packing import level_coder as level_coder  # the command line's, from here
-from tezip.parallel import ordered_map
+from tezip.parallel import budget, check_threads, ordered_map
 from tezip.registry import Registry
 
 Progress = Callable[[int], None]
@@ -80,7 +79,7 @@ def pack(
     model: str | os.PathLike[str] | None = None,
     embed_model: bool = False,
     device: str = "auto",
-    workers: int | None = None,
+    threads: int | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
     quiet: bool = True,
@@ -96,12 +95,14 @@ def pack(
     entropy stage. ``grid_phase=False`` keeps bounded grids where format 1.0 puts them
     (readable by tezip before 0.2), instead of choosing each GOP's grid from the data.
     ``model`` is a model file for learned predictors, stored in the archive with
-    ``embed_model``. ``progress`` is called with the number of frames finished after each
+    ``embed_model``. ``threads`` caps the threads used (all cores by default; see
+    :mod:`tezip.parallel`). ``progress`` is called with the number of frames finished after each
     GOP. An existing file at ``path`` is replaced only with ``overwrite``; ``path`` may also be
     a binary stream, which gets the archive as its GOPs are coded (``PackResult.path`` is
     then ``None``). Invalid options raise ``OptionError`` before the input is read.
     """
     del quiet  # the API never prints; the CLI draws progress bars from ``progress``
+    check_threads(threads)
     packer, source = prepare(
         data,
         lossless=lossless,
@@ -122,12 +123,13 @@ def pack(
         grid_phase=grid_phase,
     )
     if isinstance(path, str | os.PathLike):
-        with ArchiveWriter(path, packer.header, overwrite=overwrite) as writer:
-            gops = _write_all(packer, source, writer, workers, progress)
+        with budget(threads), ArchiveWriter(path, packer.header, overwrite=overwrite) as writer:
+            gops = _write_all(packer, source, writer, progress)
         output, size = Path(path), Path(path).stat().st_size
     else:
         stream = ContainerWriter(path, packer.header)
-        gops = _write_all(packer, source, stream, workers, progress)
+        with budget(threads):
+            gops = _write_all(packer, source, stream, progress)
         stream.finish()
         path.flush()
         output, size = None, stream.size
@@ -135,22 +137,29 @@ def pack(
     return PackResult(output, len(source), gops, input_bytes, size, _devices(packer.predictors))
 
 
-def encode(data: np.ndarray, *, workers: int | None = None, **options: Any) -> bytes:
+def encode(data: np.ndarray, *, threads: int | None = None, **options: Any) -> bytes:
     """The ``.tez`` archive of an array ``(n, H, W[, C])`` as bytes, built in memory;
     ``options`` are :func:`pack`'s (``abs=``, ``level=``, ``gop=`` ...)."""
+    check_threads(threads)
     packer, source = prepare(ArraySource(np.asarray(data)), **options)
     stream = io.BytesIO()
     writer = ContainerWriter(stream, packer.header)
-    _write_all(packer, source, writer, workers)
+    with budget(threads):
+        _write_all(packer, source, writer)
     writer.finish()
     return stream.getvalue()
 
 
-def decode(data: bytes | bytearray | memoryview, out: np.ndarray | None = None) -> np.ndarray:
+def decode(
+    data: bytes | bytearray | memoryview,
+    out: np.ndarray | None = None,
+    *,
+    threads: int | None = None,
+) -> np.ndarray:
     """The frames of an archive held in memory (as :func:`encode` returns it), decoded into
     ``out`` when given (an array of the archive's shape and dtype; when decoding fails, the
-    frames before the failing group of frames are already in it)."""
-    with Archive(data) as archive:
+    frames before the failing group of frames are already in it), on ``threads``."""
+    with Archive(data, threads=threads) as archive:
         if out is None:
             return archive[...]
         if out.shape != archive.shape or out.dtype != archive.dtype:
@@ -158,7 +167,7 @@ def decode(data: bytes | bytearray | memoryview, out: np.ndarray | None = None) 
                 f"out is {out.dtype}{list(out.shape)}, the archive holds "
                 f"{archive.dtype}{list(archive.shape)}"
             )
-        for number, frames in archive.iter_gops(workers=archive.workers):
+        for number, frames in archive.iter_gops():
             entry = archive.gops[number]
             out[entry.first : entry.first + entry.count] = frames
         return out
@@ -168,13 +177,12 @@ def _write_all(
     packer: Packer,
     source: FrameSource,
     writer: ContainerWriter | ArchiveWriter,
-    workers: int | None,
     progress: Progress | None = None,
 ) -> int:
-    """Encode every GOP of ``source`` on ``workers`` threads into ``writer``; returns the
-    number of GOPs."""
+    """Encode every GOP of ``source`` into ``writer``, on the thread budget in effect;
+    returns the number of GOPs."""
     gops = 0
-    for _, record in _encode_all(packer, packer.groups(source), workers or os.cpu_count() or 1):
+    for _, record in ordered_map(lambda group: packer.encode(*group), packer.groups(source)):
         packer.write(writer, record)
         log.debug(
             "GOP at frame %d: %d frames, %s, %d bytes coded, %d outliers",
@@ -195,28 +203,16 @@ def _devices(predictors: Sequence[Predictor]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p.device for p in predictors if p.device))
 
 
-def _encode_all(
-    packer: Packer, groups: Iterator[tuple[int, np.ndarray]], workers: int
-) -> Iterator[tuple[int, GopRecord]]:
-    """Encode GOPs in a thread pool, yielding in order with at most ``workers + 1`` in flight."""
-
-    def encode(group: tuple[int, np.ndarray]) -> GopRecord:
-        return packer.encode(*group)
-
-    for group, record in ordered_map(encode, groups, workers):
-        yield group[0], record
-
-
 def open(
     source: ArchiveSource,
     *,
     model: str | os.PathLike[str] | None = None,
     device: str = "auto",
-    workers: int | None = None,
+    threads: int | None = None,
 ) -> Archive:
     """Open an archive (a path, a seekable binary file object or bytes) as a read-only array
     (:class:`Archive`): ``a.shape``, ``a.dtype``, ``a[10:20, 100:200]``, ``a.header``."""
-    return Archive(source, model=model, device=device, workers=workers)
+    return Archive(source, model=model, device=device, threads=threads)
 
 
 def select_frames(frames: slice | None, count: int) -> range:
@@ -253,10 +249,11 @@ def unpack(
     *,
     model: str | os.PathLike[str] | None = None,
     device: str = "auto",
+    threads: int | None = None,
 ) -> np.ndarray:
     """Decode an archive (or ``frames``, a slice of it: see :func:`select_frames`) into one
-    array."""
-    with Archive(path, model=model, device=device) as archive:
+    array, on ``threads`` (all cores by default)."""
+    with Archive(path, model=model, device=device, threads=threads) as archive:
         selected = select_frames(frames, len(archive))
         return archive.read(selected.start, selected.stop)
 
@@ -267,7 +264,7 @@ def unpack_to(
     *,
     frames: slice | None = None,
     fmt: str | None = None,
-    workers: int | None = None,
+    threads: int | None = None,
     progress: Progress | None = None,
     model: str | os.PathLike[str] | None = None,
     device: str = "auto",
@@ -278,9 +275,10 @@ def unpack_to(
     written to a binary stream.
 
     ``frames`` selects as in :func:`select_frames`. An existing output is replaced, once
-    decoding has succeeded, only with ``overwrite``.
+    decoding has succeeded, only with ``overwrite``. ``threads`` caps the threads used (all
+    cores by default).
     """
-    with Archive(path, model=model, device=device) as archive:
+    with Archive(path, model=model, device=device, threads=threads) as archive, budget(threads):
         indices = select_frames(frames, len(archive))
         start, stop = indices.start, indices.stop
         header = archive.header
@@ -293,7 +291,7 @@ def unpack_to(
             indices=indices,
             overwrite=overwrite,
         ) as sink:
-            for number, decoded in archive.iter_gops(start, stop, workers or os.cpu_count() or 1):
+            for number, decoded in archive.iter_gops(start, stop):
                 entry = archive.gops[number]
                 low, high = max(start, entry.first), min(stop, entry.first + entry.count)
                 sink.write(decoded[low - entry.first : high - entry.first])

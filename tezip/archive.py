@@ -21,7 +21,7 @@ from tezip.container.reader import ArchiveFile, GopEntry
 from tezip.container.storage import ArchiveSource
 from tezip.device import check_device
 from tezip.errors import InputError, StreamError, TezipWarning
-from tezip.parallel import ordered_map
+from tezip.parallel import available, check_threads, ordered_map, within
 from tezip.pipeline import Pipeline
 from tezip.registry import Registry, get_registry
 
@@ -60,9 +60,9 @@ class Archive:
 
     ``a[i]``, ``a[i:j:k]``, ``a[10:20, 100:200, :]``, ``a[..., 0]`` and negative indices work
     as on an ndarray and return a new ndarray (a NumPy scalar for one element); only the GOPs
-    holding the selected frames are decoded (``workers`` at a time). An index of another
-    type (a float, an array, ``None``) is a ``TypeError``, one out of range an
-    ``IndexError``. ``np.asarray(a)`` decodes everything; ``dask.array.from_array(a,
+    holding the selected frames are decoded (``threads`` at a time, all cores by default).
+    An index of another type (a float, an array, ``None``) is a ``TypeError``, one out of
+    range an ``IndexError``. ``np.asarray(a)`` decodes everything; ``dask.array.from_array(a,
     chunks=...)`` wraps it lazily.
     """
 
@@ -73,7 +73,7 @@ class Archive:
         *,
         model: str | os.PathLike[str] | None = None,
         device: str = "auto",
-        workers: int | None = None,
+        threads: int | None = None,
     ) -> None:
         self._file = ArchiveFile(source)
         try:
@@ -85,11 +85,12 @@ class Archive:
         except BaseException:
             self._file.close()
             raise
-        self.workers = workers or os.cpu_count() or 1
+        #: GOPs decoded at a time (``None``: the thread budget, :mod:`tezip.parallel`)
+        self.threads = check_threads(threads)
         self._starts = [entry.first for entry in self._file.gops]
         self._cached: tuple[int, np.ndarray] | None = None
         reopenable = isinstance(source, str | os.PathLike | bytes) and registry is None
-        self._arguments = (source, model, device, workers) if reopenable else None
+        self._arguments = (source, model, device, threads) if reopenable else None
 
     @property
     def header(self) -> Header:
@@ -134,20 +135,25 @@ class Archive:
         return self[start:stop] if start < stop else self[0:0]
 
     def iter_gops(
-        self, start: int = 0, stop: int | None = None, workers: int = 1
+        self, start: int = 0, stop: int | None = None, threads: int | None = None
     ) -> Iterator[tuple[int, np.ndarray]]:
-        """Decode the GOPs overlapping ``start:stop`` in order, ``workers`` at a time."""
+        """Decode the GOPs overlapping ``start:stop`` in order, ``threads`` at a time (by
+        default the archive's ``threads``)."""
         stop = len(self) if stop is None else stop
         if start >= stop:
             return
-        yield from self._decoded(range(self._gop_of(start), self._gop_of(stop - 1) + 1), workers)
+        yield from self._decoded(range(self._gop_of(start), self._gop_of(stop - 1) + 1), threads)
 
-    def _decoded(self, numbers: Sequence[int], workers: int) -> Iterator[tuple[int, np.ndarray]]:
-        if min(workers, len(numbers)) <= 1:
+    def _decoded(
+        self, numbers: Sequence[int], threads: int | None = None
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        threads = threads or self.threads or available()
+        if min(threads, len(numbers)) <= 1:
+            decode = within(threads, self.decode_gop)
             for number in numbers:
-                yield number, self.decode_gop(number)
+                yield number, decode(number)
             return
-        yield from ordered_map(self._decode, numbers, workers)
+        yield from ordered_map(self._decode, numbers, threads)
 
     def _decode(self, number: int) -> np.ndarray:
         entry = self.gops[number]
@@ -178,7 +184,7 @@ class Archive:
         cuts = [0, *(np.flatnonzero(np.diff(numbers)) + 1).tolist(), len(frames)]
         runs = {int(numbers[low]): (low, high) for low, high in itertools.pairwise(cuts)}
         out: np.ndarray | None = None
-        for number, decoded in self._decoded(list(runs), self.workers):
+        for number, decoded in self._decoded(list(runs)):
             if out is None:  # only once a GOP has decoded, so a forged frame shape costs nothing
                 out = np.empty(shape, self.dtype)
             low, high = runs[number]
@@ -196,12 +202,12 @@ class Archive:
         return frames if dtype is None else frames.astype(dtype, copy=False)
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        for _, frames in self.iter_gops():
+        for _, frames in self.iter_gops(threads=1):
             yield from frames
 
     def verify(self, progress: Callable[[int], None] | None = None) -> None:
         """Decode every GOP, checking every CRC and frame checksum."""
-        for _, frames in self.iter_gops(workers=self.workers):
+        for _, frames in self.iter_gops():
             if progress:
                 progress(len(frames))
 
@@ -212,8 +218,7 @@ class Archive:
                 "an archive opened from a file object or with a registry cannot be pickled; "
                 "open it from a path or bytes"
             )
-        source, model, device, workers = self._arguments
-        return _reopen, (source, model, device, workers)
+        return _reopen, self._arguments
 
     def close(self) -> None:
         self._file.close()
@@ -230,8 +235,8 @@ class Archive:
         self.close()
 
 
-def _reopen(source: ArchiveSource, model: str | None, device: str, workers: int | None) -> Archive:
-    return Archive(source, model=model, device=device, workers=workers)
+def _reopen(source: ArchiveSource, model: str | None, device: str, threads: int | None) -> Archive:
+    return Archive(source, model=model, device=device, threads=threads)
 
 
 def _basic_index(key: Any, ndim: int) -> tuple[IndexItem, ...]:

@@ -152,6 +152,11 @@ device_option = click.option(
 )
 
 
+def threads_option(text: str) -> Callable[[Any], Any]:
+    """``-T``/``--threads``: the one thread budget every pool honours (``tezip.parallel``)."""
+    return click.option("-T", "--threads", type=click.IntRange(1), help=text)
+
+
 @click.group(cls=TezipGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tezip")
 def cli() -> None:
@@ -193,13 +198,11 @@ def cli() -> None:
 @click.option("--model", type=click.Path(path_type=str), help="Model file for learned predictors.")
 @click.option("--embed-model", is_flag=True, help="Store the model inside the archive.")
 @device_option
-@click.option(
-    "--workers", type=click.IntRange(1), help="Threads, or --dask workers (default: all cores)."
-)
+@threads_option("Threads to use, or --dask local processes (default: all cores).")
 @click.option(
     "--dask",
     type=click.Choice(["local"]),
-    help="Encode on a Dask LocalCluster of --workers processes (pip install 'tezip[dask]').",
+    help="Encode on a Dask LocalCluster of --threads processes (pip install 'tezip[dask]').",
 )
 @click.option(
     "--scheduler", metavar="ADDRESS", help="Encode on this Dask cluster (tcp://host:8786)."
@@ -224,7 +227,7 @@ def pack_command(
     model: str | None,
     embed_model: bool,
     device: str,
-    workers: int | None,
+    threads: int | None,
     dask: str | None,
     scheduler: str | None,
     force: bool,
@@ -269,10 +272,10 @@ def pack_command(
 
             where = scheduler or dask
             result = pack_on_cluster(
-                frames, output, scheduler=where, workers=workers, progress=update, **options
+                frames, output, scheduler=where, threads=threads, progress=update, **options
             )
         else:
-            result = pack(frames, target, workers=workers, progress=update, **options)
+            result = pack(frames, target, threads=threads, progress=update, **options)
     if not quiet:
         click.echo(
             f"{result.path or '-'}: {result.frames} frames, {result.input_bytes} -> "
@@ -287,7 +290,7 @@ def pack_command(
 @click.option("-o", "--output", required=True, type=click.Path(path_type=str))
 @click.option("--frames", help="Only frames START:STOP (decodes only the GOPs needed).")
 @click.option("--format", "fmt", type=click.Choice(["png", "tiff", "npy"]), help="Output kind.")
-@click.option("--workers", type=click.IntRange(1), help="Threads (default: all cores).")
+@threads_option("Threads to use (default: all cores).")
 @click.option("--model", type=click.Path(path_type=str), help="Model file the archive needs.")
 @device_option
 @click.option(
@@ -303,7 +306,7 @@ def unpack_command(
     output: str,
     frames: str | None,
     fmt: str | None,
-    workers: int | None,
+    threads: int | None,
     model: str | None,
     device: str,
     force: bool,
@@ -328,7 +331,7 @@ def unpack_command(
             target,
             frames=selection,
             fmt=fmt,
-            workers=workers,
+            threads=threads,
             progress=update,
             model=model,
             device=device,
@@ -353,12 +356,15 @@ def unpack_command(
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--verify", is_flag=True, help="Decode everything and check every checksum.")
 @click.option("--model", type=click.Path(path_type=str), help="Model file the archive needs.")
-def inspect_command(archive: str, as_json: bool, verify: bool, model: str | None) -> None:
+@threads_option("Threads --verify uses (default: all cores).")
+def inspect_command(
+    archive: str, as_json: bool, verify: bool, model: str | None, threads: int | None
+) -> None:
     """Show an archive's header, pipeline, GOPs and sizes."""
     description = describe_archive(archive)
     if verify:
         with progress_bar(description["header"]["frames"], "verifying", quiet=False) as update:
-            verify_archive(archive, model=model, progress=update)
+            verify_archive(archive, model=model, progress=update, threads=threads)
         description["verified"] = True
     if as_json:
         click.echo(json.dumps(description, indent=2))

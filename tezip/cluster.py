@@ -31,6 +31,7 @@ from tezip.errors import HeaderError, OptionError
 from tezip.extras import require
 from tezip.io import ArraySource, FrameSource
 from tezip.packing import Packer, PackInput, configure, prepare
+from tezip.parallel import available, budget, check_threads
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,10 @@ def encode_block(
     packer = _worker_packer(header, thorough)
     frames: FrameSource = pickle.loads(source)
     coded: list[Payload] = []
-    for first, group in packer.groups(frames, start, stop):
-        record: GopRecord = packer.encode(shift + first, group)
-        coded.append((record.first, record.count, record.encode()))
+    with budget(1):  # a Dask worker thread: its task starts no pool of its own
+        for first, group in packer.groups(frames, start, stop):
+            record: GopRecord = packer.encode(shift + first, group)
+            coded.append((record.first, record.count, record.encode()))
     return coded
 
 
@@ -91,16 +93,16 @@ def _task_input(source: FrameSource, start: int, stop: int) -> tuple[bytes, int,
 
 
 @contextmanager
-def client_for(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+def client_for(scheduler: str | None, threads: int | None) -> Iterator[Any]:
     """A client of the scheduler at ``scheduler`` (``tcp://host:8786``), or of a
-    ``LocalCluster`` of ``workers`` single-threaded processes (all cores by default) for
-    ``None`` or ``"local"``."""
+    ``LocalCluster`` of ``threads`` single-threaded processes (the thread budget of
+    :mod:`tezip.parallel` by default) for ``None`` or ``"local"``."""
     distributed = _distributed()
     if scheduler not in (None, "local"):
         with distributed.Client(scheduler) as client:
             yield client
         return
-    count = workers or os.cpu_count() or 1
+    count = check_threads(threads) or available()
     with (
         require("dask", "dask", "packing on a Dask cluster").config.set(GLIBC_MALLOC),
         distributed.LocalCluster(
@@ -117,7 +119,7 @@ def pack_on_cluster(
     *,
     client: Any = None,
     scheduler: str | None = None,
-    workers: int | None = None,
+    threads: int | None = None,
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
     **options: Any,
@@ -125,10 +127,10 @@ def pack_on_cluster(
     """``tezip.pack`` on a Dask cluster: ``data`` into the archive ``path`` with ``pack``'s
     ``options``, GOPs encoded by the workers of ``client`` (a ``distributed.Client``), or
     of a client of ``scheduler`` (:func:`client_for`: an address, or ``"local"`` for a
-    ``LocalCluster`` of ``workers`` processes). Learned predictors (which would need their
+    ``LocalCluster`` of ``threads`` processes). Learned predictors (which would need their
     model on every worker) are refused."""
     if client is None:
-        with client_for(scheduler, workers) as own:
+        with client_for(scheduler, threads) as own:
             return pack_on_cluster(
                 data, path, client=own, overwrite=overwrite, progress=progress, **options
             )

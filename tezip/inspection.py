@@ -79,10 +79,11 @@ def verify_archive(
     path: str | os.PathLike[str],
     model: str | None = None,
     progress: Callable[[int], None] | None = None,
+    threads: int | None = None,
 ) -> None:
-    """Decode every frame on the CPU, checking every CRC and frame checksum; ``progress`` is
-    called with the number of frames checked after each GOP."""
-    with Archive(path, model=model, device="cpu") as archive:
+    """Decode every frame on the CPU (on ``threads``), checking every CRC and frame checksum;
+    ``progress`` is called with the number of frames checked after each GOP."""
+    with Archive(path, model=model, device="cpu", threads=threads) as archive:
         archive.verify(progress)
 
 

@@ -1,30 +1,116 @@
-"""Ordered, bounded parallel map over GOPs (NumPy and zstd release the GIL)."""
+"""One thread budget for everything tezip runs in parallel (``--threads``/``-T``, ``threads=``).
+
+A pool takes its threads from :func:`available`: the budget set by the innermost
+:func:`budget` block of the calling thread, else every core this process may use. Work
+running in a pool's thread gets the budget divided by the pool's size, so pools inside
+pools never exceed it: GOPs encoded on all threads do not each start a pool of their own (an
+entropy stage's, PyTorch's), while one large GOP alone keeps the whole budget for its stages.
+NumPy, zstd, image codecs and numba kernels release the GIL, so threads give real
+parallelism.
+"""
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
+
+from tezip.errors import OptionError
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+_BUDGET: ContextVar[int | None] = ContextVar("tezip_thread_budget", default=None)
 
-def ordered_map(work: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[tuple[T, R]]:
-    """Yield ``(item, work(item))`` in input order, with at most ``workers + 1`` in flight.
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a cluster job's share)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def available() -> int:
+    """The threads the calling code may use."""
+    threads = _BUDGET.get()
+    return cores() if threads is None else threads
+
+
+def check_threads(threads: int | None) -> int | None:
+    """``threads`` as given to the API: ``None`` (all cores) or a positive int."""
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise OptionError(f"threads must be a positive integer, not {threads!r}", "threads")
+    return threads
+
+
+@contextmanager
+def budget(threads: int | None) -> Iterator[int]:
+    """Run the block with a budget of ``threads`` (``None``: keep the current one); yields the
+    budget in effect. Not for use across a generator's ``yield`` (the caller's context would
+    keep it)."""
+    if threads is None:
+        yield available()
+        return
+    token = _BUDGET.set(check_threads(threads))
+    try:
+        yield threads
+    finally:
+        _BUDGET.reset(token)
+
+
+def within(threads: int, work: Callable[[T], R]) -> Callable[[T], R]:
+    """``work`` run with a budget of ``threads``."""
+
+    def run(item: T) -> R:
+        with budget(threads):
+            return work(item)
+
+    return run
+
+
+def thread_map(work: Callable[[T], R], items: Sequence[T], threads: int | None = None) -> list[R]:
+    """``[work(x) for x in items]`` on up to ``threads`` (default :func:`available`), the
+    budget shared between the items running at once."""
+    threads = threads or available()
+    running = min(len(items), threads)
+    if running <= 1:
+        return [within(threads, work)(item) for item in items]
+    with ThreadPoolExecutor(running) as pool:
+        return list(pool.map(within(threads // running, work), items))
+
+
+def ordered_map(
+    work: Callable[[T], R], items: Iterable[T], threads: int | None = None
+) -> Iterator[tuple[T, R]]:
+    """Yield ``(item, work(item))`` in input order, on up to ``threads`` (default
+    :func:`available`) with at most one more item than threads in flight.
+
+    The first ``threads`` items are taken before any starts: fewer items than threads run
+    with the budget shared between them (one item: in the calling thread, with all of it).
     The bound keeps memory flat: only a few GOPs exist at once however long the input is.
     """
-    if workers <= 1:
-        for item in items:
-            yield item, work(item)
+    threads = threads or available()
+    pending_items = iter(items)
+    first = list(itertools.islice(pending_items, threads))
+    running = min(len(first), threads)
+    if running <= 1:
+        run = within(threads, work)
+        for item in itertools.chain(first, pending_items):
+            yield item, run(item)
         return
-    with ThreadPoolExecutor(workers) as pool:
+    run = within(threads // running, work)
+    with ThreadPoolExecutor(running) as pool:
         pending: deque[tuple[T, Future[R]]] = deque()
-        for item in items:
-            pending.append((item, pool.submit(work, item)))
-            if len(pending) > workers:
+        for item in itertools.chain(first, pending_items):
+            pending.append((item, pool.submit(run, item)))
+            if len(pending) > running:
                 done, future = pending.popleft()
                 yield done, future.result()
         while pending:

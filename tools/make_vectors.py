@@ -863,7 +863,7 @@ def write_valid(root: Path = VECTORS) -> list[str]:
             continue
         frames = vector.make(np.random.default_rng(RNG_SEED))
         options = WRITTEN_WITH | vector.options
-        tezip.pack(frames, path, overwrite=False, workers=1, **options)
+        tezip.pack(frames, path, overwrite=False, threads=1, **options)
         with tezip.open(path) as archive:
             problem = _bound_problem(frames, archive[:], archive.header.bound)
         if problem:

@@ -17,17 +17,15 @@ thread.
 
 from __future__ import annotations
 
-import functools
 import itertools
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tezip.errors import StreamError
+from tezip.parallel import available, thread_map
 from tezip_density import huffman
 from tezip_density.bits import Reader, Writer, bit_length, pack_bits, padded, read_bits
 
@@ -51,9 +49,9 @@ PAIR_SYMBOLS = 1 << 17
 LONG_CODE_TOKENS = 1 << 16
 #: decoder steps whose symbols are gathered before one copy to the lane-major output
 VALUE_BLOCK = 8
-#: threads for large inputs (NumPy releases the GIL in its loops), and the work (tokens) from
-#: which an input is split between them
-THREADS = min(4, os.cpu_count() or 1)
+#: most threads for one input (NumPy releases the GIL in its loops; the thread budget of
+#: :mod:`tezip.parallel` may allow fewer), and the work (tokens) from which an input is split
+MAX_THREADS = 4
 PARALLEL_WORK = 1 << 18
 #: largest tokens-per-lane value a stream may declare
 MAX_LANE_TOKENS = 1 << 16
@@ -285,7 +283,7 @@ def encode(parts: list[tuple[np.ndarray, int]]) -> bytes:
     """Encode partitions given as (1-D unsigned symbols, bit width of their symbols)."""
     total = sum(len(s) for s, _ in parts)
     lane_tokens = _lane_tokens(total)
-    if total >= PARALLEL_WORK and THREADS > 1:  # largest partitions first, on the pool
+    if total >= PARALLEL_WORK and _threads() > 1:  # largest partitions first, on the pool
         order = sorted(range(len(parts)), key=lambda i: -len(parts[i][0]))
         done = _parallel(lambda i: _encode_part(*parts[i], lane_tokens), order)
         coded = [part for _, part in sorted(zip(order, done, strict=True), key=lambda x: x[0])]
@@ -662,21 +660,19 @@ def _lockstep(
 
 def _groups(items: int, work: int) -> list[slice]:
     """``items`` cut into one contiguous group per thread (one group for small ``work``)."""
-    count = THREADS if work >= PARALLEL_WORK and items >= THREADS else 1
+    threads = _threads()
+    count = threads if work >= PARALLEL_WORK and items >= threads else 1
     bounds = [items * i // count for i in range(count + 1)]
     return [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
 
 
+def _threads() -> int:
+    return min(MAX_THREADS, available())
+
+
 def _parallel(function: Callable[[Any], Any], items: list) -> list:
-    """``function`` over ``items``, on the thread pool when there are several."""
-    if len(items) <= 1 or THREADS <= 1:
-        return [function(item) for item in items]
-    return list(_pool().map(function, items))
-
-
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(THREADS, thread_name_prefix="tezip-density")
+    """``function`` over ``items``, on several threads when there are several."""
+    return thread_map(function, items, _threads())
 
 
 def _check_width(values: np.ndarray, bits: int, dense: bool) -> None:

@@ -44,6 +44,9 @@ from tezip_prednet.clips import DEFAULT_CROP
     help="Where training runs.",
 )
 @click.option("-f", "--force", is_flag=True, help="Replace an existing model file.")
+@click.option(
+    "-T", "--threads", type=click.IntRange(1), help="CPU threads to use (default: all cores)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def train_command(
     inputs: tuple[str, ...],
@@ -61,6 +64,7 @@ def train_command(
     init: str | None,
     device: str,
     force: bool,
+    threads: int | None,
     quiet: bool,
 ) -> None:
     """Train a PredNet model on INPUTS (.npy files or image folders) for tezip.prednet."""
@@ -82,6 +86,7 @@ def train_command(
         base=base,
         steps=steps,
         force=force,
+        threads=threads,
     )
     progress = ProgressBars() if sys.stderr.isatty() else ProgressLines()
     best = train(config, None if quiet else progress)

@@ -15,7 +15,7 @@ from tezip_prednet.limits import FrameLayout, plan_frames
 from tezip_prednet.modelfile import ModelFile, fingerprint
 from tezip_prednet.normalise import CLIP, Normaliser
 from tezip_prednet.snapping import snap_decode, snap_encode, tolerance
-from tezip_prednet.torchenv import describe_device, torch_device
+from tezip_prednet.torchenv import describe_device, torch_device, use_threads
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -93,6 +93,7 @@ class PrednetState(PredictorState):
     ) -> None:
         import torch
 
+        use_threads(torch)  # this GOP's thread runs the network
         self.torch = torch
         self.network, self.space, self.margin = network, space, margin
         self.frame_shape = frame_shape

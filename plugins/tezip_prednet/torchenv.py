@@ -6,6 +6,7 @@ from types import ModuleType
 
 from tezip.device import resolve_device
 from tezip.errors import DependencyError
+from tezip.parallel import available
 
 
 def require_torch() -> ModuleType:
@@ -32,3 +33,11 @@ def describe_device(device: str) -> str:
     if device.startswith("cuda"):
         return f"cuda ({require_torch().cuda.get_device_name(device)})"
     return device
+
+
+def use_threads(torch: ModuleType, threads: int | None = None) -> None:
+    """Give PyTorch's CPU pool ``threads``, by default the calling code's thread budget
+    (:mod:`tezip.parallel`: one thread inside a pool of GOPs, so pools do not nest)."""
+    wanted = threads or available()
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)

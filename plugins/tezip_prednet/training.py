@@ -12,11 +12,12 @@ import numpy as np
 
 from tezip.atomic import create_file, publish, remove_stale, temporary_path
 from tezip.errors import InputError, ModelError
+from tezip.parallel import check_threads
 from tezip_prednet.architecture import BASES, PRESETS, Architecture
 from tezip_prednet.clips import Clip, crop_side, cut, load_sequences, split
 from tezip_prednet.modelfile import ModelFile
 from tezip_prednet.models import build, to_model_file
-from tezip_prednet.torchenv import describe_device, require_torch, torch_device
+from tezip_prednet.torchenv import describe_device, require_torch, torch_device, use_threads
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -66,6 +67,8 @@ class TrainConfig:
     steps: int | None = None
     #: replace an existing model file
     force: bool = False
+    #: CPU threads (``None``: all cores)
+    threads: int | None = None
 
 
 def checkpoint_path(output: str) -> Path:
@@ -85,6 +88,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> float:
     if config.steps is not None and config.steps < 1:
         raise InputError(f"--steps must be at least 1, got {config.steps}")
     _check_output(config)
+    use_threads(torch, check_threads(config.threads))
     device = torch_device(config.device)
     sequences = load_sequences(list(config.inputs), config.per_channel)
     clips, validation = split(cut(sequences, config.nt), config.validation, config.seed)

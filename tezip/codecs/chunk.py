@@ -25,6 +25,7 @@ from tezip.errors import FormatError, OptionError
 from tezip.gops import GopPolicy
 from tezip.io import ArraySource
 from tezip.packing import configure
+from tezip.parallel import budget
 from tezip.quantize import make_quantizer
 
 #: the options a chunk codec takes: ``tezip pack``'s, less those about files and GOPs
@@ -72,7 +73,8 @@ class ChunkCoder:
         settings = self._settings
         quantizer = make_quantizer(settings.bound, source.dtype, None, settings.grid_phase)
         packer = settings.packer(source, quantizer, GopPolicy(auto=False, size=len(source)))
-        records = [packer.encode(first, frames) for first, frames in packer.groups(source)]
+        with budget(1):  # chunks run in parallel in the array library's own pool
+            records = [packer.encode(first, frames) for first, frames in packer.groups(source)]
         used = sorted({record.predictor for record in records})
         header = replace(
             packer.header,
@@ -98,7 +100,7 @@ class ChunkCoder:
         """The chunk coded in ``data``, reshaped to ``shape`` when given; ``FormatError``
         before anything is decoded when the archive holds another number of elements or
         another dtype than ``dtype`` (any byte order)."""
-        with Archive(data, workers=1) as archive:
+        with Archive(data, threads=1) as archive:  # as encode: one thread per chunk
             if shape is not None and int(np.prod(shape)) != int(np.prod(archive.shape)):
                 raise FormatError(
                     f"the chunk archive holds {list(archive.shape)} elements, not {list(shape)}"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -16,18 +15,7 @@ from tezip.errors import InputError
 from tezip.io.imagefiles import MODES, ImageInfo, probe, read_pixels
 from tezip.io.naming import natural_key
 from tezip.io.source import FrameSource
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def parallel_map(func: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """``[func(x) for x in items]`` on a thread pool (image codecs release the GIL)."""
-    workers = min(len(items), os.cpu_count() or 1)
-    if workers <= 1:
-        return [func(item) for item in items]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(func, items))
+from tezip.parallel import thread_map
 
 
 @functools.cache
@@ -104,7 +92,7 @@ class ImageFolderSource(FrameSource):
             self._check_same(file, info, self._first)
             out[k] = read_pixels(file, info)
 
-        parallel_map(load, range(stop - start))
+        thread_map(load, range(stop - start))
         return out
 
     def describe(self) -> dict[str, Any]:

@@ -25,8 +25,9 @@ from tezip.atomic import create_file, publish, remove_stale, temporary_path
 from tezip.container.display import printable
 from tezip.errors import FormatError, InputError, OptionError, OutputExistsError
 from tezip.io.imagefiles import MODES, PNG_OWN, TIFFFILE_ONLY, tifffile_available, write_image
-from tezip.io.images import image_extensions, parallel_map
+from tezip.io.images import image_extensions
 from tezip.io.source import reason
+from tezip.parallel import thread_map
 
 FORMATS = ("npy", "png", "tiff")
 
@@ -294,7 +295,7 @@ class ImageFolderSink(FrameSink):
             path, mode = temp / self.names[first + k], self.modes[first + k]
             write_image(path, frames[k], mode, self.format, *self.palette)
 
-        parallel_map(save, range(len(frames)))
+        thread_map(save, range(len(frames)))
 
     def _check_values(self, number: int, frame: np.ndarray) -> None:
         """``FormatError`` unless the recorded mode holds the frame exactly: a bilevel ``1``

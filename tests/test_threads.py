@@ -1,0 +1,127 @@
+"""One thread budget (``-T``/``threads=``) that every pool honours, with no pool inside a pool."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import tezip
+from tezip import parallel
+from tezip.cli import cli
+from tezip.errors import OptionError
+from tezip.pipeline import Pipeline
+from tezip_density import entropy
+
+
+def frames(count: int = 12) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    return rng.integers(0, 200, (count, 24, 20), dtype=np.uint8)
+
+
+class Seen:
+    """The threads a function ran on, and the thread budget each call saw."""
+
+    def __init__(self) -> None:
+        self.threads: set[int] = set()
+        self.budgets: list[int] = []
+        self._lock = threading.Lock()
+
+    def wrap(self, function: Any) -> Any:
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.threads.add(threading.get_ident())
+                self.budgets.append(parallel.available())
+            return function(*args, **kwargs)
+
+        return recorded
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_groups_are_coded_on_the_budget_and_inside_its_pool_no_more_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    for method in ("encode", "decode"):
+        seen = Seen()
+        monkeypatch.setattr(Pipeline, method, seen.wrap(getattr(Pipeline, method)))
+        if method == "encode":
+            tezip.pack(frames(), tmp_path / "a.tez", gop=2, threads=threads, overwrite=True)
+        else:
+            assert np.array_equal(tezip.unpack(tmp_path / "a.tez", threads=threads), frames())
+        assert 1 <= len(seen.threads) <= threads
+        assert seen.budgets == [1] * 6  # one call per group; threads split between groups
+        if threads == 1:
+            assert seen.threads == {threading.get_ident()}
+
+
+@pytest.mark.parametrize(("groups", "budgets"), [(1, [4]), (2, [2, 2]), (3, [1, 1, 1])])
+def test_fewer_groups_than_threads_share_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, groups: int, budgets: list[int]
+) -> None:
+    """One large group alone keeps the whole budget for its stages' own pools."""
+    seen = Seen()
+    monkeypatch.setattr(Pipeline, "encode", seen.wrap(Pipeline.encode))
+    tezip.pack(frames(3 * groups), tmp_path / "a.tez", gop=3, threads=4)
+    assert seen.budgets == budgets
+
+
+@pytest.mark.parametrize("budget", [1, 3])
+def test_an_entropy_stage_pool_takes_its_threads_from_the_budget(
+    monkeypatch: pytest.MonkeyPatch, budget: int
+) -> None:
+    """tezip.density kept a pool of four threads of its own, inside the pool of GOPs."""
+    monkeypatch.setattr(entropy, "PARALLEL_WORK", 0)
+    seen = Seen()
+    monkeypatch.setattr(entropy, "_encode_part", seen.wrap(entropy._encode_part))
+    data = np.random.default_rng(1).integers(0, 9, (4, 64, 64), dtype=np.uint8)
+    with parallel.budget(budget):
+        tezip.decode(tezip.encode(data, entropy="tezip.density", gop=4), threads=1)
+    assert 1 <= len(seen.threads) <= budget
+    assert set(seen.budgets) == {1}
+    if budget == 1:
+        assert seen.threads == {threading.get_ident()}
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True, "2"])
+def test_a_thread_count_is_a_positive_integer(tmp_path: Path, threads: Any) -> None:
+    for call in (
+        lambda: tezip.pack(frames(), tmp_path / "a.tez", threads=threads),
+        lambda: tezip.encode(frames(), threads=threads),
+        lambda: tezip.open(tezip.encode(frames()), threads=threads),
+    ):
+        with pytest.raises(OptionError, match="threads"):
+            call()
+    assert not (tmp_path / "a.tez").exists()
+
+
+def test_the_command_line_takes_a_thread_budget(tmp_path: Path) -> None:
+    np.save(tmp_path / "in.npy", frames())
+    runner = CliRunner()
+    packed = runner.invoke(cli, ["pack", str(tmp_path / "in.npy"), "-o", str(tmp_path / "a.tez")])
+    assert packed.exit_code == 0, packed.output
+    for arguments in (
+        ["pack", str(tmp_path / "in.npy"), "-o", str(tmp_path / "b.tez"), "-T", "2"],
+        ["unpack", str(tmp_path / "a.tez"), "-o", str(tmp_path / "out.npy"), "--threads", "1"],
+        ["inspect", str(tmp_path / "a.tez"), "--verify", "-T", "2"],
+    ):
+        result = runner.invoke(cli, arguments)
+        assert result.exit_code == 0, result.output
+    assert np.array_equal(np.load(tmp_path / "out.npy"), frames())
+    refused = runner.invoke(cli, ["pack", str(tmp_path / "in.npy"), "-o", "c.tez", "-T", "0"])
+    assert refused.exit_code == 2 and "--threads" in refused.output
+
+
+def test_the_default_budget_is_the_cores_this_process_may_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if hasattr(parallel.os, "sched_getaffinity"):
+        monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: {0, 3, 5})
+        assert parallel.available() == 3
+    with parallel.budget(2):
+        assert parallel.available() == 2
+        with parallel.budget(None):
+            assert parallel.available() == 2
