@@ -41,6 +41,9 @@ VALID = sorted((VECTORS / "valid").glob("*.tez"))
 INVALID = sorted((VECTORS / "invalid").glob("*.tez"))
 #: libzstd that compressed the released valid vectors: only it reproduces their exact bytes
 WRITTEN_WITH_ZSTD = (1, 5, 7)
+#: NumPy major version that made the vectors' inputs: NumPy 1's ``np.exp`` rounds float64
+#: results differently, so a lossless float64 vector's input differs there
+WRITTEN_WITH_NUMPY = 2
 
 
 spec_reader = load_tool("spec_reader")
@@ -281,6 +284,8 @@ def test_invalid_vectors_derive_from_the_released_valid_ones(tmp_path: Path) -> 
 def test_regenerating_reproduces_the_vectors(tmp_path: Path) -> None:
     """A fresh run writes the same set; the same bytes where libzstd is the same version."""
     assert make_vectors.main(["--out", str(tmp_path)]) == 0
+    if int(np.__version__.split(".")[0]) != WRITTEN_WITH_NUMPY:
+        pytest.skip(f"NumPy {np.__version__} may compute the vectors' inputs differently")
     for released in VALID + INVALID:
         fresh = tmp_path / released.parent.name / released.name
         assert fresh.exists(), f"{released.name} is no longer defined by make_vectors.py"

@@ -115,7 +115,7 @@ def _stored_rawmode(image: Image.Image) -> str:
     tile = getattr(image, "tile", None) or []
     if not tile:
         return ""
-    args = tile[0].args
+    args = tile[0][3]  # (codec, extents, offset, args): a plain tuple before Pillow 11
     rawmode = args if isinstance(args, str) else (args[0] if args else "")
     return rawmode if isinstance(rawmode, str) else ""
 
