@@ -24,8 +24,9 @@ def _cupy_sees_gpu() -> bool:
 
 def _numba_sees_gpu() -> bool:
     from numba import cuda
+    from numba.core import config
 
-    return bool(cuda.is_available())
+    return not config.ENABLE_CUDASIM and bool(cuda.is_available())  # a simulator is no GPU
 
 
 def _torch_sees_gpu() -> bool:

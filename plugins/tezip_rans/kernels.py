@@ -8,7 +8,8 @@ context is computed from decoded values only: its west / north / north-west / no
 neighbours in the partition (missing ones repeat the nearest known, see
 :func:`_upper_neighbours`) and the class of the error at its position in the previous frame.
 The encoder works a row at a time on whole arrays (the compiler vectorises it); the decoder
-computes what the row above decides for the whole row first, then walks the row.
+computes what the row above decides for the whole row first, then walks the row. The scalar
+steps both share are what :mod:`tezip_rans.cudakernels` compiles for a GPU.
 """
 
 from __future__ import annotations
@@ -443,9 +444,18 @@ def decode(
     return 0, 0
 
 
-def raw_capacity(elements: int, bits: int) -> int:
-    """Bytes that hold the raw bits of ``elements`` symbols of ``bits`` bits."""
-    return elements * bits // 8 + 8
+def raw_regions(counts: np.ndarray) -> np.ndarray:
+    """Where the raw bits of partitions of ``counts`` elements are written: partition ``b``
+    from entry ``b`` on, room for symbols of ``SYMBOL_BITS`` each; the last entry is the
+    total."""
+    return np.concatenate([[0], np.cumsum(counts * el.SYMBOL_BITS // 8 + 8)]).astype(np.int64)
+
+
+def rans_regions(counts: np.ndarray) -> np.ndarray:
+    """Where the rANS bytes of partitions of ``counts`` elements end, each written backwards
+    in a region of two bytes per element, the final state and room below for the word
+    :func:`tezip_rans.rans.encode_symbol` always stores."""
+    return np.cumsum(counts * 2 + 16).astype(np.int64)
 
 
 def partition_sizes(shape: tuple[int, ...], rows: int) -> np.ndarray:
@@ -469,9 +479,9 @@ class Analysis:
 def analysed(field: np.ndarray, parameters: np.ndarray, rows: int) -> Analysis:
     """Run :func:`analyse` over a field with buffers of the right sizes."""
     counts = partition_sizes(field.shape, rows)
-    regions = np.array([raw_capacity(int(n), el.SYMBOL_BITS) for n in counts], np.int64)
-    raw = np.empty(int(regions.sum()), np.uint8)
-    raw_starts = np.concatenate([[0], np.cumsum(regions)[:-1]]).astype(np.int64)
+    regions = raw_regions(counts)
+    raw = np.empty(int(regions[-1]), np.uint8)
+    raw_starts = regions[:-1]
     raw_ends = np.zeros(len(counts), np.int64)
     histogram = np.zeros((field.shape[1] * el.CONTEXTS, el.MAX_TOKENS), np.int64)
     contexts = np.empty(field.size, np.uint16)

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from tezip.abc import ArrayToBytesStage
+from tezip.abc import ArrayToBytesStage, RunContext
 from tezip.costs import row_bands
+from tezip.device import sees_gpu
 from tezip.errors import InputError, StreamError
 from tezip_rans import elements as el
 from tezip_rans import kernels, model, rans, stream
@@ -50,6 +51,7 @@ class RansStage(ArrayToBytesStage):
 
     id = "tezip.rans"
     version = 1
+    devices = ("cpu", "cuda")
     decorrelates = True
     trial_margin = 0.05
 
@@ -57,6 +59,13 @@ class RansStage(ArrayToBytesStage):
         if isinstance(effort, bool) or not isinstance(effort, int) or effort not in EFFORTS:
             raise InputError(f"tezip.rans effort must be one of {EFFORTS}, got {effort!r}")
         self.effort = effort
+        self.device = "cpu"
+
+    def bind(self, context: RunContext) -> None:
+        """Code on a CUDA GPU when ``context`` allows one (``auto`` or ``cuda``) and numba-cuda
+        sees it, else on the CPU: the bytes are the same on both."""
+        gpu = context.device != "cpu" and sees_gpu("numba-cuda")
+        self.device = "cuda" if gpu else "cpu"
 
     @property
     def configuration(self) -> dict[str, Any]:
@@ -82,27 +91,13 @@ class RansStage(ArrayToBytesStage):
         choices = choose(residuals, self.effort)
         field = to_field(residuals, choices.offset_binary, choices.relative)
         rows = partition_rows(field.shape)
-        found = kernels.analysed(field, choices.parameters, rows)
-        mapping, counts = model.cluster(found.histogram)
-        frequencies = np.array([model.normalise(row) for row in counts], np.int64)
-        regions = found.counts * 2 + 16
-        out = np.empty(int(regions.sum()), np.uint8)
-        region_ends = np.cumsum(regions).astype(np.int64)
-        stream_starts = np.zeros(len(regions), np.int64)
-        kernels.encode(
-            found.contexts,
-            found.tokens,
-            found.counts,
-            mapping,
-            rans.encoder_symbols(frequencies),
-            out,
-            region_ends,
-            stream_starts,
-        )
-        partitions = [
-            (out[start:end].tobytes(), raw)
-            for start, end, raw in zip(stream_starts, region_ends, found.raw, strict=True)
-        ]
+        if self.device == "cuda":
+            from tezip_rans import cudacoder  # numba's CUDA target only where it runs
+
+            [coded] = cudacoder.code(field[None], choices.parameters[None], rows)
+        else:
+            coded = _code(field, choices.parameters, rows)
+        mapping, frequencies, partitions = coded
         clusters = mapping.reshape(-1, el.CONTEXTS)
         relatable = can_relate(residuals.shape, bits)
         return stream.write(relatable, choices, rows, clusters, frequencies, partitions)
@@ -117,20 +112,62 @@ class RansStage(ArrayToBytesStage):
         held = np.array([end - start for start, end in parsed.rans]) * ELEMENTS_PER_BYTE
         if (sizes > held).any():  # checked before the field is allocated
             raise StreamError("tezip.rans stream is too short for the elements it declares")
-        field = np.empty((shape[0], planes, shape[1], shape[2]), field_dtype(dtype.itemsize * 8))
-        buffer = np.zeros(len(data) + rans.PADDING, np.uint8)
-        buffer[: len(data)] = np.frombuffer(data, np.uint8)
-        status, band = kernels.decode(
-            buffer,
-            np.array(parsed.rans, np.int64).reshape(-1, 2),
-            np.array(parsed.raw, np.int64).reshape(-1, 2),
-            parsed.choices.parameters,
-            parsed.rows,
-            parsed.clusters,
-            model.decode_entries(parsed.frequencies),
-            field,
-        )
+        field_shape = (shape[0], planes, shape[1], shape[2])
+        values = field_dtype(dtype.itemsize * 8)
+        if self.device == "cuda":
+            from tezip_rans import cudacoder
+
+            on_device, statuses = cudacoder.decode([bytes(data)], [parsed], field_shape, values)
+            field = on_device.copy_to_host()[0]
+            band = int(np.argmax(statuses[0] != 0))
+            status = int(statuses[0, band])
+        else:
+            field = np.empty(field_shape, values)
+            status, band = _decode(bytes(data), parsed, field)
         if status:
             raise StreamError(f"tezip.rans partition {band} is damaged: {_FAILURES[status]}")
         choices = parsed.choices
         return from_field(field, choices.offset_binary, choices.relative, tuple(shape), dtype)
+
+
+def _code(
+    field: np.ndarray, parameters: np.ndarray, rows: int
+) -> tuple[np.ndarray, np.ndarray, list[tuple[bytes, bytes]]]:
+    """A field coded on the CPU: its context-to-table map, its tables and, per partition,
+    the rANS bytes and raw bits (:func:`tezip_rans.cudacoder.code` on a GPU)."""
+    found = kernels.analysed(field, parameters, rows)
+    mapping, frequencies = model.tables(found.histogram)
+    region_ends = kernels.rans_regions(found.counts)
+    out = np.empty(int(region_ends[-1]), np.uint8)
+    stream_starts = np.zeros(len(region_ends), np.int64)
+    kernels.encode(
+        found.contexts,
+        found.tokens,
+        found.counts,
+        mapping,
+        rans.encoder_symbols(frequencies),
+        out,
+        region_ends,
+        stream_starts,
+    )
+    partitions = [
+        (out[start:end].tobytes(), raw)
+        for start, end, raw in zip(stream_starts, region_ends, found.raw, strict=True)
+    ]
+    return mapping, frequencies, partitions
+
+
+def _decode(data: bytes, parsed: stream.Stream, field: np.ndarray) -> tuple[int, int]:
+    """Decode a parsed stream into ``field`` on the CPU; returns ``(status, partition)``."""
+    buffer = np.zeros(len(data) + rans.PADDING, np.uint8)
+    buffer[: len(data)] = np.frombuffer(data, np.uint8)
+    return kernels.decode(
+        buffer,
+        np.array(parsed.rans, np.int64).reshape(-1, 2),
+        np.array(parsed.raw, np.int64).reshape(-1, 2),
+        parsed.choices.parameters,
+        parsed.rows,
+        parsed.clusters,
+        model.decode_entries(parsed.frequencies),
+        field,
+    )
