@@ -183,3 +183,27 @@ def test_plugins_lists_the_stages_with_a_gpu_twin() -> None:
     assert listing["stages"]["tezip.rans"]["devices"] == ["cpu", "cuda"]
     assert listing["stages"]["tezip.zstd"]["devices"] == ["cpu"]
     assert "devices: cpu, cuda" in CliRunner().invoke(cli, ["plugins"]).output
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(
+    simulated() or not device.sees_gpu("CuPy"), reason="needs CuPy and a CUDA device"
+)
+def test_cupy_fields_are_coded_where_they_are() -> None:
+    """Fields already on the device (CuPy) are coded without a copy to the host, and decode
+    into device arrays CuPy takes as they are."""
+    import cupy
+
+    from tezip_rans import cudacoder
+
+    rng = np.random.default_rng(8)
+    gops = rng.laplace(0, 4, (3, 4, 70, 30)).astype(np.int64).astype(np.uint8)
+    batch = [rans_stage.prepare(gop, 2) for gop in gops]
+    fields = cupy.asarray(np.stack([gop.field for gop in batch]))
+    parameters = np.stack([gop.choices.parameters for gop in batch])
+    coded = cudacoder.code(fields, parameters, batch[0].rows)
+    streams = [gop.written(*result) for gop, result in zip(batch, coded, strict=True)]
+    assert streams == [on("cpu").encode(gop) for gop in gops]
+    parsed = [stream.read(data, gops.shape[1:], 8) for data in streams]
+    values, statuses = cudacoder.decode(streams, parsed, fields.shape[1:], field_dtype(8))
+    assert not statuses.any() and bool(cupy.array_equal(cupy.asarray(values), fields))

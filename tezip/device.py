@@ -69,7 +69,7 @@ def check_device(name: str) -> str:
         raise DependencyError(
             f"--device cuda: no CUDA GPU is visible to {', '.join(DETECTORS)}; use --device "
             "cpu, or on a machine with an NVIDIA driver install one of them with CUDA "
-            "support (pip install 'tezip[gpu]' for CuPy)"
+            "support (pip install 'tezip[gpu]' for CuPy and numba-cuda)"
         )
     return name
 

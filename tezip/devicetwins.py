@@ -4,8 +4,9 @@ A twin is the very Python function a CPU dispatcher compiles, compiled instead a
 CUDA device function (``cuda.jit(device=True)``). The twins of one module share a namespace
 in which every twinned name, and every module named in ``modules``, resolves to its twin: a
 chain of element functions that calls itself by name runs wholly on the device, with the
-arithmetic of the CPU kernels and no copy of it. CPU-only intrinsics the sources use get a
-device stand-in (:data:`STAND_INS`).
+arithmetic of the CPU kernels and no copy of it. What the sources call that numba's CUDA
+target lacks (numba's ``leading_zeros``, NumPy's ``rint``, named as globals) gets a device
+stand-in.
 
 Under numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) the twins run as Python on NumPy
 scalars, which is how CI proves them byte-identical to the CPU kernels without a GPU.
@@ -47,9 +48,16 @@ def _leading_zeros_by_instruction(value: np.uint64) -> np.uint64:
 
 
 def _stand_ins() -> dict[int, Any]:
-    """Device stand-ins of the CPU-only intrinsics, by the id of the object a source names."""
-    counter = _leading_zeros_by_halving if simulated() else _leading_zeros_by_instruction
-    return {id(leading_zeros): cuda.jit(device=True)(counter)}
+    """Device stand-ins of what the sources name that numba's CUDA target lacks, by the id
+    of the object named (the simulator runs NumPy's own ``rint``)."""
+    if simulated():
+        return {id(leading_zeros): cuda.jit(device=True)(_leading_zeros_by_halving)}
+    from numba.cuda import libdevice
+
+    return {
+        id(leading_zeros): cuda.jit(device=True)(_leading_zeros_by_instruction),
+        id(np.rint): libdevice.rint,
+    }
 
 
 def twin_module(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numpy import rint  # by name: the CUDA twins put the device's rint in its place
 
 #: |q| beyond this would overflow int64 arithmetic: such elements are stored exactly
 Q_LIMIT = 2.0**62
@@ -34,7 +35,7 @@ def integer_value(
 @njit(cache=True)
 def float_q(value: np.float64, step: np.float64, phase: np.float64) -> np.float64:
     """``rint((x - a) / step)``; NaN or beyond :data:`Q_LIMIT` when not representable."""
-    return np.rint((value - phase) / step)
+    return rint((value - phase) / step)
 
 
 @njit(cache=True, nogil=True)

@@ -132,8 +132,8 @@ def code(
     fields: Any, parameters: np.ndarray, rows: int
 ) -> list[tuple[np.ndarray, np.ndarray, list[tuple[bytes, bytes]]]]:
     """A batch of fields ``(G, F, P, H, W)`` coded: per GOP its context-to-table map, its
-    tables and, per partition, the rANS bytes and raw bits (the CPU coder's, byte for
-    byte)."""
+    tables and, per partition, the rANS bytes and raw bits (``tezip_rans.stage.Coded``, the
+    CPU coder's byte for byte)."""
     found = analyse(fields, parameters, rows)
     models = [model.tables(histogram) for histogram in found.histograms]
     coded = encode(found, [m for m, _ in models], [f for _, f in models])

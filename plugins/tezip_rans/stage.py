@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,7 +14,14 @@ from tezip.device import sees_gpu
 from tezip.errors import InputError, StreamError
 from tezip_rans import elements as el
 from tezip_rans import kernels, model, rans, stream
-from tezip_rans.choices import SAMPLE_ELEMENTS, SAMPLE_ROWS, choose, estimate, sample_cost
+from tezip_rans.choices import (
+    SAMPLE_ELEMENTS,
+    SAMPLE_ROWS,
+    Choices,
+    choose,
+    estimate,
+    sample_cost,
+)
 from tezip_rans.field import can_relate, field_dtype, from_field, planes_of, to_field
 
 #: encoder efforts: 1 tries the median edge detector only, 2 every spatial predictor and
@@ -84,23 +93,17 @@ class RansStage(ArrayToBytesStage):
         return sample_cost(counted, share * len(counted) / len(residuals))
 
     def encode(self, residuals: np.ndarray) -> bytes:
-        if residuals.dtype.kind != "u" or residuals.ndim not in (3, 4) or not residuals.size:
-            raise InputError("tezip.rans encodes non-empty unsigned arrays (frames, H, W[, C])")
-        residuals = np.ascontiguousarray(residuals, residuals.dtype.newbyteorder("="))
-        bits = residuals.dtype.itemsize * 8
-        choices = choose(residuals, self.effort)
-        field = to_field(residuals, choices.offset_binary, choices.relative)
-        rows = partition_rows(field.shape)
-        if self.device == "cuda":
-            from tezip_rans import cudacoder  # numba's CUDA target only where it runs
+        return self.encode_batch([residuals])[0]
 
-            [coded] = cudacoder.code(field[None], choices.parameters[None], rows)
+    def encode_batch(self, gops: Sequence[np.ndarray]) -> list[bytes]:
+        """Encode GOPs, each as :meth:`encode` does; on a GPU the GOPs of one field shape
+        share every kernel launch."""
+        batch = [prepare(residuals, self.effort) for residuals in gops]
+        if self.device == "cuda":
+            coded = _coded_on_gpu(batch)
         else:
-            coded = _code(field, choices.parameters, rows)
-        mapping, frequencies, partitions = coded
-        clusters = mapping.reshape(-1, el.CONTEXTS)
-        relatable = can_relate(residuals.shape, bits)
-        return stream.write(relatable, choices, rows, clusters, frequencies, partitions)
+            coded = [_code(gop.field, gop.choices.parameters, gop.rows) for gop in batch]
+        return [gop.written(*result) for gop, result in zip(batch, coded, strict=True)]
 
     def decode(self, data: bytes, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
@@ -115,7 +118,7 @@ class RansStage(ArrayToBytesStage):
         field_shape = (shape[0], planes, shape[1], shape[2])
         values = field_dtype(dtype.itemsize * 8)
         if self.device == "cuda":
-            from tezip_rans import cudacoder
+            from tezip_rans import cudacoder  # numba's CUDA target only where it runs
 
             on_device, statuses = cudacoder.decode([bytes(data)], [parsed], field_shape, values)
             field = on_device.copy_to_host()[0]
@@ -130,11 +133,59 @@ class RansStage(ArrayToBytesStage):
         return from_field(field, choices.offset_binary, choices.relative, tuple(shape), dtype)
 
 
-def _code(
-    field: np.ndarray, parameters: np.ndarray, rows: int
-) -> tuple[np.ndarray, np.ndarray, list[tuple[bytes, bytes]]]:
-    """A field coded on the CPU: its context-to-table map, its tables and, per partition,
-    the rANS bytes and raw bits (:func:`tezip_rans.cudacoder.code` on a GPU)."""
+#: a coded field: its context-to-table map, its tables and, per partition, the rANS bytes
+#: and the raw bits
+Coded = tuple[np.ndarray, np.ndarray, list[tuple[bytes, bytes]]]
+
+
+@dataclass
+class Prepared:
+    """A GOP as the coder takes it: the encoder's choices, its field and partition height."""
+
+    shape: tuple[int, ...]
+    bits: int
+    choices: Choices
+    field: np.ndarray
+    rows: int
+
+    def written(
+        self, mapping: np.ndarray, frequencies: np.ndarray, partitions: list[tuple[bytes, bytes]]
+    ) -> bytes:
+        """The stream of this GOP coded (:data:`Coded`)."""
+        clusters = mapping.reshape(-1, el.CONTEXTS)
+        relatable = can_relate(self.shape, self.bits)
+        return stream.write(relatable, self.choices, self.rows, clusters, frequencies, partitions)
+
+
+def prepare(residuals: np.ndarray, effort: int) -> Prepared:
+    """Check one GOP of residuals and make the encoder's choices for it."""
+    if residuals.dtype.kind != "u" or residuals.ndim not in (3, 4) or not residuals.size:
+        raise InputError("tezip.rans encodes non-empty unsigned arrays (frames, H, W[, C])")
+    residuals = np.ascontiguousarray(residuals, residuals.dtype.newbyteorder("="))
+    choices = choose(residuals, effort)
+    field = to_field(residuals, choices.offset_binary, choices.relative)
+    bits = residuals.dtype.itemsize * 8
+    return Prepared(residuals.shape, bits, choices, field, partition_rows(field.shape))
+
+
+def _coded_on_gpu(batch: Sequence[Prepared]) -> list[Coded]:
+    """Code GOPs on a GPU, one launch per field shape and partition height."""
+    from tezip_rans import cudacoder  # numba's CUDA target only where it runs
+
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for index, gop in enumerate(batch):
+        groups.setdefault((gop.field.shape, gop.field.dtype, gop.rows), []).append(index)
+    coded: list[Coded] = [None] * len(batch)  # type: ignore[list-item]
+    for (_, _, rows), members in groups.items():
+        fields = np.stack([batch[i].field for i in members])
+        parameters = np.stack([batch[i].choices.parameters for i in members])
+        for index, result in zip(members, cudacoder.code(fields, parameters, rows), strict=True):
+            coded[index] = result
+    return coded
+
+
+def _code(field: np.ndarray, parameters: np.ndarray, rows: int) -> Coded:
+    """A field coded on the CPU (:func:`tezip_rans.cudacoder.code` on a GPU)."""
     found = kernels.analysed(field, parameters, rows)
     mapping, frequencies = model.tables(found.histogram)
     region_ends = kernels.rans_regions(found.counts)
