@@ -176,6 +176,24 @@ def test_an_archive_packed_on_cuda_is_the_cpu_archive(
         device.sees_gpu.cache_clear()
 
 
+def test_auto_says_it_coded_on_the_gpu(
+    short_partitions: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(device.DETECTORS, "numba-cuda", lambda: True)
+    device.sees_gpu.cache_clear()
+    try:
+        np.save(tmp_path / "f.npy", np.arange(2 * 4 * 5, dtype=np.uint8).reshape(2, 4, 5))
+        archive = str(tmp_path / "a.tez")
+        for command in (
+            ["pack", str(tmp_path / "f.npy"), "-o", archive],
+            ["unpack", archive, "-o", str(tmp_path / "out.npy")],
+        ):
+            result = CliRunner().invoke(cli, command)
+            assert "--device auto: ran on cuda" in result.output, result.output
+    finally:
+        device.sees_gpu.cache_clear()
+
+
 def test_plugins_lists_the_stages_with_a_gpu_twin() -> None:
     import json
 

@@ -168,6 +168,8 @@ class ArrayToBytesStage(Plugin):
     #: candidate predictors whose trial cost lies within this fraction of the best are all
     #: coded in full (the trial cannot tell them apart); 0 codes only the best
     trial_margin: ClassVar[float] = 0.0
+    #: the device it runs on, set by :meth:`bind` (``cpu`` or ``cuda``)
+    device: str = "cpu"
 
     def estimate(self, pairs: np.ndarray) -> np.ndarray:
         """Estimated bits per frame of residual row pairs ``(n, k, 2, W[, C])`` (see

@@ -68,7 +68,6 @@ class RansStage(ArrayToBytesStage):
         if isinstance(effort, bool) or not isinstance(effort, int) or effort not in EFFORTS:
             raise InputError(f"tezip.rans effort must be one of {EFFORTS}, got {effort!r}")
         self.effort = effort
-        self.device = "cpu"
 
     def bind(self, context: RunContext) -> None:
         """Code on a CUDA GPU when ``context`` allows one (``auto`` or ``cuda``) and numba-cuda
