@@ -76,7 +76,7 @@ def test_a_batch_of_gops_is_one_launch(short_partitions: None) -> None:
     streams = [on("cpu").encode(gop) for gop in gops]
     parsed = [stream.read(data, gops[0].shape, 16) for data in streams]
     shape = (2, planes_of(gops[0].shape, 16), 7, 5)
-    fields, statuses = cudacoder.decode(streams, parsed, shape, field_dtype(16))
+    fields, statuses = cudacoder.decode(cudacoder.upload(streams, parsed), shape, field_dtype(16))
     assert not statuses.any()
     for gop, values, coded in zip(gops, fields.copy_to_host(), parsed, strict=True):
         choices = coded.choices
@@ -132,7 +132,8 @@ def test_every_failure_is_found_in_the_same_partition(short_partitions: None) ->
             edited[band][side] += step
             damaged = replace(parsed, **{spans: [tuple(span) for span in edited]})
             status, where = rans_stage._decode(data, damaged, np.empty(shape, np.int32))
-            _, found = cudacoder.decode([data], [damaged], shape, np.dtype(np.int32))
+            uploaded = cudacoder.upload([data], [damaged])
+            _, found = cudacoder.decode(uploaded, shape, np.dtype(np.int32))
             failed = np.flatnonzero(found[0])
             assert (status, where) == ((found[0, failed[0]], failed[0]) if failed.size else (0, 0))
             statuses.add(status)
@@ -223,5 +224,6 @@ def test_cupy_fields_are_coded_where_they_are() -> None:
     streams = [gop.written(*result) for gop, result in zip(batch, coded, strict=True)]
     assert streams == [on("cpu").encode(gop) for gop in gops]
     parsed = [stream.read(data, gops.shape[1:], 8) for data in streams]
-    values, statuses = cudacoder.decode(streams, parsed, fields.shape[1:], field_dtype(8))
+    uploaded = cudacoder.upload(streams, parsed)
+    values, statuses = cudacoder.decode(uploaded, fields.shape[1:], field_dtype(8))
     assert not statuses.any() and bool(cupy.array_equal(cupy.asarray(values), fields))

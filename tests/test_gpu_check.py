@@ -23,6 +23,7 @@ def test_the_benchmark_checks_and_measures_a_tiny_batch() -> None:
         "analyse + encode",
         "encode, host work serial",
         "host work per GOP",
+        "transfers",
     ]
     assert "2 GOPs of 2 x 5 x 5, 2 partitions of 50" in rows[0]
 

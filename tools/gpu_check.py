@@ -106,22 +106,21 @@ def bench_coder(side: int, gop: int, gib: float, check: int, clock: float) -> It
     started = time.perf_counter()
     chosen = [prepare(g, 2).choices for g in gops[: min(count, 2)]]  # mirrored runs alternate
     choosing = (time.perf_counter() - started) / len(chosen)
+    rows = partition_rows((gop, 1, side, side))
     batch = [
-        Prepared(g.shape, 8, choices, to_field(g, choices.offset_binary, choices.relative), 0)
+        Prepared(g.shape, 8, choices, to_field(g, choices.offset_binary, choices.relative), rows)
         for g, choices in zip(gops, chosen * count, strict=False)
     ]
-    rows = partition_rows(batch[0].field.shape)
     fields = cuda.to_device(np.stack([g.field for g in batch]))
     parameters = np.stack([g.choices.parameters for g in batch])
     analysing, found = timed(lambda: cudacoder.analyse(fields, parameters, rows))
+    copying, histograms = timed(found.histograms.copy_to_host)
     started = time.perf_counter()
-    models = [model.tables(histogram) for histogram in found.histograms]
+    models = [model.tables(histogram) for histogram in histograms]
     modelling = (time.perf_counter() - started) / count
     encoding, coded = timed(
         lambda: cudacoder.encode(found, [m for m, _ in models], [f for _, f in models])
     )
-    for gop_of_batch in batch:
-        gop_of_batch.rows = rows
     streams = [g.written(*m, parts) for g, m, parts in zip(batch, models, coded, strict=True)]
     cpu, gpu = RansStage(), RansStage()
     gpu.device = "cuda"
@@ -130,9 +129,8 @@ def bench_coder(side: int, gop: int, gib: float, check: int, clock: float) -> It
         raise SystemExit(f"{side} x {side}: the GPU's streams differ from the CPU's")
     parsed = [stream.read(data, gops.shape[1:], 8) for data in streams]
     shape = batch[0].field.shape
-    decoding, (values, statuses) = timed(
-        lambda: cudacoder.decode(streams, parsed, shape, field_dtype(8))
-    )
+    uploading, uploaded = timed(lambda: cudacoder.upload(streams, parsed))
+    decoding, (values, statuses) = timed(lambda: cudacoder.decode(uploaded, shape, field_dtype(8)))
     expected = np.stack([g.field for g in batch])
     if statuses.any() or not np.array_equal(values.copy_to_host(), expected):
         raise SystemExit(f"{side} x {side}: the GPU decoded other values than were coded")
@@ -144,10 +142,15 @@ def bench_coder(side: int, gop: int, gib: float, check: int, clock: float) -> It
     coding = analysing + encoding
     yield f"| {title} | analyse + encode | {codes / coding / 1e9:.2f} | {both:.1f} |"
     host = count * (choosing + modelling)
+    moved = copying + uploading
     yield f"| {title} | encode, host work serial | {codes / (coding + host) / 1e9:.3f} | - |"
     yield (
         f"| {title} | host work per GOP | choices {choosing * 1e3:.1f} ms, "
         f"model {modelling * 1e3:.1f} ms | - |"
+    )
+    yield (
+        f"| {title} | transfers | histograms to the host {copying * 1e3:.0f} ms, streams "
+        f"and tables to the device {uploading * 1e3:.0f} ms ({moved * 1e3:.0f} ms) | - |"
     )
 
 

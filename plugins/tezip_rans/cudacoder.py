@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from numba import cuda
+from numba.cuda.cudadrv.driver import device_memset
 
 from tezip_rans import cudakernels, kernels, model, rans
 from tezip_rans import elements as el
@@ -45,10 +46,10 @@ def _interleaved(fields: Any, rows: int) -> Any:
 
 @dataclass
 class Analysis:
-    """What :func:`analyse` leaves on the device for :func:`encode`, and the histograms
-    ``(G, P * CONTEXTS, tokens)`` the host builds each GOP's tables from."""
+    """What :func:`analyse` leaves on the device: for :func:`encode`, and the histograms
+    ``(G, P * CONTEXTS, tokens)`` each GOP's tables are built from (on the host)."""
 
-    histograms: np.ndarray
+    histograms: Any
     contexts: Any
     tokens: Any
     counts: np.ndarray  # elements per partition
@@ -69,7 +70,8 @@ def analyse(fields: Any, parameters: np.ndarray, rows: int) -> Analysis:
     raw_starts = regions[:-1]
     workspace = _interleaved(fields, rows)
     partitions = workspace.shape[4]
-    histograms = cuda.to_device(np.zeros((gops, planes * el.CONTEXTS, el.MAX_TOKENS), np.int64))
+    histograms = cuda.device_array((gops, planes * el.CONTEXTS, el.MAX_TOKENS), np.int64)
+    device_memset(histograms, 0, histograms.nbytes)
     contexts = cuda.device_array((frames * planes * rows * width, partitions), np.uint16)
     tokens = cuda.device_array(contexts.shape, np.uint8)
     raw = cuda.device_array(int(regions[-1]), np.uint8)
@@ -88,7 +90,7 @@ def analyse(fields: Any, parameters: np.ndarray, rows: int) -> Analysis:
         classes,
     )
     return Analysis(
-        histograms.copy_to_host(),
+        histograms,
         contexts,
         tokens,
         counts,
@@ -135,7 +137,7 @@ def code(
     tables and, per partition, the rANS bytes and raw bits (``tezip_rans.stage.Coded``, the
     CPU coder's byte for byte)."""
     found = analyse(fields, parameters, rows)
-    models = [model.tables(histogram) for histogram in found.histograms]
+    models = [model.tables(histogram) for histogram in found.histograms.copy_to_host()]
     coded = encode(found, [m for m, _ in models], [f for _, f in models])
     return [(*pair, partitions) for pair, partitions in zip(models, coded, strict=True)]
 
@@ -163,16 +165,26 @@ def _gathered(sources: list[tuple[Any, np.ndarray, np.ndarray]]) -> list[tuple[b
     ]
 
 
-def decode(
-    buffers: Sequence[bytes],
-    streams: Sequence[Stream],
-    shape: tuple[int, int, int, int],
-    dtype: np.dtype,
-) -> tuple[Any, np.ndarray]:
-    """Decode a batch of parsed streams of one field ``shape`` ``(F, P, H, W)`` and partition
-    height into a device field ``(G, F, P, H, W)`` of ``dtype``; with each partition's status
-    ``(G, bands)`` (0, or a :mod:`kernels` failure): the twin of :func:`kernels.decode`."""
-    frames, planes, height, width = shape
+@dataclass
+class Uploaded:
+    """A batch of parsed streams of one partition height on the device, for :func:`decode`:
+    the streams (each padded), their spans, parameters, context maps and decode tables."""
+
+    rows: int
+    count: int
+    data: Any
+    bounds: Any  # (G, 2): each padded stream in ``data``
+    rans_spans: Any
+    raw_spans: Any
+    parameters: Any
+    clusters: Any
+    entries: Any
+    tables: Any  # (G, 2): each GOP's decode tables in ``entries``
+
+
+def upload(buffers: Sequence[bytes], streams: Sequence[Stream]) -> Uploaded:
+    """Copy parsed streams (``buffers`` and what :func:`tezip_rans.stream.read` found in
+    them) to the device."""
     rows = streams[0].rows
     if any(parsed.rows != rows for parsed in streams):
         raise ValueError("a batch holds streams of one partition height")
@@ -183,23 +195,45 @@ def decode(
         data[start : start + len(buffer)] = np.frombuffer(buffer, np.uint8)
     tables = [model.decode_entries(parsed.frequencies).ravel() for parsed in streams]
     table_ends = np.cumsum([len(table) for table in tables])
-    partitions = len(streams) * _bands(height, rows)
-    workspace = cuda.device_array((frames, planes, rows, width, partitions), dtype)
-    status = cuda.device_array(partitions, np.int64)
-    _launch(cudakernels.decode, partitions, PARTITION_THREADS)(
+    return Uploaded(
+        rows,
+        len(streams),
         cuda.to_device(data),
         cuda.to_device(np.stack([ends - sizes, ends], axis=1)),
         cuda.to_device(np.concatenate([np.array(p.rans, np.int64) for p in streams])),
         cuda.to_device(np.concatenate([np.array(p.raw, np.int64) for p in streams])),
-        height,
         cuda.to_device(np.stack([p.choices.parameters for p in streams]).astype(np.int64)),
         cuda.to_device(np.stack([p.clusters for p in streams]).astype(np.int64)),
         cuda.to_device(np.concatenate(tables)),
         cuda.to_device(np.stack([table_ends - [len(t) for t in tables], table_ends], axis=1)),
+    )
+
+
+def decode(
+    batch: Uploaded, shape: tuple[int, int, int, int], dtype: np.dtype
+) -> tuple[Any, np.ndarray]:
+    """Decode an uploaded batch of streams of one field ``shape`` ``(F, P, H, W)`` into a
+    device field ``(G, F, P, H, W)`` of ``dtype``; with each partition's status ``(G,
+    bands)`` (0, or a :mod:`kernels` failure): the twin of :func:`kernels.decode`."""
+    frames, planes, height, width = shape
+    rows = batch.rows
+    partitions = batch.count * _bands(height, rows)
+    workspace = cuda.device_array((frames, planes, rows, width, partitions), dtype)
+    status = cuda.device_array(partitions, np.int64)
+    _launch(cudakernels.decode, partitions, PARTITION_THREADS)(
+        batch.data,
+        batch.bounds,
+        batch.rans_spans,
+        batch.raw_spans,
+        height,
+        batch.parameters,
+        batch.clusters,
+        batch.entries,
+        batch.tables,
         workspace,
         cuda.device_array((2, planes, rows, width, partitions), np.uint8),
         status,
     )
-    field = cuda.device_array((len(streams), *shape), dtype)
+    field = cuda.device_array((batch.count, *shape), dtype)
     _launch(cudakernels.deinterleave, field.size, ELEMENT_THREADS)(workspace, rows, field)
-    return field, status.copy_to_host().reshape(len(streams), -1)
+    return field, status.copy_to_host().reshape(batch.count, -1)

@@ -119,7 +119,8 @@ class RansStage(ArrayToBytesStage):
         if self.device == "cuda":
             from tezip_rans import cudacoder  # numba's CUDA target only where it runs
 
-            on_device, statuses = cudacoder.decode([bytes(data)], [parsed], field_shape, values)
+            uploaded = cudacoder.upload([bytes(data)], [parsed])
+            on_device, statuses = cudacoder.decode(uploaded, field_shape, values)
             field = on_device.copy_to_host()[0]
             band = int(np.argmax(statuses[0] != 0))
             status = int(statuses[0, band])
