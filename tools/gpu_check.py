@@ -19,6 +19,16 @@ is claimed that it did not measure.
 ``--ptx`` compiles every kernel with numba-cuda for compute capability 9.0 and reports each
 one's registers (with ``ptxas`` where the CUDA toolkit wheels have it): proof, without a GPU,
 that the twins compile for one.
+
+On a lent machine whose Python has numba-cuda, CuPy, pytest and hypothesis but not
+zstandard, bring its wheel (``/.whl/`` is ignored) and install tezip without the network::
+
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+        --platform manylinux_2_17_x86_64 -d .whl zstandard==0.25.0      # here, once
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=/tmp/site \
+        && python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . \
+        && PYTHONUNBUFFERED=1 python3 tools/gpu_check.py                # there
 """
 
 from __future__ import annotations
