@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 
+# numba's CUDA target is its simulator unless a run asks for a real device with
+# NUMBA_ENABLE_CUDASIM=0 (tools/gpu_check.py): the CUDA twins are proven on every run. Set before
+# anything imports numba, which reads it once.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(

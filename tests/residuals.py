@@ -9,11 +9,12 @@ DTYPES = ("uint8", "uint16", "uint32", "uint64")
 
 
 @st.composite
-def residual_arrays(draw: st.DrawFn) -> np.ndarray:
+def residual_arrays(draw: st.DrawFn, frames: int = 4, side: int = 23) -> np.ndarray:
     """Residuals as predictors leave them: Laplacian around zero (wrapped), intra codes
-    spread over the range, extremes, runs of zeros, colour channels."""
+    spread over the range, extremes, runs of zeros, colour channels; up to ``frames``
+    frames of up to ``side`` x ``side`` elements and 4 channels."""
     dtype = np.dtype(draw(st.sampled_from(DTYPES)))
-    shape = (draw(st.integers(1, 4)), draw(st.integers(1, 23)), draw(st.integers(1, 23)))
+    shape = (draw(st.integers(1, frames)), draw(st.integers(1, side)), draw(st.integers(1, side)))
     if draw(st.booleans()):
         shape += (draw(st.integers(1, 4)),)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))

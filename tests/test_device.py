@@ -75,3 +75,13 @@ def test_cuda_without_any_gpu_names_every_library(
         device.check_device("cuda")
     with pytest.raises(InputError, match="--device must be one of"):
         device.check_device("gpu")
+
+
+def test_numbas_cuda_simulator_is_no_gpu() -> None:
+    """The suite runs numba's CUDA target as its simulator (conftest.py), which says a device
+    is available: neither ``auto`` nor ``cuda`` may take it for a GPU."""
+    from tezip.devicetwins import simulated
+
+    if not simulated():
+        pytest.skip("numba's CUDA target is not its simulator in this run")
+    assert not device.DETECTORS["numba-cuda"]()

@@ -86,6 +86,8 @@ class Plugin(ABC):
 
     id: ClassVar[str]
     version: int = 1
+    #: the devices it runs on (``tezip plugins`` lists them): ``cuda`` where it has GPU code
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
 
     @property
     @abstractmethod
@@ -166,6 +168,8 @@ class ArrayToBytesStage(Plugin):
     #: candidate predictors whose trial cost lies within this fraction of the best are all
     #: coded in full (the trial cannot tell them apart); 0 codes only the best
     trial_margin: ClassVar[float] = 0.0
+    #: the device it runs on, set by :meth:`bind` (``cpu`` or ``cuda``)
+    device: str = "cpu"
 
     def estimate(self, pairs: np.ndarray) -> np.ndarray:
         """Estimated bits per frame of residual row pairs ``(n, k, 2, W[, C])`` (see
@@ -186,6 +190,10 @@ class ArrayToBytesStage(Plugin):
         the fewest is coded in full. By default :meth:`estimate` summed over all frames but
         the first (which no predictor has history for)."""
         return float(self.estimate(residuals[1:]).sum())
+
+    def bind(self, context: RunContext) -> None:
+        """Pick the device to run on from ``context.device`` before use (a stage whose
+        ``devices`` include ``cuda``); the bytes MUST NOT depend on the device."""
 
     @abstractmethod
     def encode(self, residuals: np.ndarray) -> bytes:

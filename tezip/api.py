@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from tezip.abc import Predictor
+from tezip.abc import ArrayToBytesStage, Predictor
 from tezip.archive import Archive
 from tezip.container.storage import ArchiveSource
 from tezip.container.writer import ArchiveWriter, ContainerWriter
@@ -38,7 +38,8 @@ class PackResult:
     gops: int
     input_bytes: int
     output_bytes: int
-    #: the devices learned predictors ran on, for people (e.g. ``cuda (NVIDIA H100)``)
+    #: the devices learned predictors ran on, for people (e.g. ``cuda (NVIDIA H100)``), and
+    #: ``cuda`` where the entropy stage ran on a GPU
     devices: tuple[str, ...] = ()
 
     @property
@@ -57,7 +58,8 @@ class UnpackResult:
     #: the input's image format when the output is written in another one (e.g. ``jpeg``
     #: originals come back as PNG with the same pixels), else ``None``
     converted_from: str | None = None
-    #: the devices learned predictors ran on, for people (e.g. ``cuda (NVIDIA H100)``)
+    #: the devices learned predictors ran on, for people (e.g. ``cuda (NVIDIA H100)``), and
+    #: ``cuda`` where the entropy stage ran on a GPU
     devices: tuple[str, ...] = ()
 
 
@@ -134,7 +136,8 @@ def pack(
         path.flush()
         output, size = None, stream.size
     input_bytes = packer.header.frame_bytes * len(source)
-    return PackResult(output, len(source), gops, input_bytes, size, _devices(packer.predictors))
+    devices = _devices(packer.predictors, packer.pipeline.entropy)
+    return PackResult(output, len(source), gops, input_bytes, size, devices)
 
 
 def encode(data: np.ndarray, *, threads: int | None = None, **options: Any) -> bytes:
@@ -198,9 +201,12 @@ def _write_all(
     return gops
 
 
-def _devices(predictors: Sequence[Predictor]) -> tuple[str, ...]:
-    """The devices the (bound) learned predictors run on, each once."""
-    return tuple(dict.fromkeys(p.device for p in predictors if p.device))
+def _devices(predictors: Sequence[Predictor], entropy: ArrayToBytesStage) -> tuple[str, ...]:
+    """The devices the (bound) learned predictors run on, and a GPU the (bound) entropy stage
+    runs on, each once."""
+    stage = [entropy.device] if entropy.device != "cpu" else []
+    devices = [p.device for p in predictors] + stage
+    return tuple(dict.fromkeys(device for device in devices if device))
 
 
 def open(
@@ -299,6 +305,6 @@ def unpack_to(
                     progress(high - low)
         written = getattr(sink, "format", None)
         converted = getattr(sink, "original_format", None)
-        devices = _devices(archive.pipeline.predictors)
+        devices = _devices(archive.pipeline.predictors, archive.pipeline.entropy)
         target = Path(output) if isinstance(output, str | os.PathLike) else None
         return UnpackResult(target, len(indices), written, converted, devices)

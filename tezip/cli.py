@@ -389,6 +389,8 @@ def plugins_command(as_json: bool) -> None:
         click.echo(f"{kind}:")
         for identifier, info in listing[kind].items():
             click.echo(f"  {identifier:<20} v{info['version']}  {info['summary']}")
+            if info["devices"] != ["cpu"]:
+                click.echo(f"  {'':<20}     devices: {', '.join(info['devices'])}")
             if info["options"] != "none":
                 click.echo(f"  {'':<20}     options: {info['options']}")
 
@@ -399,6 +401,7 @@ def _plugin_info(cls: type) -> dict[str, Any]:
         "version": getattr(cls, "version", 1),
         "class": f"{cls.__module__}.{cls.__qualname__}",
         "summary": doc[0] if doc else "",
+        "devices": list(getattr(cls, "devices", ("cpu",))),
         "options": parameters.allowed(cls),
     }
 

@@ -24,8 +24,9 @@ def _cupy_sees_gpu() -> bool:
 
 def _numba_sees_gpu() -> bool:
     from numba import cuda
+    from numba.core import config
 
-    return bool(cuda.is_available())
+    return not config.ENABLE_CUDASIM and bool(cuda.is_available())  # a simulator is no GPU
 
 
 def _torch_sees_gpu() -> bool:
@@ -68,7 +69,7 @@ def check_device(name: str) -> str:
         raise DependencyError(
             f"--device cuda: no CUDA GPU is visible to {', '.join(DETECTORS)}; use --device "
             "cpu, or on a machine with an NVIDIA driver install one of them with CUDA "
-            "support (pip install 'tezip[gpu]' for CuPy)"
+            "support (pip install 'tezip[gpu]' for CuPy and numba-cuda)"
         )
     return name
 

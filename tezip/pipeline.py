@@ -97,6 +97,7 @@ class Pipeline:
             isinstance(s, ArrayToArrayStage) for s in transforms
         ):
             raise HeaderError("pipeline must be array-to-array stages then one array-to-bytes")
+        entropy.bind(context)
         for record, predictor in zip(header.predictors, predictors, strict=True):
             wanted = record.get("fingerprint")
             predictor.bind(replace(context, fingerprint=wanted))

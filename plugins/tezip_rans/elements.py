@@ -1,8 +1,9 @@
 """Per-element arithmetic of ``tezip.rans``: prediction, contexts and tokens.
 
 Each function works on one element and only on scalars, so the CPU kernels (numba ``@njit``)
-and, later, their CUDA twins (numba-cuda device functions) share one source of truth for every
-operation that decides a coded bit. Everything is exact 64-bit integer arithmetic on
+and their CUDA twins (the same functions compiled as device functions,
+:mod:`tezip_rans.cudakernels`) share one source of truth for every operation that decides a
+coded bit. Everything is exact 64-bit integer arithmetic on
 values of at most 36 bits, so no sum ever overflows (the compiler may assume it does not).
 """
 

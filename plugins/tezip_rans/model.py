@@ -139,6 +139,13 @@ def normalise(counts: np.ndarray) -> np.ndarray:
     return frequencies
 
 
+def tables(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A GOP's coding model from its histogram (contexts x tokens): the context-to-table map
+    (:func:`cluster`) and each table's frequencies (:func:`normalise`)."""
+    mapping, counts = cluster(histogram)
+    return mapping, np.array([normalise(row) for row in counts], np.int64)
+
+
 def decode_entries(frequencies: np.ndarray) -> np.ndarray:
     """Per table and slot ``0 .. TOTAL - 1``, everything a decoder needs in one uint32:
     the token (bits 0-7), its frequency minus one (bits 8-19) and the slot's offset from

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from tezip.abc import ArrayToBytesStage
+from tezip.abc import ArrayToBytesStage, RunContext
 from tezip.costs import row_bands
+from tezip.device import sees_gpu
 from tezip.errors import InputError, StreamError
 from tezip_rans import elements as el
 from tezip_rans import kernels, model, rans, stream
-from tezip_rans.choices import SAMPLE_ELEMENTS, SAMPLE_ROWS, choose, estimate, sample_cost
+from tezip_rans.choices import (
+    SAMPLE_ELEMENTS,
+    SAMPLE_ROWS,
+    Choices,
+    choose,
+    estimate,
+    sample_cost,
+)
 from tezip_rans.field import can_relate, field_dtype, from_field, planes_of, to_field
 
 #: encoder efforts: 1 tries the median edge detector only, 2 every spatial predictor and
@@ -50,6 +60,7 @@ class RansStage(ArrayToBytesStage):
 
     id = "tezip.rans"
     version = 1
+    devices = ("cpu", "cuda")
     decorrelates = True
     trial_margin = 0.05
 
@@ -57,6 +68,12 @@ class RansStage(ArrayToBytesStage):
         if isinstance(effort, bool) or not isinstance(effort, int) or effort not in EFFORTS:
             raise InputError(f"tezip.rans effort must be one of {EFFORTS}, got {effort!r}")
         self.effort = effort
+
+    def bind(self, context: RunContext) -> None:
+        """Code on a CUDA GPU when ``context`` allows one (``auto`` or ``cuda``) and numba-cuda
+        sees it, else on the CPU: the bytes are the same on both."""
+        gpu = context.device != "cpu" and sees_gpu("numba-cuda")
+        self.device = "cuda" if gpu else "cpu"
 
     @property
     def configuration(self) -> dict[str, Any]:
@@ -75,37 +92,17 @@ class RansStage(ArrayToBytesStage):
         return sample_cost(counted, share * len(counted) / len(residuals))
 
     def encode(self, residuals: np.ndarray) -> bytes:
-        if residuals.dtype.kind != "u" or residuals.ndim not in (3, 4) or not residuals.size:
-            raise InputError("tezip.rans encodes non-empty unsigned arrays (frames, H, W[, C])")
-        residuals = np.ascontiguousarray(residuals, residuals.dtype.newbyteorder("="))
-        bits = residuals.dtype.itemsize * 8
-        choices = choose(residuals, self.effort)
-        field = to_field(residuals, choices.offset_binary, choices.relative)
-        rows = partition_rows(field.shape)
-        found = kernels.analysed(field, choices.parameters, rows)
-        mapping, counts = model.cluster(found.histogram)
-        frequencies = np.array([model.normalise(row) for row in counts], np.int64)
-        regions = found.counts * 2 + 16
-        out = np.empty(int(regions.sum()), np.uint8)
-        region_ends = np.cumsum(regions).astype(np.int64)
-        stream_starts = np.zeros(len(regions), np.int64)
-        kernels.encode(
-            found.contexts,
-            found.tokens,
-            found.counts,
-            mapping,
-            rans.encoder_symbols(frequencies),
-            out,
-            region_ends,
-            stream_starts,
-        )
-        partitions = [
-            (out[start:end].tobytes(), raw)
-            for start, end, raw in zip(stream_starts, region_ends, found.raw, strict=True)
-        ]
-        clusters = mapping.reshape(-1, el.CONTEXTS)
-        relatable = can_relate(residuals.shape, bits)
-        return stream.write(relatable, choices, rows, clusters, frequencies, partitions)
+        return self.encode_batch([residuals])[0]
+
+    def encode_batch(self, gops: Sequence[np.ndarray]) -> list[bytes]:
+        """Encode GOPs, each as :meth:`encode` does; on a GPU the GOPs of one field shape
+        share every kernel launch."""
+        batch = [prepare(residuals, self.effort) for residuals in gops]
+        if self.device == "cuda":
+            coded = _coded_on_gpu(batch)
+        else:
+            coded = [_code(gop.field, gop.choices.parameters, gop.rows) for gop in batch]
+        return [gop.written(*result) for gop, result in zip(batch, coded, strict=True)]
 
     def decode(self, data: bytes, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
@@ -117,20 +114,111 @@ class RansStage(ArrayToBytesStage):
         held = np.array([end - start for start, end in parsed.rans]) * ELEMENTS_PER_BYTE
         if (sizes > held).any():  # checked before the field is allocated
             raise StreamError("tezip.rans stream is too short for the elements it declares")
-        field = np.empty((shape[0], planes, shape[1], shape[2]), field_dtype(dtype.itemsize * 8))
-        buffer = np.zeros(len(data) + rans.PADDING, np.uint8)
-        buffer[: len(data)] = np.frombuffer(data, np.uint8)
-        status, band = kernels.decode(
-            buffer,
-            np.array(parsed.rans, np.int64).reshape(-1, 2),
-            np.array(parsed.raw, np.int64).reshape(-1, 2),
-            parsed.choices.parameters,
-            parsed.rows,
-            parsed.clusters,
-            model.decode_entries(parsed.frequencies),
-            field,
-        )
+        field_shape = (shape[0], planes, shape[1], shape[2])
+        values = field_dtype(dtype.itemsize * 8)
+        if self.device == "cuda":
+            from tezip_rans import cudacoder  # numba's CUDA target only where it runs
+
+            uploaded = cudacoder.upload([bytes(data)], [parsed])
+            on_device, statuses = cudacoder.decode(uploaded, field_shape, values)
+            field = on_device.copy_to_host()[0]
+            band = int(np.argmax(statuses[0] != 0))
+            status = int(statuses[0, band])
+        else:
+            field = np.empty(field_shape, values)
+            status, band = _decode(bytes(data), parsed, field)
         if status:
             raise StreamError(f"tezip.rans partition {band} is damaged: {_FAILURES[status]}")
         choices = parsed.choices
         return from_field(field, choices.offset_binary, choices.relative, tuple(shape), dtype)
+
+
+#: a coded field: its context-to-table map, its tables and, per partition, the rANS bytes
+#: and the raw bits
+Coded = tuple[np.ndarray, np.ndarray, list[tuple[bytes, bytes]]]
+
+
+@dataclass
+class Prepared:
+    """A GOP as the coder takes it: the encoder's choices, its field and partition height."""
+
+    shape: tuple[int, ...]
+    bits: int
+    choices: Choices
+    field: np.ndarray
+    rows: int
+
+    def written(
+        self, mapping: np.ndarray, frequencies: np.ndarray, partitions: list[tuple[bytes, bytes]]
+    ) -> bytes:
+        """The stream of this GOP coded (:data:`Coded`)."""
+        clusters = mapping.reshape(-1, el.CONTEXTS)
+        relatable = can_relate(self.shape, self.bits)
+        return stream.write(relatable, self.choices, self.rows, clusters, frequencies, partitions)
+
+
+def prepare(residuals: np.ndarray, effort: int) -> Prepared:
+    """Check one GOP of residuals and make the encoder's choices for it."""
+    if residuals.dtype.kind != "u" or residuals.ndim not in (3, 4) or not residuals.size:
+        raise InputError("tezip.rans encodes non-empty unsigned arrays (frames, H, W[, C])")
+    residuals = np.ascontiguousarray(residuals, residuals.dtype.newbyteorder("="))
+    choices = choose(residuals, effort)
+    field = to_field(residuals, choices.offset_binary, choices.relative)
+    bits = residuals.dtype.itemsize * 8
+    return Prepared(residuals.shape, bits, choices, field, partition_rows(field.shape))
+
+
+def _coded_on_gpu(batch: Sequence[Prepared]) -> list[Coded]:
+    """Code GOPs on a GPU, one launch per field shape and partition height."""
+    from tezip_rans import cudacoder  # numba's CUDA target only where it runs
+
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for index, gop in enumerate(batch):
+        groups.setdefault((gop.field.shape, gop.field.dtype, gop.rows), []).append(index)
+    coded: list[Coded] = [None] * len(batch)  # type: ignore[list-item]
+    for (_, _, rows), members in groups.items():
+        fields = np.stack([batch[i].field for i in members])
+        parameters = np.stack([batch[i].choices.parameters for i in members])
+        for index, result in zip(members, cudacoder.code(fields, parameters, rows), strict=True):
+            coded[index] = result
+    return coded
+
+
+def _code(field: np.ndarray, parameters: np.ndarray, rows: int) -> Coded:
+    """A field coded on the CPU (:func:`tezip_rans.cudacoder.code` on a GPU)."""
+    found = kernels.analysed(field, parameters, rows)
+    mapping, frequencies = model.tables(found.histogram)
+    region_ends = kernels.rans_regions(found.counts)
+    out = np.empty(int(region_ends[-1]), np.uint8)
+    stream_starts = np.zeros(len(region_ends), np.int64)
+    kernels.encode(
+        found.contexts,
+        found.tokens,
+        found.counts,
+        mapping,
+        rans.encoder_symbols(frequencies),
+        out,
+        region_ends,
+        stream_starts,
+    )
+    partitions = [
+        (out[start:end].tobytes(), raw)
+        for start, end, raw in zip(stream_starts, region_ends, found.raw, strict=True)
+    ]
+    return mapping, frequencies, partitions
+
+
+def _decode(data: bytes, parsed: stream.Stream, field: np.ndarray) -> tuple[int, int]:
+    """Decode a parsed stream into ``field`` on the CPU; returns ``(status, partition)``."""
+    buffer = np.zeros(len(data) + rans.PADDING, np.uint8)
+    buffer[: len(data)] = np.frombuffer(data, np.uint8)
+    return kernels.decode(
+        buffer,
+        np.array(parsed.rans, np.int64).reshape(-1, 2),
+        np.array(parsed.raw, np.int64).reshape(-1, 2),
+        parsed.choices.parameters,
+        parsed.rows,
+        parsed.clusters,
+        model.decode_entries(parsed.frequencies),
+        field,
+    )

@@ -1,0 +1,43 @@
+"""tools/gpu_check.py: its benchmark runs (in numba's CUDA simulator here) and its list of
+kernels to compile without a GPU names every kernel there is."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from tool_modules import load_tool
+
+from tezip import gridcuda
+from tezip.devicetwins import simulated
+from tezip_rans import cudakernels
+
+pytestmark = pytest.mark.skipif(not simulated(), reason="runs in numba's CUDA simulator")
+
+
+def test_the_benchmark_checks_and_measures_a_tiny_batch() -> None:
+    """Two GOPs of 2 x 5 x 5 through every coder kernel, streams checked against the CPU."""
+    rows = list(load_tool("gpu_check").bench_coder(5, 2, 1e-7, 1, 1.98e9))
+    assert [row.split(" | ")[1] for row in rows] == [
+        "decode",
+        "analyse + encode",
+        "encode, host work serial",
+        "host work per GOP",
+        "transfers",
+    ]
+    assert "2 GOPs of 2 x 5 x 5, 2 partitions of 50" in rows[0]
+
+
+def test_the_compile_check_names_every_kernel() -> None:
+    from numba.cuda.simulator.kernel import FakeCUDAKernel
+
+    listed = {
+        (module, name) for module, _, kernels in load_tool("gpu_check").KERNELS for name in kernels
+    }
+    defined = {
+        (module.__name__, name)
+        for module in (cudakernels, gridcuda)
+        for name, value in inspect.getmembers(module)
+        if isinstance(value, FakeCUDAKernel) and not value._device
+    }
+    assert len(defined) == 10 and defined <= listed
