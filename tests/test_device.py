@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 import tezip
 from tezip import device
-from tezip.errors import DependencyError, InputError
+from tezip.cli import cli
+from tezip.errors import DependencyError, DeviceError, InputError
 
 
 @pytest.fixture
@@ -85,3 +87,58 @@ def test_numbas_cuda_simulator_is_no_gpu() -> None:
     if not simulated():
         pytest.skip("numba's CUDA target is not its simulator in this run")
     assert not device.DETECTORS["numba-cuda"]()
+
+
+def _gpu_exception(module: str, name: str, text: str) -> Exception:
+    """An exception of a GPU library's kind, without the library."""
+    return type(name, (RuntimeError,), {"__module__": module})(text)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "text"),
+    [
+        ("numba.cuda.cudadrv.driver", "CudaAPIError", "[2] Call to cuMemAlloc results in OOM"),
+        ("numba_cuda.numba.cuda.cudadrv.driver", "CudaAPIError", "[700] launch failed"),
+        ("cupy.cuda.memory", "OutOfMemoryError", "Out of memory allocating 4 GiB"),
+        ("torch", "OutOfMemoryError", "CUDA out of memory. Tried to allocate 2 GiB"),
+        ("builtins", "RuntimeError", "CUDA error: an illegal memory access\nmore lines"),
+    ],
+)
+def test_a_gpu_failure_is_a_one_line_device_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, name: str, text: str
+) -> None:
+    """A GPU running out of memory once surfaced as a library's traceback."""
+    from tezip_rans.stage import RansStage
+
+    if module == "builtins":  # torch's plain RuntimeError for CUDA faults
+        module = "torch"
+    frames = np.arange(2 * 6 * 5, dtype=np.uint8).reshape(2, 6, 5)
+    tezip.pack(frames, tmp_path / "a.tez")
+
+    def fails(*_: object) -> np.ndarray:
+        raise _gpu_exception(module, name, text)
+
+    monkeypatch.setattr(RansStage, "decode", fails)
+    monkeypatch.setattr(RansStage, "encode", fails)
+    with pytest.raises(
+        DeviceError, match=f"decoding the frames from 0 failed on the GPU \\({name}"
+    ):
+        tezip.unpack(tmp_path / "a.tez")
+    with pytest.raises(DeviceError, match="coding the frames from 0 failed on the GPU"):
+        tezip.encode(frames)
+    result = CliRunner().invoke(
+        cli, ["unpack", str(tmp_path / "a.tez"), "-o", str(tmp_path / "o.npy")]
+    )
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "[device]" in result.output
+
+
+def test_other_failures_of_a_stage_are_not_device_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tezip_rans.stage import RansStage
+
+    def fails(*_: object) -> np.ndarray:
+        raise RuntimeError("CUDA error lookalike from elsewhere")
+
+    monkeypatch.setattr(RansStage, "encode", fails)
+    with pytest.raises(RuntimeError, match="lookalike"):
+        tezip.encode(np.zeros((2, 4, 4), np.uint8))

@@ -8,10 +8,11 @@ library it runs on: asking torch costs seconds, so a run that needs no device ne
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 
-from tezip.errors import DependencyError, InputError
+from tezip.errors import DependencyError, DeviceError, InputError
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -86,3 +87,29 @@ def resolve_device(name: str, library: str) -> str:
             f"{library} with CUDA support, or use --device cpu"
         )
     return name
+
+
+#: modules whose exceptions report a GPU's failure (numba-cuda, CuPy, PyTorch's CUDA side)
+_GPU_MODULES = ("numba.cuda", "numba_cuda", "cupy", "cupy_backends", "torch.cuda")
+
+
+def _gpu_failure(error: BaseException) -> bool:
+    kind = type(error)
+    if kind.__module__.startswith(_GPU_MODULES):
+        return True
+    if kind.__module__.startswith("torch"):  # torch.OutOfMemoryError, "CUDA error: ..."
+        return kind.__name__ == "OutOfMemoryError" or str(error).startswith("CUDA error")
+    return False
+
+
+@contextmanager
+def gpu_failures(what: str) -> Iterator[None]:
+    """Report a GPU library's failure inside the block as a one-line ``DeviceError`` naming
+    ``what`` was being done; other errors pass unchanged."""
+    try:
+        yield
+    except Exception as error:
+        if not _gpu_failure(error):
+            raise
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise DeviceError(f"{what} failed on the GPU ({type(error).__name__}: {text})") from None

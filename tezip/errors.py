@@ -142,5 +142,11 @@ class DependencyError(TezipError, ImportError):
     code = "dependency"
 
 
+class DeviceError(TezipError, RuntimeError):
+    """The GPU failed at its work: out of memory, a failed kernel launch, a lost device."""
+
+    code = "device"
+
+
 class TezipWarning(UserWarning):
     """Something works but is probably not what was meant (the CLI prints one line)."""

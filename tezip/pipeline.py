@@ -17,6 +17,7 @@ from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, CodeSpace, Predictor
 from tezip.container.gop import GopRecord
 from tezip.container.header import Header, informative_text
 from tezip.container.layout import crc32
+from tezip.device import gpu_failures
 from tezip.errors import HeaderError, IntegrityError, ModelError, StreamError
 from tezip.quantize import Quantizer, quantizer_from_configuration
 from tezip.registry import Registry
@@ -152,7 +153,9 @@ class Pipeline:
         codes = quantized.codes
         bits = codes.dtype.itemsize * 8
         space = self.quantizer.space(quantized.offset, bits, quantized.phase)
-        coded = [self._code(index, space, codes) for index in self.finalists(codes, space)]
+        with gpu_failures(f"coding the frames from {first}"):
+            finalists = self.finalists(codes, space)
+            coded = [self._code(index, space, codes) for index in finalists]
         chosen, sides, metas, payload = min(coded, key=_coded_size)
         positions = np.flatnonzero(quantized.outliers)
         exact = b""
@@ -200,6 +203,12 @@ class Pipeline:
         ):
             raise StreamError("lossless GOP with a code width other than the dtype's")
         phase = self.quantizer.check_phase(record.phase)
+        with gpu_failures(f"decoding the frames from {record.first}"):
+            return self._decode(record, shape, code_dtype, phase)
+
+    def _decode(
+        self, record: GopRecord, shape: tuple[int, ...], code_dtype: np.dtype, phase: int | float
+    ) -> np.ndarray:
         residuals = self.entropy.decode(record.residuals, shape, code_dtype)
         if residuals.shape != shape or residuals.dtype != code_dtype:
             raise StreamError(f"{self.entropy.id} decoded the wrong shape or dtype")
