@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from residuals import DTYPES, residual_arrays
 
 from tezip.errors import InputError, StreamError
-from tezip_rans import elements, field, model, stream
+from tezip.parallel import budget
+from tezip_rans import elements, field, kernels, model, stream
 from tezip_rans.stage import RansStage
 
 
@@ -42,6 +43,49 @@ def test_partitions_are_bands_of_rows() -> None:
     parsed = stream.read(data, array.shape, 8)
     assert len(parsed.rans) == -(-300 // parsed.rows) > 1
     np.testing.assert_array_equal(stage.decode(data, array.shape, array.dtype), array)
+
+
+@pytest.fixture(scope="module")
+def banded() -> tuple[bytes, np.ndarray]:
+    """A stream of three partitions of rows."""
+    rng = np.random.default_rng(8)
+    array = (np.cumsum(rng.integers(-2, 3, (2, 300, 2000)), axis=2) % 251).astype(np.uint8)
+    with budget(1):
+        data = RansStage().encode(array)
+    assert len(stream.read(data, array.shape, 8).rans) == 3
+    return data, array
+
+
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_partitions_are_coded_on_threads_into_the_same_bytes(
+    banded: tuple[bytes, np.ndarray], threads: int
+) -> None:
+    data, array = banded
+    with budget(threads):
+        assert RansStage().encode(array) == data
+        np.testing.assert_array_equal(RansStage().decode(data, array.shape, array.dtype), array)
+
+
+def test_partitions_on_threads_report_the_first_damaged_one(
+    banded: tuple[bytes, np.ndarray],
+) -> None:
+    data, array = banded
+    spans = stream.read(data, array.shape, 8).rans
+    damaged = bytearray(data)
+    for partition in (2, 1):
+        start, end = spans[partition]
+        damaged[(start + end) // 2] ^= 0x10
+        for threads in (1, 3):
+            with budget(threads), pytest.raises(StreamError, match=f"partition {partition} "):
+                RansStage().decode(bytes(damaged), array.shape, array.dtype)
+
+
+@given(st.lists(st.integers(1, 1000), min_size=1, max_size=40), st.integers(1, 64))
+def test_partition_ranges_cover_every_partition_once(counts: list[int], threads: int) -> None:
+    ranges = kernels.partition_ranges(np.array(counts), threads)
+    assert len(ranges) == min(len(counts), threads)
+    assert [first for first, _ in ranges] == [0] + [stop for _, stop in ranges[:-1]]
+    assert ranges[-1][1] == len(counts) and all(first < stop for first, stop in ranges)
 
 
 def test_compresses_what_it_should() -> None:

@@ -24,8 +24,12 @@ from tezip_rans import elements as el
 from tezip_rans import kernels, model
 from tezip_rans.field import REFERENCE, can_relate, planes_of, to_field, value_ranges
 
-#: elements per plane the choices are made on
+#: fewest elements per plane the choices are made on
 SAMPLE_ELEMENTS = 1 << 15
+#: a larger GOP's choices are made on this fraction of each plane (1 / CHOICE_SHARE), so
+#: that the sample spans the frame's width and sees what its middle lacks (colour overlays
+#: of ultrasound, still edges of a camera's view)
+CHOICE_SHARE = 32
 #: rows per sampled band
 SAMPLE_ROWS = 8
 #: gradient thresholds relative to the plane's typical gradient, and the scales tried
@@ -41,6 +45,13 @@ class Choices:
     offset_binary: np.ndarray  # per plane, bool
     relative: np.ndarray  # per plane, bool: coded relative to the reference plane
     parameters: np.ndarray  # (planes, kernels.PARAMETERS) int64, ranges included
+
+
+def sample_budget(residuals: np.ndarray, share: int) -> int:
+    """Elements per channel of a sample of ``residuals`` ``(n, H, W[, C])``: at least
+    :data:`SAMPLE_ELEMENTS`, else ``1 / share`` of the channel."""
+    channels = residuals.shape[3] if residuals.ndim == 4 else 1
+    return max(SAMPLE_ELEMENTS, residuals.size // channels // share)
 
 
 def _cost(sample: np.ndarray, parameters: np.ndarray, share: float) -> float:
@@ -86,13 +97,15 @@ def choose(residuals: np.ndarray, effort: int = 2) -> Choices:
     """Decide interpretation, channel relation, predictors and thresholds for a GOP: at
     effort 1 the median edge detector at the typical gradient's scale, at 2 every predictor
     after the best of three scales, at 3 finer scales, searched again for the predictor."""
-    bands = row_bands(residuals, SAMPLE_ROWS, SAMPLE_ELEMENTS)
+    bands = row_bands(residuals, SAMPLE_ROWS, sample_budget(residuals, CHOICE_SHARE))
     share = bands.size / residuals.size
-    offset_binary, relative, sample = _reading(bands, share)
+    offset_binary, relative, sample, med_costs = _reading(bands, share)
     spans = value_ranges(residuals.dtype.itemsize * 8, relative)
     parameters = np.array(
         [
-            _plane_parameters(np.ascontiguousarray(sample[:, p : p + 1]), span, share, effort)
+            _plane_parameters(
+                np.ascontiguousarray(sample[:, p : p + 1]), span, share, effort, med_costs[p]
+            )
             for p, span in enumerate(spans)
         ],
         np.int64,
@@ -101,13 +114,16 @@ def choose(residuals: np.ndarray, effort: int = 2) -> Choices:
 
 
 def _plane_parameters(
-    single: np.ndarray, span: np.ndarray, share: float, effort: int
+    single: np.ndarray, span: np.ndarray, share: float, effort: int, med_cost: float
 ) -> np.ndarray:
     """The parameter row of one plane ``(frames, 1, H, W)`` of a sample: its threshold
-    scale and predictor, searched as wide as ``effort`` says."""
+    scale and predictor, searched as wide as ``effort`` says (``med_cost``: the median edge
+    detector's cost at scale 1, known already)."""
     typical = _typical_gradient(single[:, 0])
 
     def cost(mode: int, scale: float) -> float:
+        if mode == el.MED and scale == 1.0:
+            return med_cost
         return _cost(single, _row(mode, typical, scale, span), share)
 
     scale = min(SCALES[effort], key=lambda s: cost(el.MED, s))
@@ -122,17 +138,15 @@ def sample_cost(bands: np.ndarray, share: float) -> float:
     :func:`tezip.costs.row_bands`) that is ``share`` of its GOP, with the median edge
     detector, read and related to G as :func:`choose` would: what ranks candidate
     predictors like the coder itself."""
-    _, relative, sample = _reading(bands, share)
-    spans = value_ranges(bands.dtype.itemsize * 8, relative)
-    return sum(
-        _med_cost(sample[:, plane : plane + 1], span, share) for plane, span in enumerate(spans)
-    )
+    return float(_reading(bands, share)[3].sum())
 
 
-def _reading(bands: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _reading(
+    bands: np.ndarray, share: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per plane of a sample, two's complement or offset binary, and whether it is coded
     relative to the reference channel, each where the median edge detector codes it in
-    fewer bits; with the sample's field so read."""
+    fewer bits; with the sample's field so read and, per plane, that detector's cost."""
     bits = bands.dtype.itemsize * 8
     planes = planes_of(bands.shape, bits)
     none = np.zeros(planes, bool)
@@ -142,6 +156,7 @@ def _reading(bands: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray, n
         [[_med_cost(f[:, p : p + 1], spans[p], share) for f in fields] for p in range(planes)]
     )
     offset_binary = costs[:, 1] < costs[:, 0]
+    chosen = costs.min(axis=1)
     plain = to_field(bands, offset_binary, none)
     relative = none.copy()
     if can_relate(bands.shape, bits):
@@ -155,7 +170,8 @@ def _reading(bands: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray, n
                 alone = costs[plane, int(offset_binary[plane])]
                 related_cost = _med_cost(related[:, plane : plane + 1], wide[plane], share)
                 relative[plane] = related_cost < alone
-    return offset_binary, relative, to_field(bands, offset_binary, relative)
+                chosen[plane] = min(related_cost, alone)
+    return offset_binary, relative, to_field(bands, offset_binary, relative), chosen
 
 
 def _med_cost(plane: np.ndarray, span: np.ndarray, share: float) -> float:

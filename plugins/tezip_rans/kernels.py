@@ -14,11 +14,13 @@ steps both share are what :mod:`tezip_rans.cudakernels` compiles for a GPU.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
+from tezip.parallel import thread_map
 from tezip_rans import elements as el
 from tezip_rans import rans
 
@@ -111,19 +113,23 @@ def analyse(
     raw: np.ndarray,
     raw_starts: np.ndarray,
     raw_ends: np.ndarray,
+    first: int,
+    stop: int,
+    used: int,
 ) -> None:
-    """The encoder's pass over a field: every element's context (``plane * CONTEXTS +
-    context``, uint16) and token (uint8) in coding order, partition after partition, their
-    histogram ``(planes * CONTEXTS, tokens)``, and the raw bits of every partition (written
-    from ``raw_starts[b]``, ending at ``raw_ends[b]``, set here)."""
+    """The encoder's pass over partitions ``first .. stop - 1`` of a field: every element's
+    context (``plane * CONTEXTS + context``, uint16) and token (uint8) in coding order,
+    partition after partition, from index ``used`` on; their histogram ``(planes * CONTEXTS,
+    tokens)`` (added to); and the raw bits of every partition (written from
+    ``raw_starts[b]``, ending at ``raw_ends[b]``, set here). Disjoint partition ranges may
+    run at once, each with a histogram of its own."""
     frames, planes, height, width = field.shape
     classes = np.zeros((2, planes, rows, width), np.uint8)
     upper = np.empty(width, np.int64)
     prediction = np.empty(width, np.int64)
     context = np.empty(width, np.int64)
     sign = np.empty(width, np.int64)
-    used = 0
-    for band in range(len(raw_starts)):
+    for band in range(first, stop):
         top = band * rows
         bottom = min(height, top + rows)
         position, buffer, filled = raw_starts[band], np.uint64(0), np.int64(0)
@@ -162,17 +168,20 @@ def encode(
     out: np.ndarray,
     region_ends: np.ndarray,
     stream_starts: np.ndarray,
+    first: int,
+    stop: int,
+    end: int,
 ) -> None:
-    """rANS-code every partition from :func:`analyse`'s contexts and tokens (``counts[b]``
-    elements in partition ``b``): partition ``b`` is written backwards ending at
-    ``region_ends[b]`` and starts at ``stream_starts[b]`` (set here).
+    """rANS-code partitions ``first .. stop - 1`` from :func:`analyse`'s contexts and tokens
+    (``counts[b]`` elements in partition ``b``, partition ``first``'s from index ``end``
+    on): partition ``b`` is written backwards ending at ``region_ends[b]`` and starts at
+    ``stream_starts[b]`` (set here). Disjoint partition ranges may run at once.
 
     ``clusters`` maps each ``plane * CONTEXTS + context`` to a table; ``symbols`` is
     ``(tables, tokens)`` of :func:`tezip_rans.rans.encoder_symbols`.
     """
     flat, tokens_per_table = symbols.ravel(), symbols.shape[1]
-    end = 0
-    for band in range(len(region_ends)):
+    for band in range(first, stop):
         start, end = end, end + counts[band]
         state, position = np.int64(rans.LOWER), np.int64(region_ends[band])
         for index in range(end - 1, start - 1, -1):
@@ -337,8 +346,11 @@ def decode(
     clusters: np.ndarray,
     entries: np.ndarray,
     field: np.ndarray,
+    first: int,
+    stop: int,
 ) -> tuple[int, int]:
-    """Decode every partition into ``field``; returns ``(status, partition)``.
+    """Decode partitions ``first .. stop - 1`` into ``field`` (disjoint ranges may run at
+    once); returns ``(status, partition)``.
 
     ``data`` holds the stream followed by :data:`rans.PADDING` zero bytes; partition ``b``
     has its rANS bytes at ``rans_spans[b]`` and raw bits at ``raw_spans[b]`` (start, end).
@@ -354,9 +366,8 @@ def decode(
     classes = np.zeros((2, 2, planes, rows, width), np.uint8)  # lane, frame parity, ...
     upper = np.zeros((2, width), np.int64)
     flat = entries.ravel()
-    bands = len(rans_spans)
-    for first_band in range(0, bands, 2):
-        paired = first_band + 1 < bands
+    for first_band in range(first, stop, 2):
+        paired = first_band + 1 < stop
         band_b = first_band + 1 if paired else first_band
         top_a, top_b = first_band * rows, band_b * rows
         rows_a = min(height, top_a + rows) - top_a
@@ -476,8 +487,26 @@ class Analysis:
     raw: list[bytes]  # raw bits per partition
 
 
-def analysed(field: np.ndarray, parameters: np.ndarray, rows: int) -> Analysis:
-    """Run :func:`analyse` over a field with buffers of the right sizes."""
+def partition_ranges(counts: np.ndarray, threads: int) -> list[tuple[int, int]]:
+    """``min(len(counts), threads)`` contiguous ranges ``(first, stop)`` of partitions of
+    ``counts`` elements, each cut where the elements before it come nearest an equal share
+    (moved where needed so that no range is empty)."""
+    ends, ranges = np.cumsum(counts), min(len(counts), max(1, threads))
+    cuts = [0]
+    for k in range(1, ranges):
+        nearest = int(np.abs(ends[:-1] - ends[-1] * k / ranges).argmin()) + 1
+        cuts.append(min(max(nearest, cuts[-1] + 1), len(counts) - ranges + k))
+    return list(itertools.pairwise([*cuts, len(counts)]))
+
+
+def starts(counts: np.ndarray) -> np.ndarray:
+    """Index of each partition's first element in coding order (``counts`` per partition)."""
+    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+
+
+def analysed(field: np.ndarray, parameters: np.ndarray, rows: int, threads: int = 1) -> Analysis:
+    """Run :func:`analyse` over a field with buffers of the right sizes, its partitions
+    spread over up to ``threads`` threads."""
     counts = partition_sizes(field.shape, rows)
     regions = raw_regions(counts)
     raw = np.empty(int(regions[-1]), np.uint8)
@@ -488,6 +517,28 @@ def analysed(field: np.ndarray, parameters: np.ndarray, rows: int) -> Analysis:
     histogram = np.zeros((field.shape[1] * el.CONTEXTS, tokens_used), np.int64)
     contexts = np.empty(field.size, np.uint16)
     tokens = np.empty(field.size, np.uint8)
-    analyse(field, parameters, rows, histogram, contexts, tokens, raw, raw_starts, raw_ends)
+    first_elements = starts(counts)
+
+    def part(span: tuple[int, int]) -> np.ndarray:
+        own = np.zeros_like(histogram)
+        first, stop = span
+        analyse(
+            field,
+            parameters,
+            rows,
+            own,
+            contexts,
+            tokens,
+            raw,
+            raw_starts,
+            raw_ends,
+            first,
+            stop,
+            first_elements[first],
+        )
+        return own
+
+    for own in thread_map(part, partition_ranges(counts, threads), threads):
+        histogram += own
     pieces = [raw[a:b].tobytes() for a, b in zip(raw_starts, raw_ends, strict=True)]
     return Analysis(histogram, contexts, tokens, counts, pieces)

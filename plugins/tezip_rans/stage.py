@@ -12,14 +12,15 @@ from tezip.abc import ArrayToBytesStage, RunContext
 from tezip.costs import row_bands
 from tezip.device import sees_gpu
 from tezip.errors import InputError, StreamError
+from tezip.parallel import available, thread_map
 from tezip_rans import elements as el
 from tezip_rans import kernels, model, rans, stream
 from tezip_rans.choices import (
-    SAMPLE_ELEMENTS,
     SAMPLE_ROWS,
     Choices,
     choose,
     estimate,
+    sample_budget,
     sample_cost,
 )
 from tezip_rans.field import can_relate, field_dtype, from_field, planes_of, to_field
@@ -31,6 +32,11 @@ EFFORTS = (1, 2, 3)
 #: ``TOTAL - 1``, so each decoded element shrinks the state by more than 3.08e-4 bits, and a
 #: partition's bytes bring 8 bits each (spec/stages/tezip.rans.md, section 7)
 ELEMENTS_PER_BYTE = 26_000
+#: predictors are ranked on this fraction of a large GOP's codes (1 / TRIAL_SHARE): a sample
+#: of 2^15 elements per channel, from a large frame's middle, ranked tezip.zero first on
+#: cardiac ultrasound, whose still overlays lie at the edges, where tezip.previous codes
+#: the GOP 15% smaller
+TRIAL_SHARE = 16
 #: a partition holds at least this many elements (fewer partitions, fewer cut rows)
 PARTITION_ELEMENTS = 1 << 19
 _FAILURES = {
@@ -83,7 +89,7 @@ class RansStage(ArrayToBytesStage):
         return estimate(pairs)
 
     def trial_sample(self, codes: np.ndarray) -> np.ndarray:
-        return row_bands(codes, SAMPLE_ROWS, SAMPLE_ELEMENTS)
+        return row_bands(codes, SAMPLE_ROWS, sample_budget(codes, TRIAL_SHARE))
 
     def trial_cost(self, residuals: np.ndarray, share: float) -> float:
         """The coded cost of all frames after the first two (when there are more), where
@@ -186,21 +192,32 @@ def _coded_on_gpu(batch: Sequence[Prepared]) -> list[Coded]:
 
 def _code(field: np.ndarray, parameters: np.ndarray, rows: int) -> Coded:
     """A field coded on the CPU (:func:`tezip_rans.cudacoder.code` on a GPU)."""
-    found = kernels.analysed(field, parameters, rows)
+    threads = available()
+    found = kernels.analysed(field, parameters, rows, threads)
     mapping, frequencies = model.tables(found.histogram)
     region_ends = kernels.rans_regions(found.counts)
     out = np.empty(int(region_ends[-1]), np.uint8)
     stream_starts = np.zeros(len(region_ends), np.int64)
-    kernels.encode(
-        found.contexts,
-        found.tokens,
-        found.counts,
-        mapping,
-        rans.encoder_symbols(frequencies),
-        out,
-        region_ends,
-        stream_starts,
-    )
+    symbols = rans.encoder_symbols(frequencies)
+    first_elements = kernels.starts(found.counts)
+
+    def part(span: tuple[int, int]) -> None:
+        first, stop = span
+        kernels.encode(
+            found.contexts,
+            found.tokens,
+            found.counts,
+            mapping,
+            symbols,
+            out,
+            region_ends,
+            stream_starts,
+            first,
+            stop,
+            first_elements[first],
+        )
+
+    thread_map(part, kernels.partition_ranges(found.counts, threads), threads)
     partitions = [
         (out[start:end].tobytes(), raw)
         for start, end, raw in zip(stream_starts, region_ends, found.raw, strict=True)
@@ -212,13 +229,26 @@ def _decode(data: bytes, parsed: stream.Stream, field: np.ndarray) -> tuple[int,
     """Decode a parsed stream into ``field`` on the CPU; returns ``(status, partition)``."""
     buffer = np.zeros(len(data) + rans.PADDING, np.uint8)
     buffer[: len(data)] = np.frombuffer(data, np.uint8)
-    return kernels.decode(
-        buffer,
-        np.array(parsed.rans, np.int64).reshape(-1, 2),
-        np.array(parsed.raw, np.int64).reshape(-1, 2),
-        parsed.choices.parameters,
-        parsed.rows,
-        parsed.clusters,
-        model.decode_entries(parsed.frequencies),
-        field,
-    )
+    rans_spans = np.array(parsed.rans, np.int64).reshape(-1, 2)
+    raw_spans = np.array(parsed.raw, np.int64).reshape(-1, 2)
+    entries = model.decode_entries(parsed.frequencies)
+
+    def part(span: tuple[int, int]) -> tuple[int, int]:
+        first, stop = span
+        return kernels.decode(
+            buffer,
+            rans_spans,
+            raw_spans,
+            parsed.choices.parameters,
+            parsed.rows,
+            parsed.clusters,
+            entries,
+            field,
+            first,
+            stop,
+        )
+
+    threads = available()
+    sizes = kernels.partition_sizes(field.shape, parsed.rows)
+    results = thread_map(part, kernels.partition_ranges(sizes, threads), threads)
+    return next((result for result in results if result[0]), (0, 0))
