@@ -13,6 +13,7 @@ RGB) may then be taken relative to it.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 #: the channel the others are taken relative to
 REFERENCE = 1
@@ -57,14 +58,8 @@ def to_field(residuals: np.ndarray, offset_binary: np.ndarray, relative: np.ndar
     """The field of residuals; ``offset_binary`` and ``relative`` (to the reference) per
     plane."""
     planes = _planes(residuals)
-    signed = np.dtype(f"int{planes.dtype.itemsize * 8}")  # the words read as two's complement
-    top = planes.dtype.type(1 << (planes.dtype.itemsize * 8 - 1))
     field = np.empty(planes.shape, field_dtype(residuals.dtype.itemsize * 8))
-    for plane, flag in enumerate(offset_binary):
-        codes = planes[:, plane] ^ top if flag else planes[:, plane]
-        field[:, plane] = np.ascontiguousarray(codes).view(signed)
-    for plane in np.flatnonzero(relative):
-        field[:, plane] -= field[:, REFERENCE]
+    _read(planes, np.asarray(offset_binary, bool), np.asarray(relative, bool), field)
     return field
 
 
@@ -75,16 +70,54 @@ def from_field(
     shape: tuple[int, ...],
     dtype: np.dtype,
 ) -> np.ndarray:
-    """Invert :func:`to_field` (``field`` is modified) into residuals of ``shape``, ``dtype``."""
-    for plane in np.flatnonzero(relative):
-        field[:, plane] += field[:, REFERENCE]
-    word = _WORD if dtype.itemsize == 8 else dtype
-    codes = field.astype(word)  # modulo 2**bits of the plane
-    top = word.type(1 << (word.itemsize * 8 - 1))
-    for plane, flag in enumerate(offset_binary):
-        if flag:
-            codes[:, plane] ^= top
+    """Invert :func:`to_field` into residuals of ``shape``, ``dtype``."""
+    dtype = np.dtype(dtype)
+    flags, related = np.asarray(offset_binary, bool), np.asarray(relative, bool)
     if dtype.itemsize == 8:
-        pairs = codes.reshape(len(codes), -1, 2, *codes.shape[2:]).astype(np.uint64)
+        words = np.empty(field.shape, _WORD)
+        _write(field, flags, related, words)
+        pairs = words.reshape(len(words), -1, 2, *words.shape[2:]).astype(np.uint64)
         codes = (pairs[:, :, 0] << np.uint64(32)) | pairs[:, :, 1]
-    return codes[:, 0] if len(shape) == 3 else np.ascontiguousarray(np.moveaxis(codes, 1, 3))
+        return codes[:, 0] if len(shape) == 3 else np.ascontiguousarray(np.moveaxis(codes, 1, 3))
+    out = np.empty(shape, dtype)
+    _write(field, flags, related, out[:, None] if len(shape) == 3 else np.moveaxis(out, 3, 1))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _read(planes: np.ndarray, offset_binary: np.ndarray, relative: np.ndarray, field: np.ndarray):
+    """Fill ``field`` from words ``planes`` (same shape, any strides): each word read as two's
+    complement or, where ``offset_binary``, less half its range; ``relative`` planes less
+    the reference plane."""
+    frames, count, height, width = planes.shape
+    half = np.int64(1) << (planes.itemsize * 8 - 1)
+    for f in range(frames):
+        for p in range(count):
+            shift = half if offset_binary[p] else np.int64(0)
+            for y in range(height):
+                for x in range(width):
+                    value = np.int64(planes[f, p, y, x]) - shift
+                    field[f, p, y, x] = value - 2 * half if value >= half else value
+        for p in range(count):
+            if relative[p]:
+                for y in range(height):
+                    for x in range(width):
+                        field[f, p, y, x] -= field[f, REFERENCE, y, x]
+
+
+@njit(cache=True, nogil=True)
+def _write(field: np.ndarray, offset_binary: np.ndarray, relative: np.ndarray, words: np.ndarray):
+    """Invert :func:`_read` into ``words`` (same shape as ``field``, any strides): each value
+    modulo the words' range."""
+    frames, count, height, width = field.shape
+    half = np.int64(1) << (words.itemsize * 8 - 1)
+    mask = 2 * half - 1
+    for f in range(frames):
+        for p in range(count):
+            shift = half if offset_binary[p] else np.int64(0)
+            for y in range(height):
+                for x in range(width):
+                    value = np.int64(field[f, p, y, x]) + shift
+                    if relative[p]:
+                        value += np.int64(field[f, REFERENCE, y, x])
+                    words[f, p, y, x] = value & mask
