@@ -119,7 +119,7 @@ def test_a_gpu_failure_is_a_one_line_device_error(
         raise _gpu_exception(module, name, text)
 
     monkeypatch.setattr(RansStage, "decode", fails)
-    monkeypatch.setattr(RansStage, "encode", fails)
+    monkeypatch.setattr(RansStage, "draft", fails)
     with pytest.raises(
         DeviceError, match=f"decoding the frames from 0 failed on the GPU \\({name}"
     ):
@@ -139,6 +139,6 @@ def test_other_failures_of_a_stage_are_not_device_errors(monkeypatch: pytest.Mon
     def fails(*_: object) -> np.ndarray:
         raise RuntimeError("CUDA error lookalike from elsewhere")
 
-    monkeypatch.setattr(RansStage, "encode", fails)
+    monkeypatch.setattr(RansStage, "draft", fails)
     with pytest.raises(RuntimeError, match="lookalike"):
         tezip.encode(np.zeros((2, 4, 4), np.uint8))

@@ -159,6 +159,15 @@ class ArrayToArrayStage(Plugin):
         """Invert :meth:`encode` given the metadata it returned."""
 
 
+@dataclass(frozen=True)
+class Draft:
+    """Residuals an entropy stage has prepared to encode (:meth:`ArrayToBytesStage.draft`)."""
+
+    size: float  # the stream's length in bytes, or an estimate of it
+    finish: Callable[[], bytes]  # the stream
+    error: float = 0.0  # the most the estimate may be off by, in bytes
+
+
 class ArrayToBytesStage(Plugin):
     """The entropy stage: residual array to bytes and back."""
 
@@ -194,6 +203,14 @@ class ArrayToBytesStage(Plugin):
     def bind(self, context: RunContext) -> None:
         """Pick the device to run on from ``context.device`` before use (a stage whose
         ``devices`` include ``cuda``); the bytes MUST NOT depend on the device."""
+
+    def draft(self, residuals: np.ndarray) -> Draft:
+        """:meth:`encode` in two steps, so that of several candidate residuals of one GOP
+        only the smallest is finished: the draft knows the size the stream will have (a
+        stage may estimate it closely), ``finish()`` returns the stream. By default the
+        residuals are encoded at once."""
+        data = self.encode(residuals)
+        return Draft(len(data), lambda: data)
 
     @abstractmethod
     def encode(self, residuals: np.ndarray) -> bytes:

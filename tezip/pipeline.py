@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, CodeSpace, Predictor, RunContext
+from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, CodeSpace, Draft, Predictor, RunContext
 from tezip.container.gop import GopRecord
 from tezip.container.header import Header, informative_text
 from tezip.container.layout import crc32
@@ -47,13 +47,39 @@ def _run_predictor(
     return residuals, sides
 
 
-#: a GOP coded with one predictor: its index, side information, stage metadata, payload
-_Coded = tuple[int, list[bytes], list[Any], bytes]
+def _smaller(best: _Candidate | None, other: _Candidate) -> _Candidate:
+    """The smaller of two candidates (``best`` on a tie): told by their drafts' sizes where
+    these differ by more than their errors, else finished and measured (the finished one
+    keeps only its stream, not the draft's working memory)."""
+    if best is None:
+        return other
+    gap = other.size - best.size
+    if abs(gap) > other.draft.error + best.draft.error:
+        return other if gap < 0 else best
+    finished = [_finished(best), _finished(other)]
+    return min(finished, key=lambda candidate: candidate.size)
 
 
-def _coded_size(coded: _Coded) -> int:
-    _, sides, _, payload = coded
-    return len(payload) + sum(len(side) for side in sides)
+def _finished(candidate: _Candidate) -> _Candidate:
+    if candidate.draft.error == 0:
+        return candidate
+    payload = candidate.draft.finish()
+    return replace(candidate, draft=Draft(len(payload), lambda: payload))
+
+
+@dataclass
+class _Candidate:
+    """A GOP prepared with one predictor: its index, side information, stage metadata and
+    the entropy stage's draft."""
+
+    index: int
+    sides: list[bytes]
+    metas: list[Any]
+    draft: Draft
+
+    @property
+    def size(self) -> float:
+        return self.draft.size + sum(len(side) for side in self.sides)
 
 
 def _prediction_cost(
@@ -148,15 +174,19 @@ class Pipeline:
 
     def encode(self, frames: np.ndarray, first: int) -> GopRecord:
         """Code one GOP of frames ``(n, *frame_shape)``; with several finalist predictors
-        (see :meth:`finalists`) each codes it in full and the smallest result is kept."""
+        (see :meth:`finalists`) each takes it to the entropy stage's draft and only the
+        smallest is finished."""
         quantized = self.quantizer.quantize(frames)
         codes = quantized.codes
         bits = codes.dtype.itemsize * 8
         space = self.quantizer.space(quantized.offset, bits, quantized.phase)
         with gpu_failures(f"coding the frames from {first}"):
-            finalists = self.finalists(codes, space)
-            coded = [self._code(index, space, codes) for index in finalists]
-        chosen, sides, metas, payload = min(coded, key=_coded_size)
+            best: _Candidate | None = None
+            for index in self.finalists(codes, space):
+                best = _smaller(best, self._candidate(index, space, codes))
+            assert best is not None  # there is always a finalist
+            payload = best.draft.finish()
+        chosen, sides, metas = best.index, best.sides, best.metas
         positions = np.flatnonzero(quantized.outliers)
         exact = b""
         if positions.size:
@@ -178,14 +208,15 @@ class Pipeline:
             phase=quantized.phase if self.quantizer.phased else None,
         )
 
-    def _code(self, index: int, space: CodeSpace, codes: np.ndarray) -> _Coded:
-        """Predict a GOP's codes with one predictor and run the coding stages."""
+    def _candidate(self, index: int, space: CodeSpace, codes: np.ndarray) -> _Candidate:
+        """Predict a GOP's codes with one predictor and run the coding stages up to the
+        entropy stage's draft."""
         residuals, sides = _run_predictor(self.predictors[index], space, codes)
         metas = []
         for stage in self.transforms:
             residuals, meta = stage.encode(residuals)
             metas.append(meta)
-        return index, sides, metas, self.entropy.encode(residuals)
+        return _Candidate(index, sides, metas, self.entropy.draft(residuals))
 
     def decode(self, record: GopRecord) -> np.ndarray:
         """Frames of one GOP, each verified against its stored checksum."""

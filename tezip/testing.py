@@ -56,6 +56,11 @@ def check_stage(cls: type[ArrayToArrayStage] | type[ArrayToBytesStage], **option
             data = encoder.encode(array)
             assert isinstance(data, bytes), f"{cls.id}.encode must return bytes"
             assert data == cls(**options).encode(array), f"{cls.id} encoding is not deterministic"
+            draft = cls(**options).draft(array)
+            assert draft.finish() == data, f"{cls.id}.draft finishes other bytes than encode"
+            assert abs(draft.size - len(data)) <= draft.error, (
+                f"{cls.id}.draft says {draft.size} +- {draft.error} bytes, not {len(data)}"
+            )
             decoded = decoder.decode(data, array.shape, array.dtype)
         else:
             transformed, meta = encoder.encode(array)

@@ -455,21 +455,6 @@ def decode(
     return 0, 0
 
 
-@njit(cache=True, nogil=True)
-def vertical_steps(plane: np.ndarray, steps: np.ndarray) -> int:
-    """Write the non-zero magnitudes of the vertical differences of ``plane`` ``(frames, H,
-    W)`` into ``steps``; returns how many there are."""
-    found = 0
-    for f in range(plane.shape[0]):
-        for y in range(1, plane.shape[1]):
-            for x in range(plane.shape[2]):
-                step = abs(np.int64(plane[f, y, x]) - np.int64(plane[f, y - 1, x]))
-                if step:
-                    steps[found] = step
-                    found += 1
-    return found
-
-
 def raw_regions(counts: np.ndarray) -> np.ndarray:
     """Where the raw bits of partitions of ``counts`` elements are written: partition ``b``
     from entry ``b`` on, room for symbols of ``SYMBOL_BITS`` each; the last entry is the

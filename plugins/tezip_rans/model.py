@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from tezip.errors import StreamError
-from tezip_rans.rans import TOTAL
+from tezip_rans.rans import PROBABILITY_BITS, TOTAL
 
 #: most tables one GOP may use (their decode tables stay in cache)
 MAX_TABLES = 64
@@ -144,6 +144,16 @@ def tables(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (:func:`cluster`) and each table's frequencies (:func:`normalise`)."""
     mapping, counts = cluster(histogram)
     return mapping, np.array([normalise(row) for row in counts], np.int64)
+
+
+def coded_bits(histogram: np.ndarray, mapping: np.ndarray, frequencies: np.ndarray) -> float:
+    """The information content of a histogram's tokens (contexts x tokens) coded with the
+    tables of :func:`tables`: what the rANS bytes come to, within a few bytes."""
+    used = histogram.sum(axis=1) > 0
+    counts = histogram[used]
+    rows = frequencies[mapping[used]][:, : counts.shape[1]]
+    seen = counts > 0
+    return float((counts[seen] * (PROBABILITY_BITS - np.log2(rows[seen]))).sum())
 
 
 def decode_entries(frequencies: np.ndarray) -> np.ndarray:
