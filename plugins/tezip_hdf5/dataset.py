@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from tezip.atomic import create_file, remove_stale, temporary_path
-from tezip.errors import InputError, OutputExistsError
+from tezip.errors import InputError
 from tezip.extras import require
 from tezip.io import FrameSink, FrameSource
-from tezip.io.sinks import check_parent, publish_written
+from tezip.io.sinks import check_file_output, publish_written
 from tezip.io.source import OpenFile, check_layout, reason
 
 SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5", ".nxs", ".nx5")
@@ -141,11 +141,7 @@ class Hdf5Sink(FrameSink):
     ) -> None:
         super().__init__(path, count, frame_shape, dtype)
         h5py()  # a missing h5py is an error before anything is decoded
-        check_parent(path)
-        if path.is_dir():
-            raise InputError(f"{path}: is a folder; cannot write an HDF5 file there")
-        if path.exists() and not overwrite:
-            raise OutputExistsError(f"{path}: exists")
+        check_file_output(path, "an HDF5 file", overwrite)
         self.dataset = dataset or DEFAULT_DATASET
         self.overwrite = overwrite
         self._handle: Any = None

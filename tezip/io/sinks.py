@@ -159,11 +159,7 @@ class NpySink(FrameSink):
         overwrite: bool = False,
     ) -> None:
         super().__init__(path, count, frame_shape, dtype)
-        check_parent(path)
-        if path.is_dir():
-            raise InputError(f"{path}: is a folder; cannot write a .npy file there")
-        if path.exists() and not overwrite:
-            raise OutputExistsError(f"{path}: exists")
+        check_file_output(path, "a .npy file", overwrite)
         self.overwrite = overwrite
         self._file: BinaryIO | None = None
 
@@ -464,6 +460,16 @@ def appeared(path: Path) -> OutputExistsError:
 def check_parent(path: Path) -> None:
     if not path.parent.is_dir():
         raise InputError(f"{path}: output folder {path.parent} does not exist")
+
+
+def check_file_output(path: Path, kind: str, overwrite: bool) -> None:
+    """Refuse to write a ``kind`` file (".npy", "TIFF stack" ...) at ``path`` when its folder
+    is missing, it is a folder, or it exists and may not be replaced."""
+    check_parent(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; cannot write {kind} there")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: exists")
 
 
 def _recorded_list(source: dict[str, Any], key: str) -> list[Any] | None:

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from tezip.atomic import create_file, remove_stale, temporary_path
-from tezip.errors import InputError, OutputExistsError
+from tezip.errors import InputError
 from tezip.extras import require
-from tezip.io.sinks import FrameSink, check_parent, publish_written
+from tezip.io.sinks import FrameSink, check_file_output, publish_written
 from tezip.io.source import FrameSource, OpenFile, check_layout, reason
 
 SUFFIXES = (".tif", ".tiff")
@@ -124,11 +124,7 @@ class TiffStackSink(FrameSink):
     ) -> None:
         super().__init__(path, count, frame_shape, dtype)
         tifffile()  # a missing tifffile is an error before anything is decoded
-        check_parent(path)
-        if path.is_dir():
-            raise InputError(f"{path}: is a folder; cannot write a TIFF stack there")
-        if path.exists() and not overwrite:
-            raise OutputExistsError(f"{path}: exists")
+        check_file_output(path, "a TIFF stack", overwrite)
         self.overwrite = overwrite
         channels = frame_shape[2] if len(frame_shape) == 3 else 1
         self._photometric = "rgb" if channels in (3, 4) else "minisblack"
