@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -112,6 +112,8 @@ class RansStage(ArrayToBytesStage):
             return super().draft(residuals)
         gop = prepare(residuals, self.effort)
         found = _analysed(gop)
+        # a draft waiting to be finished keeps its tokens, not the field they came from
+        gop = replace(gop, field=np.empty((0, *gop.field.shape[1:]), gop.field.dtype))
         mapping, frequencies = model.tables(found.histogram)
         rans_bytes = model.coded_bits(found.histogram, mapping, frequencies) / 8
         rest = gop.written(mapping, frequencies, [(b"", bits) for bits in found.raw])
