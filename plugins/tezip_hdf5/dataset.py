@@ -4,18 +4,16 @@ a new file that appears only when complete."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tezip.atomic import create_file, remove_stale, temporary_path
 from tezip.errors import InputError
 from tezip.extras import require
-from tezip.io import FrameSink, FrameSource
-from tezip.io.sinks import check_file_output, publish_written
+from tezip.io import FrameSource
+from tezip.io.sinks import LibraryFileSink
 from tezip.io.source import OpenFile, check_layout, reason
 
 SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5", ".nxs", ".nx5")
@@ -125,7 +123,7 @@ class Hdf5Source(OpenFile, FrameSource):
         }
 
 
-class Hdf5Sink(FrameSink):
+class Hdf5Sink(LibraryFileSink):
     """Writes the frames as dataset ``dataset`` (default ``/data``, chunked one frame per
     chunk, uncompressed) of a new HDF5 file; an existing file is replaced, as a whole, only
     with ``overwrite``."""
@@ -139,37 +137,19 @@ class Hdf5Sink(FrameSink):
         dtype: np.dtype,
         overwrite: bool = False,
     ) -> None:
-        super().__init__(path, count, frame_shape, dtype)
         h5py()  # a missing h5py is an error before anything is decoded
-        check_file_output(path, "an HDF5 file", overwrite)
+        super().__init__(path, count, frame_shape, dtype, "an HDF5 file", overwrite)
         self.dataset = dataset or DEFAULT_DATASET
-        self.overwrite = overwrite
-        self._handle: Any = None
 
-    def _start(self) -> Path:
-        remove_stale(self.path.parent)
-        temp = temporary_path(self.path, ".tmp")
-        create_file(temp).close()  # claimed exclusively; h5py writes it by name
-        self._handle = h5py().File(temp, "w")
-        self._handle.create_dataset(
+    def _open(self, temp: Path) -> Any:
+        handle = h5py().File(temp, "w")
+        handle.create_dataset(
             self.dataset,
             shape=(self.count, *self.frame_shape),
             dtype=self.dtype,
             chunks=(1, *self.frame_shape),
         )
-        return temp
+        return handle
 
     def _write(self, frames: np.ndarray, first: int) -> None:
         self._handle[self.dataset][first : first + len(frames)] = frames
-
-    def _publish(self, temp: Path) -> None:
-        self._handle.close()
-        publish_written(temp, self.path, self.overwrite)
-
-    def _discard(self, temp: Path) -> None:
-        try:
-            with contextlib.suppress(Exception):  # the output is removed anyway
-                if self._handle is not None:
-                    self._handle.close()
-        finally:
-            temp.unlink(missing_ok=True)

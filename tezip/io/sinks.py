@@ -442,6 +442,50 @@ def output_kind(output: str, fmt: str | None, source_kind: object) -> str:
     return "images" if source_kind == "images" else "npy"
 
 
+class LibraryFileSink(FrameSink):
+    """A sink whose one file a library writes by name through a handle (tifffile, h5py):
+    the file is claimed exclusively under a temporary name and the handle opened on it; on
+    commit the handle is closed and the file published, on failure closed quietly and the
+    file removed."""
+
+    def __init__(
+        self,
+        path: Path,
+        count: int,
+        frame_shape: tuple[int, ...],
+        dtype: np.dtype,
+        kind: str,
+        overwrite: bool,
+    ) -> None:
+        super().__init__(path, count, frame_shape, dtype)
+        check_file_output(path, kind, overwrite)
+        self.overwrite = overwrite
+        self._handle: Any = None
+
+    @abstractmethod
+    def _open(self, temp: Path) -> Any:
+        """The library's handle, writing the file ``temp``."""
+
+    def _start(self) -> Path:
+        remove_stale(self.path.parent)
+        temp = temporary_path(self.path, ".tmp")
+        create_file(temp).close()  # claimed exclusively; the library writes it by name
+        self._handle = self._open(temp)
+        return temp
+
+    def _publish(self, temp: Path) -> None:
+        self._handle.close()
+        publish_written(temp, self.path, self.overwrite)
+
+    def _discard(self, temp: Path) -> None:
+        try:
+            with suppress(Exception):  # the output is removed anyway
+                if self._handle is not None:
+                    self._handle.close()
+        finally:
+            temp.unlink(missing_ok=True)
+
+
 def publish_written(temp: Path, path: Path, overwrite: bool) -> None:
     """Flush ``temp``, a file another library wrote and closed, to disk and give it the name
     ``path`` (:func:`tezip.atomic.publish`)."""

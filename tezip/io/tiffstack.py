@@ -9,17 +9,15 @@ frames in page order. Photometric interpretations that a reader would have to co
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tezip.atomic import create_file, remove_stale, temporary_path
 from tezip.errors import InputError
 from tezip.extras import require
-from tezip.io.sinks import FrameSink, check_file_output, publish_written
+from tezip.io.sinks import LibraryFileSink
 from tezip.io.source import FrameSource, OpenFile, check_layout, reason
 
 SUFFIXES = (".tif", ".tiff")
@@ -110,7 +108,7 @@ class TiffStackSource(OpenFile, FrameSource):
         }
 
 
-class TiffStackSink(FrameSink):
+class TiffStackSink(LibraryFileSink):
     """Writes the frames as one multi-page TIFF (a page per frame, uncompressed; BigTIFF
     past 4 GiB), RGB where the frames have 3 or 4 channels, grey otherwise."""
 
@@ -122,41 +120,22 @@ class TiffStackSink(FrameSink):
         dtype: np.dtype,
         overwrite: bool = False,
     ) -> None:
-        super().__init__(path, count, frame_shape, dtype)
         tifffile()  # a missing tifffile is an error before anything is decoded
-        check_file_output(path, "a TIFF stack", overwrite)
-        self.overwrite = overwrite
+        super().__init__(path, count, frame_shape, dtype, "a TIFF stack", overwrite)
         channels = frame_shape[2] if len(frame_shape) == 3 else 1
         self._photometric = "rgb" if channels in (3, 4) else "minisblack"
         extra = channels - (3 if self._photometric == "rgb" else 1)
         self._extrasamples = ["unassalpha"] * extra if extra else None
-        self._writer: Any = None
 
-    def _start(self) -> Path:
-        remove_stale(self.path.parent)
-        temp = temporary_path(self.path, ".tmp")
-        create_file(temp).close()  # claimed exclusively; tifffile writes it by name
+    def _open(self, temp: Path) -> Any:
         total = self.count * int(np.prod(self.frame_shape)) * self.dtype.itemsize
-        self._writer = tifffile().TiffWriter(temp, bigtiff=total > BIGTIFF_BYTES)
-        return temp
+        return tifffile().TiffWriter(temp, bigtiff=total > BIGTIFF_BYTES)
 
     def _write(self, frames: np.ndarray, first: int) -> None:
         for frame in frames:
-            self._writer.write(
+            self._handle.write(
                 frame,
                 contiguous=True,
                 photometric=self._photometric,
                 extrasamples=self._extrasamples,
             )
-
-    def _publish(self, temp: Path) -> None:
-        self._writer.close()
-        publish_written(temp, self.path, self.overwrite)
-
-    def _discard(self, temp: Path) -> None:
-        try:
-            with contextlib.suppress(Exception):  # the output is removed anyway
-                if self._writer is not None:
-                    self._writer.close()
-        finally:
-            temp.unlink(missing_ok=True)
