@@ -23,6 +23,7 @@ import tezip
 import tezip.archive
 from tezip.atomic import HOST, publish
 from tezip.cli import cli
+from tezip.container.reader import ArchiveFile
 from tezip.container.writer import ArchiveWriter
 from tezip.errors import InputError
 
@@ -229,3 +230,23 @@ def test_running_out_of_memory_is_one_line(tmp_path: Path, monkeypatch: pytest.M
     )
     assert result.exit_code == 1 and result.output == "Error: not enough memory for these frames\n"
     assert listing(tmp_path) == ["a.tez"]
+
+
+@pytest.mark.parametrize("output", ["out.tif", "out.h5"])
+def test_a_failed_unpack_to_a_library_written_file_leaves_nothing(
+    stack: Path, tmp_path: Path, output: str
+) -> None:
+    """TIFF stacks and HDF5 files are written by their libraries; a damaged second group of
+    frames must still remove the half-written file."""
+    pytest.importorskip("tifffile" if output.endswith(".tif") else "h5py")
+    archive = tmp_path / "a.tez"
+    tezip.pack(stack, archive, gop=4)
+    gops = ArchiveFile(archive).gops
+    assert len(gops) == 2
+    damaged_at = gops[1].section.offset + gops[1].section.length // 2
+    data = bytearray(archive.read_bytes())
+    data[damaged_at] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    result = CliRunner().invoke(cli, ["unpack", str(archive), "-o", str(tmp_path / output)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert listing(tmp_path) == ["a.tez", "stack.npy"]
