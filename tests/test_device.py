@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -142,3 +145,16 @@ def test_other_failures_of_a_stage_are_not_device_errors(monkeypatch: pytest.Mon
     monkeypatch.setattr(RansStage, "draft", fails)
     with pytest.raises(RuntimeError, match="lookalike"):
         tezip.encode(np.zeros((2, 4, 4), np.uint8))
+
+
+@pytest.mark.skipif(device.driver_present(), reason="this machine has a CUDA driver")
+def test_without_a_driver_no_gpu_library_is_imported_to_look_for_a_gpu() -> None:
+    """Looking for a GPU imported numba.cuda (a twentieth of a second) on every pack."""
+    code = (
+        "import sys, numpy as np, tezip; tezip.encode(np.zeros((2, 8, 8), np.uint8));"
+        "print(sorted(m for m in ('numba.cuda', 'torch', 'cupy') if m in sys.modules))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -8,21 +8,51 @@ library it runs on: asking torch costs seconds, so a run that needs no device ne
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, wraps
 
 from tezip.errors import DependencyError, DeviceError, InputError
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
+@cache
+def driver_present() -> bool:
+    """True when NVIDIA's CUDA driver library loads (from the loader's path, or where
+    ``NUMBA_CUDA_DRIVER`` says): no library sees a GPU without it, and asking this first
+    spares a machine without one the import of numba.cuda or torch."""
+    default = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
+    for name in filter(None, (os.environ.get("NUMBA_CUDA_DRIVER"), default)):
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
+
+
+def _needs_driver(detector: Callable[[], bool]) -> Callable[[], bool]:
+    """``detector`` asked only where the driver is present."""
+
+    @wraps(detector)
+    def checked() -> bool:
+        return driver_present() and detector()
+
+    return checked
+
+
+@_needs_driver
 def _cupy_sees_gpu() -> bool:
     import cupy
 
     return bool(cupy.cuda.runtime.getDeviceCount())
 
 
+@_needs_driver
 def _numba_sees_gpu() -> bool:
     from numba import cuda
     from numba.core import config
@@ -30,6 +60,7 @@ def _numba_sees_gpu() -> bool:
     return not config.ENABLE_CUDASIM and bool(cuda.is_available())  # a simulator is no GPU
 
 
+@_needs_driver
 def _torch_sees_gpu() -> bool:
     import torch
 
