@@ -167,10 +167,9 @@ def _reading(
         wide = value_ranges(bits, np.ones(planes, bool))
         for plane in range(planes):
             if plane != REFERENCE:
-                alone = costs[plane, int(offset_binary[plane])]
                 related_cost = _med_cost(related[:, plane : plane + 1], wide[plane], share)
-                relative[plane] = related_cost < alone
-                chosen[plane] = min(related_cost, alone)
+                relative[plane] = related_cost < chosen[plane]
+                chosen[plane] = min(related_cost, chosen[plane])
     return offset_binary, relative, to_field(bands, offset_binary, relative), chosen
 
 

@@ -518,9 +518,11 @@ def analysed(field: np.ndarray, parameters: np.ndarray, rows: int, threads: int 
     contexts = np.empty(field.size, np.uint16)
     tokens = np.empty(field.size, np.uint8)
     first_elements = starts(counts)
+    ranges = partition_ranges(counts, threads)
 
     def part(span: tuple[int, int]) -> np.ndarray:
-        own = np.zeros_like(histogram)
+        # one range counts into the histogram itself; several each into their own
+        own = histogram if len(ranges) == 1 else np.zeros_like(histogram)
         first, stop = span
         analyse(
             field,
@@ -538,7 +540,8 @@ def analysed(field: np.ndarray, parameters: np.ndarray, rows: int, threads: int 
         )
         return own
 
-    for own in thread_map(part, partition_ranges(counts, threads), threads):
-        histogram += own
+    for own in thread_map(part, ranges, threads):
+        if own is not histogram:
+            histogram += own
     pieces = [raw[a:b].tobytes() for a, b in zip(raw_starts, raw_ends, strict=True)]
     return Analysis(histogram, contexts, tokens, counts, pieces)
