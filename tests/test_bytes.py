@@ -111,7 +111,7 @@ def test_an_incomplete_archive_is_never_published(frames: np.ndarray, tmp_path: 
 
 def test_a_worker_encodes_gops_from_the_header_alone(frames: np.ndarray) -> None:
     packer, source = prepare(frames, abs=0.05, gop=4, level=8)
-    worker = Packer.from_header(packer.header, thorough=True)
+    worker = Packer.from_header(packer.header, packer.pipeline.encoding)
     stream = io.BytesIO()
     writer = ContainerWriter(stream, packer.header)
     groups = list(worker.groups(source, 8, 17)) + list(worker.groups(source, 0, 8))

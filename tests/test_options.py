@@ -11,6 +11,7 @@ import pytest
 
 import tezip
 from tezip.errors import BoundError, OptionError, OutputExistsError, TezipWarning
+from tezip.packing import Packer, prepare
 
 
 @pytest.fixture
@@ -222,6 +223,25 @@ def test_levels_choose_the_entropy_stage(
     with tezip.open(path) as opened:
         assert opened.header.stages[-1]["id"] == entropy
         np.testing.assert_array_equal(opened[:], frames)
+
+
+@pytest.mark.parametrize(("level", "effort"), [(2, 1), (3, 1), (4, 2), (6, 2), (7, 3), (9, 3)])
+def test_a_level_reaches_the_encoder_and_its_workers(
+    level: int, effort: int, frames: np.ndarray
+) -> None:
+    """The header keeps no encoder effort, so the pipeline rebuilt from it (the packer's, a
+    cluster worker's) must be given it beside the header."""
+    packer, _ = prepare(frames, level=level)
+    assert packer.pipeline.entropy.effort == effort
+    worker = Packer.from_header(packer.header, packer.pipeline.encoding)
+    assert worker.pipeline.entropy.effort == effort
+    assert worker.pipeline.encoding.thorough == (level >= 8)
+
+
+def test_entropy_options_only_an_encoder_uses_still_reach_it(frames: np.ndarray) -> None:
+    packer, _ = prepare(frames, entropy_options={"effort": 3})
+    assert packer.pipeline.entropy.effort == 3
+    assert "effort" not in packer.header.stages[-1]["configuration"]
 
 
 @pytest.mark.parametrize("level", [0, 10, 2.5, True, "5"])

@@ -52,19 +52,20 @@ def _distributed() -> Any:
 
 
 @functools.lru_cache(maxsize=4)
-def _worker_packer(header: bytes, thorough: bool) -> Packer:
-    """The packer a worker process builds once per archive, from the encoded header."""
+def _worker_packer(header: bytes, encoding: bytes) -> Packer:
+    """The packer a worker process builds once per archive, from the encoded header and
+    the pickled :class:`~tezip.pipeline.Encoding`."""
     record = unpack_msgpack(header, "header", HeaderError)
-    return Packer.from_header(header_from_record(record), thorough)
+    return Packer.from_header(header_from_record(record), pickle.loads(encoding))
 
 
 def encode_block(
-    header: bytes, thorough: bool, source: bytes, start: int, stop: int, shift: int
+    header: bytes, encoding: bytes, source: bytes, start: int, stop: int, shift: int
 ) -> list[Payload]:
     """The task: every GOP of frames ``start:stop`` of ``source`` (pickled, so that a source
     the worker cannot open fails here, with its own message), numbered from ``shift``;
     ``header`` is the archive's header as msgpack."""
-    packer = _worker_packer(header, thorough)
+    packer = _worker_packer(header, encoding)
     frames: FrameSource = pickle.loads(source)
     coded: list[Payload] = []
     with budget(1):  # a Dask worker thread: its task starts no pool of its own
@@ -139,7 +140,7 @@ def pack_on_cluster(
         raise OptionError("packing on a cluster takes point-wise predictors only", "predictor")
     packer, source = prepare(data, settings)
     header = pack_msgpack(packer.header.to_record())
-    thorough = packer.pipeline.thorough
+    encoding = pickle.dumps(packer.pipeline.encoding)
     threads = max(1, sum(client.nthreads().values()))
     window = TASKS_PER_THREAD * threads
     pending = iter(blocks(source, packer, threads))
@@ -149,7 +150,7 @@ def pack_on_cluster(
         block = next(pending, None)
         if block is not None:
             task = _task_input(source, *block)
-            futures.add(client.submit(encode_block, header, thorough, *task, pure=False))
+            futures.add(client.submit(encode_block, header, encoding, *task, pure=False))
 
     log.info(
         "packing %d frames on %d worker threads, %d tasks at a time",

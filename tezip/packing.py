@@ -30,7 +30,7 @@ from tezip.device import check_device
 from tezip.errors import OptionError, TezipWarning
 from tezip.gops import GopPolicy, plan
 from tezip.io import ArraySource, FrameSource, open_source
-from tezip.pipeline import Pipeline
+from tezip.pipeline import Encoding, Pipeline
 from tezip.quantize import Quantizer, make_quantizer
 from tezip.registry import Registry, get_registry
 
@@ -154,10 +154,10 @@ class Packer:
     _embedded: set[str | None] = field(default_factory=set)
 
     @classmethod
-    def from_header(cls, header: Header, thorough: bool = False) -> Packer:
-        """The packer a worker rebuilds from a header (point-wise predictors; no models)."""
-        pipeline = Pipeline.from_header(header, get_registry())
-        pipeline.thorough = thorough
+    def from_header(cls, header: Header, encoding: Encoding | None = None) -> Packer:
+        """The packer a worker rebuilds from a header (point-wise predictors; no models)
+        and the pack's ``encoding``."""
+        pipeline = Pipeline.from_header(header, get_registry(), encoding=encoding)
         policy = GopPolicy(header.gop.get("policy") == "auto", int(header.gop["size"]))
         return cls(header, pipeline, pipeline.quantizer, policy, pipeline.predictors)
 
@@ -216,7 +216,7 @@ class Settings:
     predictors: list[Predictor]
     stages: list[ArrayToArrayStage | ArrayToBytesStage]
     context: RunContext
-    thorough: bool
+    encoding: Encoding
     embed_model: bool
     grid_phase: bool
 
@@ -238,8 +238,7 @@ class Settings:
             gop=policy.record(),
             writer=f"tezip {__version__}",
         )
-        pipeline = Pipeline.from_header(header, self.registry, self.context)
-        pipeline.thorough = self.thorough
+        pipeline = Pipeline.from_header(header, self.registry, self.context, self.encoding)
         return Packer(header, pipeline, quantizer, policy, self.predictors, self.embed_model)
 
 
@@ -282,9 +281,9 @@ def configure(
             TezipWarning,
             stacklevel=4,  # the caller of tezip.pack
         )
-    thorough = level >= THOROUGH_LEVEL
+    encoding = Encoding(level >= THOROUGH_LEVEL, tuple(entropy_options.items()))
     return Settings(
-        registry, bound, policy, predictors, stages, context, thorough, embed_model, grid_phase
+        registry, bound, policy, predictors, stages, context, encoding, embed_model, grid_phase
     )
 
 

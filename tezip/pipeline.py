@@ -93,6 +93,19 @@ def _prediction_cost(
     return entropy.trial_cost(residuals, share)
 
 
+@dataclass(frozen=True)
+class Encoding:
+    """How an encoder searches: choices that shape the bytes but that no decoder needs, so
+    the header keeps none of them; a pipeline rebuilt from the header to encode (a worker's)
+    is given them beside it."""
+
+    #: code every point-wise candidate in full instead of ranking them on a sample
+    thorough: bool = False
+    #: options of the entropy stage (``(name, value)`` pairs), also those its header
+    #: record leaves out because only its encoder uses them (``tezip.rans``'s ``effort``)
+    entropy_options: tuple[tuple[str, Any], ...] = ()
+
+
 @dataclass
 class Pipeline:
     """The decoded form of a header's pipeline: everything needed to code GOPs."""
@@ -105,20 +118,31 @@ class Pipeline:
     entropy: ArrayToBytesStage
     #: per predictor, the device the header says it was packed on (learned predictors)
     packed_on: Sequence[str | None]
-    #: encoder only: code every point-wise candidate in full instead of ranking on a sample
-    thorough: bool = False
+    #: encoder only: how it searches
+    encoding: Encoding = Encoding()
 
     @classmethod
     def from_header(
-        cls, header: Header, registry: Registry, context: RunContext | None = None
+        cls,
+        header: Header,
+        registry: Registry,
+        context: RunContext | None = None,
+        encoding: Encoding | None = None,
     ) -> Pipeline:
-        """Instantiate every stage a header names (unknown ids raise ``UnknownIdError``)."""
+        """Instantiate every stage a header names (unknown ids raise ``UnknownIdError``), to
+        encode as ``encoding`` says when given."""
         context = context or RunContext()
+        encoding = encoding or Encoding()
         quantizer = quantizer_from_configuration(header.quantizer)
         if quantizer.dtype != header.numpy_dtype:
             raise HeaderError("quantizer dtype differs from the header dtype")
         predictors = [registry.from_record("predictor", r) for r in header.predictors]
-        stages = [registry.from_record("stage", r) for r in header.stages]
+        records = list(header.stages)
+        if records and encoding.entropy_options:
+            last = records[-1]
+            configuration = {**last["configuration"], **dict(encoding.entropy_options)}
+            records[-1] = {**last, "configuration": configuration}
+        stages = [registry.from_record("stage", r) for r in records]
         *transforms, entropy = stages
         if not isinstance(entropy, ArrayToBytesStage) or not all(
             isinstance(s, ArrayToArrayStage) for s in transforms
@@ -142,6 +166,7 @@ class Pipeline:
             transforms,
             entropy,
             packed_on,
+            encoding,
         )
 
     def finalists(self, codes: np.ndarray, space: CodeSpace) -> list[int]:
@@ -157,7 +182,7 @@ class Pipeline:
             return [0]
         pointwise = [i for i, p in enumerate(self.predictors) if p.pointwise]
         others = [i for i, p in enumerate(self.predictors) if not p.pointwise]
-        if self.thorough:
+        if self.encoding.thorough:
             return pointwise + others
         if len(pointwise) > 1 and codes.shape[1] >= 2:
             sample = self.entropy.trial_sample(codes)
