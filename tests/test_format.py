@@ -41,6 +41,12 @@ VALID = sorted((VECTORS / "valid").glob("*.tez"))
 INVALID = sorted((VECTORS / "invalid").glob("*.tez"))
 #: libzstd that compressed the released valid vectors: only it reproduces their exact bytes
 WRITTEN_WITH_ZSTD = (1, 5, 7)
+#: released vectors that today's encoder codes differently, with the reason: each still
+#: decodes to its sidecar's data and header (``--check`` reads the released bytes), and a
+#: change of the encoder's choices that rewrites a vector is made deliberately, here
+RECODED = {
+    "rans_partitions.tez": "2026-12-01: the choices' sample bands reach the frames' edges",
+}
 #: NumPy major version that made the vectors' inputs: NumPy 1's ``np.exp`` rounds float64
 #: results differently, so a lossless float64 vector's input differs there
 WRITTEN_WITH_NUMPY = 2
@@ -282,7 +288,8 @@ def test_invalid_vectors_derive_from_the_released_valid_ones(tmp_path: Path) -> 
 
 
 def test_regenerating_reproduces_the_vectors(tmp_path: Path) -> None:
-    """A fresh run writes the same set; the same bytes where libzstd is the same version."""
+    """A fresh run writes the same set; the same bytes where libzstd is the same version,
+    but for the vectors the encoder now codes otherwise (:data:`RECODED`)."""
     assert make_vectors.main(["--out", str(tmp_path)]) == 0
     if int(np.__version__.split(".")[0]) != WRITTEN_WITH_NUMPY:
         pytest.skip(f"NumPy {np.__version__} may compute the vectors' inputs differently")
@@ -297,7 +304,8 @@ def test_regenerating_reproduces_the_vectors(tmp_path: Path) -> None:
         pytest.skip(f"libzstd {zstandard.ZSTD_VERSION} may compress differently")
     for released in VALID + INVALID:
         fresh = tmp_path / released.parent.name / released.name
-        assert fresh.read_bytes() == released.read_bytes(), released.name
+        if released.name not in RECODED:
+            assert fresh.read_bytes() == released.read_bytes(), released.name
 
 
 # ------------------------------------------------------------------------------ hostile headers

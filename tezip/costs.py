@@ -61,8 +61,10 @@ def row_bands(frames: np.ndarray, rows: int = 8, budget: int = 1 << 15) -> np.nd
     columns = min(width, max(64, budget // (RUN * bands * band)))
     run = max(RUN, budget // (bands * band * columns))
     first = max(0, (frames_count - run) // 2)
-    centres = (np.arange(bands) + 0.5) * height / bands
-    tops = np.clip(np.round(centres - band / 2), 0, height - band).astype(np.int64)
+    # the first and last bands reach the edges, where frames often hold what their middle
+    # lacks (overlays, scale bars, detector borders); a single band sits in the middle
+    ends = (0, height - band) if bands > 1 else ((height - band) / 2,) * 2
+    tops = np.round(np.linspace(*ends, bands)).astype(np.int64)
     chosen = (tops[:, None] + np.arange(band)).ravel()
     left = (width - columns) // 2
     return np.ascontiguousarray(frames[first : first + run][:, chosen, left : left + columns])
