@@ -11,7 +11,7 @@ from residuals import DTYPES, residual_arrays
 from tezip.errors import InputError, StreamError
 from tezip.parallel import budget
 from tezip_rans import elements, field, kernels, model, stream
-from tezip_rans.stage import RansStage
+from tezip_rans.stage import DRAFT_SHARE, DRAFT_SLACK, EFFORTS, RansStage
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -95,6 +95,40 @@ def test_compresses_what_it_should() -> None:
     assert len(RansStage().encode(sparse)) < sparse.size / 20
     ramp = np.broadcast_to(np.arange(64, dtype=np.uint16) * 7, (4, 64, 64)).copy()
     assert len(RansStage().encode(ramp)) < 400
+
+
+def _misleading_overlay() -> np.ndarray:
+    """RGB codes whose R and B planes hold isolated specks in exactly the rows the choices'
+    sample reads, and smooth ramps in every row it skips: on the sample, no spatial
+    prediction looks cheapest for them; over the GOP it codes them twice as large."""
+    rng = np.random.default_rng(7)
+    frames, height, width = 4, 96, 64
+    rows, columns = np.arange(height)[None, :, None], np.arange(width)[None, None, :]
+    green = columns + 2 * rows + rng.integers(0, 3, (frames, height, width))
+    sampled = np.zeros(height, bool)
+    tops = np.round(np.linspace(0, height - 8, 8)).astype(int)
+    sampled[tops[:, None] + np.arange(8)] = True
+    specks = (rng.random((frames, height, width)) < 0.05) * 40
+    overlay = np.where(sampled[None, :, None], specks, (3 * columns + 5 * rows) % 120 + 60)
+    return (np.stack([green + overlay, green, green + overlay], axis=-1) % 256).astype(np.uint8)
+
+
+def test_the_exhaustive_effort_never_codes_larger_than_a_sampled_choice() -> None:
+    overlay = _misleading_overlay()
+    sizes = {effort: len(RansStage(effort).encode(overlay)) for effort in EFFORTS}
+    assert sizes[2] > 1.5 * sizes[1]  # the sample misleads effort 2
+    assert sizes[3] <= min(sizes[1], sizes[2]) + DRAFT_SLACK + DRAFT_SHARE * sizes[3]
+
+
+@given(residual_arrays())
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_every_effort_round_trips_and_the_exhaustive_one_is_smallest(array: np.ndarray) -> None:
+    sizes = {}
+    for effort in EFFORTS:
+        data = RansStage(effort).encode(array)
+        np.testing.assert_array_equal(RansStage().decode(data, array.shape, array.dtype), array)
+        sizes[effort] = len(data)
+    assert sizes[3] <= min(sizes[1], sizes[2]) + DRAFT_SLACK + DRAFT_SHARE * sizes[3]
 
 
 @given(st.integers(-(2**33) + 1, 2**33 - 1))

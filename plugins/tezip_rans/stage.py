@@ -26,8 +26,11 @@ from tezip_rans.choices import (
 from tezip_rans.field import can_relate, field_dtype, from_field, planes_of, to_field
 
 #: encoder efforts: 1 tries the median edge detector only, 2 every spatial predictor and
-#: three threshold scales, 3 also finer scales
+#: three threshold scales (both choosing on a sample), 3 codes the choices of every effort,
+#: finer scales too, over the whole GOP and keeps the smallest
 EFFORTS = (1, 2, 3)
+#: the effort that drafts the choices of every effort in full
+EXHAUSTIVE = 3
 #: most elements a partition's rANS bytes can hold: no token has a frequency above
 #: ``TOTAL - 1``, so each decoded element shrinks the state by more than 3.08e-4 bits, and a
 #: partition's bytes bring 8 bits each (spec/stages/tezip.rans.md, section 7)
@@ -110,31 +113,22 @@ class RansStage(ArrayToBytesStage):
         the rANS pass waits for ``finish``."""
         if self.device == "cuda":
             return super().draft(residuals)
-        gop = prepare(residuals, self.effort)
-        found = _analysed(gop)
-        # a draft waiting to be finished keeps its tokens, not the field they came from
-        gop = replace(gop, field=np.empty((0, *gop.field.shape[1:]), gop.field.dtype))
-        mapping, frequencies = model.tables(found.histogram)
-        rans_bytes = model.coded_bits(found.histogram, mapping, frequencies) / 8
-        rest = gop.written(mapping, frequencies, [(b"", bits) for bits in found.raw])
-        size = len(rest) + rans_bytes + rans.STATE_BYTES * len(found.raw)
-
-        def finish() -> bytes:
-            return gop.written(*_encoded(found, mapping, frequencies))
-
-        return Draft(size, finish, DRAFT_SLACK + DRAFT_SHARE * size)
+        best = _smallest(residuals, self.effort)
+        return Draft(best.size, best.stream, DRAFT_SLACK + DRAFT_SHARE * best.size)
 
     def encode_batch(self, gops: Sequence[np.ndarray]) -> list[bytes]:
         """Encode GOPs, each as :meth:`encode` does; on a GPU the GOPs of one field shape
         share every kernel launch."""
-        batch = [prepare(residuals, self.effort) for residuals in gops]
-        if self.device == "cuda":
-            coded = _coded_on_gpu(batch)
-        else:
-            coded = [
-                _encoded(found, *model.tables(found.histogram)) for found in map(_analysed, batch)
+        if self.device == "cuda":  # exhaustive choices are made on the CPU: the same bytes
+            batch = [
+                _smallest(residuals, self.effort).gop
+                if self.effort == EXHAUSTIVE
+                else prepare(residuals, self.effort)
+                for residuals in gops
             ]
-        return [gop.written(*result) for gop, result in zip(batch, coded, strict=True)]
+            coded = _coded_on_gpu(batch)
+            return [gop.written(*result) for gop, result in zip(batch, coded, strict=True)]
+        return [_smallest(residuals, self.effort).stream() for residuals in gops]
 
     def decode(self, data: bytes, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
@@ -189,15 +183,80 @@ class Prepared:
         return stream.write(relatable, self.choices, self.rows, clusters, frequencies, partitions)
 
 
-def prepare(residuals: np.ndarray, effort: int) -> Prepared:
-    """Check one GOP of residuals and make the encoder's choices for it."""
+def _checked(residuals: np.ndarray) -> np.ndarray:
     if residuals.dtype.kind != "u" or residuals.ndim not in (3, 4) or not residuals.size:
         raise InputError("tezip.rans encodes non-empty unsigned arrays (frames, H, W[, C])")
-    residuals = np.ascontiguousarray(residuals, residuals.dtype.newbyteorder("="))
-    choices = choose(residuals, effort)
+    return np.ascontiguousarray(residuals, residuals.dtype.newbyteorder("="))
+
+
+def prepare(residuals: np.ndarray, effort: int) -> Prepared:
+    """Check one GOP of residuals and make the encoder's choices for it on a sample."""
+    checked = _checked(residuals)
+    return _prepared(checked, choose(checked, effort))
+
+
+def _prepared(residuals: np.ndarray, choices: Choices) -> Prepared:
     field = to_field(residuals, choices.offset_binary, choices.relative)
     bits = residuals.dtype.itemsize * 8
     return Prepared(residuals.shape, bits, choices, field, partition_rows(field.shape))
+
+
+@dataclass
+class _Drafted:
+    """A GOP through the statistics pass, with its tables and its stream's size (within
+    bytes: the tokens' information content under the tables)."""
+
+    gop: Prepared
+    found: kernels.Analysis
+    mapping: np.ndarray
+    frequencies: np.ndarray
+    size: float
+
+    def stream(self) -> bytes:
+        """The rANS pass: the GOP's stream."""
+        return self.gop.written(*_encoded(self.found, self.mapping, self.frequencies))
+
+
+def _drafted(gop: Prepared) -> _Drafted:
+    found = _analysed(gop)
+    # a draft waiting to be finished keeps its tokens, not the field they came from
+    gop = replace(gop, field=np.empty((0, *gop.field.shape[1:]), gop.field.dtype))
+    mapping, frequencies = model.tables(found.histogram)
+    rans_bytes = model.coded_bits(found.histogram, mapping, frequencies) / 8
+    rest = gop.written(mapping, frequencies, [(b"", bits) for bits in found.raw])
+    size = len(rest) + rans_bytes + rans.STATE_BYTES * len(found.raw)
+    return _Drafted(gop, found, mapping, frequencies, size)
+
+
+def _smallest(residuals: np.ndarray, effort: int) -> _Drafted:
+    """The GOP drafted with the choices of ``effort``; at :data:`EXHAUSTIVE`, with those of
+    every effort (each distinct one drafted in full), the smallest, the first of equals.
+    Sample-made choices rank closely sized options by noise: at effort 2 or 3 they can code
+    a GOP larger than effort 1 does."""
+    residuals = _checked(residuals)
+    efforts = EFFORTS if effort == EXHAUSTIVE else (effort,)
+    options: list[Choices] = []
+    for choices in (choose(residuals, e) for e in efforts):
+        if not any(_same(choices, other) for other in options):
+            options.append(choices)
+    drafts = (_drafted(_prepared(residuals, choices)) for choices in options)
+    best: _Drafted | None = None
+    for draft in drafts:  # one at a time: a draft holds its tokens
+        if best is None or draft.size < best.size:
+            best = draft
+    assert best is not None
+    return best
+
+
+def _same(one: Choices, other: Choices) -> bool:
+    return all(
+        np.array_equal(a, b)
+        for a, b in (
+            (one.offset_binary, other.offset_binary),
+            (one.relative, other.relative),
+            (one.parameters, other.parameters),
+        )
+    )
 
 
 def _coded_on_gpu(batch: Sequence[Prepared]) -> list[Coded]:
