@@ -336,6 +336,14 @@ def _wide(rng: np.random.Generator) -> np.ndarray:
     return frames.astype(np.uint8)
 
 
+def _noisy(rng: np.random.Generator) -> np.ndarray:
+    """Detector-like 16-bit frames: a smooth signal under strong pixel noise, where
+    ``tezip.rans``'s average predictor (version 2) codes smallest."""
+    return (_smooth(rng, (3, 16, 24), 100) + 3000 + rng.normal(0, 60, (3, 16, 24))).astype(
+        np.uint16
+    )
+
+
 def _uint32(rng: np.random.Generator) -> np.ndarray:
     values = _smooth(rng, (2, 6, 6), 1e9) + 2.5e9
     # values past the uint32 range become 0, as the unchecked cast that wrote the released
@@ -431,6 +439,12 @@ VALID_VECTORS = [
         "rans_partitions",
         "uint8 frames 1024 wide, lossless, tezip.zero: several tezip.rans partitions",
         _wide,
+        {**NEW_DEFAULTS, "predictor": "tezip.zero"},
+    ),
+    ValidVector(
+        "rans_average",
+        "noisy uint16, lossless, tezip.zero: tezip.rans version 2, its average predictor",
+        _noisy,
         {**NEW_DEFAULTS, "predictor": "tezip.zero"},
     ),
     ValidVector(
@@ -809,6 +823,11 @@ INVALID_VECTORS = [
                   "unknown layout byte",
                   lambda s: s.patch(s.gop_blob(0, 0), b"\x07", fix=s.offset("GOPD")),
                   structural=False, source="rans_uint16_previous"),
+    InvalidVector("rans_average_in_version_1", "tezip.rans version 1 in the header, its stream "
+                  "naming the average predictor of version 2", STREAM,
+                  "spatial predictor unknown to version 1",
+                  _header(lambda h: h["stages"][-1].update(version=1)),
+                  structural=False, source="rans_average"),
     InvalidVector("rans_initial_state", "GOP 0's first tezip.rans partition starts in another "
                   "state, CRC fixed", STREAM, "partition 0 is damaged", _rans_initial_state,
                   structural=False, source="rans_uint16_previous"),

@@ -13,9 +13,12 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import leading_zeros
 
-#: spatial predictors of a plane (the stream stores one per plane)
-NONE, WEST, NORTH, PLANE, MED = 0, 1, 2, 3, 4
-PREDICTORS = (NONE, WEST, NORTH, PLANE, MED)
+#: spatial predictors of a plane (the stream stores one per plane); AVERAGE came with
+#: version 2 of the stage
+NONE, WEST, NORTH, PLANE, MED, AVERAGE = 0, 1, 2, 3, 4, 5
+PREDICTORS = (NONE, WEST, NORTH, PLANE, MED, AVERAGE)
+#: the predictors a stream of each version of the stage may name
+PREDICTORS_OF_VERSION = {1: PREDICTORS[:5], 2: PREDICTORS}
 #: values below this are their own token; larger ones are a token plus raw low bits
 DIRECT = 16
 #: gradient contexts: 9**3 patterns of three gradients quantised to -4 .. 4, mirrored
@@ -67,6 +70,8 @@ def _predict(mode: int, west: np.int64, north: np.int64, northwest: np.int64) ->
         return north
     if mode == PLANE:
         return west + north - northwest
+    if mode == AVERAGE:  # halves the noise variance a single neighbour carries
+        return (west + north) >> 1
     return np.int64(0)
 
 

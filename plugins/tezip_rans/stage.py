@@ -64,15 +64,16 @@ def partition_rows(shape: tuple[int, ...]) -> int:
 class RansStage(ArrayToBytesStage):
     """Spatial prediction on the code grid and context-modelled rANS in independent partitions.
 
-    Each plane of the residuals is predicted from its causal neighbours (MED, west, north,
-    plane or none, chosen per GOP), colour planes optionally relative to G; every error is
-    coded with the table of its context (quantised local gradients, mirrored patterns
-    merged, and the co-located error of the previous frame), tables shared by contexts
-    where that costs fewer bytes. Partitions are bands of rows of every frame.
+    Each plane of the residuals is predicted from its causal neighbours (MED, the average
+    of west and north, west, north, plane or none, chosen per GOP), colour planes optionally
+    relative to G; every error is coded with the table of its context (quantised local
+    gradients, mirrored patterns merged, and the co-located error of the previous frame),
+    tables shared by contexts where that costs fewer bytes. Partitions are bands of rows of
+    every frame.
     """
 
     id = "tezip.rans"
-    version = 1
+    version = stream.VERSION
     devices = ("cpu", "cuda")
     decorrelates = True
     trial_margin = 0.05
@@ -134,7 +135,7 @@ class RansStage(ArrayToBytesStage):
         dtype = np.dtype(dtype)
         if dtype.kind != "u" or len(shape) not in (3, 4) or min(shape, default=0) < 1:
             raise InputError("tezip.rans decodes non-empty unsigned arrays (frames, H, W[, C])")
-        parsed = stream.read(bytes(data), tuple(shape), dtype.itemsize * 8)
+        parsed = stream.read(bytes(data), tuple(shape), dtype.itemsize * 8, self.version)
         planes = planes_of(tuple(shape), dtype.itemsize * 8)
         sizes = kernels.partition_sizes((shape[0], planes, shape[1], shape[2]), parsed.rows)
         held = np.array([end - start for start, end in parsed.rans]) * ELEMENTS_PER_BYTE

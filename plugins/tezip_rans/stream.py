@@ -20,6 +20,8 @@ from tezip_rans.choices import Choices
 from tezip_rans.field import REFERENCE, can_relate, planes_of, value_ranges
 
 LAYOUT = 0
+#: the stage version this module writes (spec/stages/tezip.rans.md); it reads 1 .. VERSION
+VERSION = 2
 MODEL_LEVEL = 3  # zstd level of the model block
 _OFFSET_BINARY = 1
 _PREDICTOR_SHIFT = 1
@@ -69,8 +71,9 @@ def write(
     return b"".join([bytes(head), *(part for pair in partitions for part in pair)])
 
 
-def read(data: bytes, shape: tuple[int, ...], bits: int) -> Stream:
-    """Parse a stream for residuals of ``shape`` and ``bits``-bit codes."""
+def read(data: bytes, shape: tuple[int, ...], bits: int, version: int = VERSION) -> Stream:
+    """Parse a stream of version ``version`` for residuals of ``shape`` and ``bits``-bit
+    codes."""
     planes = planes_of(shape, bits)
     height = shape[1]
     reader = model.Reader(data)
@@ -78,8 +81,10 @@ def read(data: bytes, shape: tuple[int, ...], bits: int) -> Stream:
         raise StreamError("tezip.rans stream has an unknown layout byte")
     flags = [reader.byte() for _ in range(planes)]
     predictors = [flag >> _PREDICTOR_SHIFT for flag in flags]
-    if any(p not in el.PREDICTORS for p in predictors):
-        raise StreamError("tezip.rans stream names an unknown spatial predictor")
+    if any(p not in el.PREDICTORS_OF_VERSION[version] for p in predictors):
+        raise StreamError(
+            f"tezip.rans stream names a spatial predictor unknown to version {version}"
+        )
     offset_binary = np.array([flag & _OFFSET_BINARY for flag in flags], bool)
     relative = np.zeros(planes, bool)
     if can_relate(shape, bits):
