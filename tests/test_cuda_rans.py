@@ -26,7 +26,7 @@ from tezip.errors import StreamError
 from tezip_rans import kernels, stream
 from tezip_rans import stage as rans_stage
 from tezip_rans.field import field_dtype, planes_of, to_field
-from tezip_rans.stage import RansStage
+from tezip_rans.stage import EFFORTS, RansStage
 
 pytestmark = pytest.mark.skipif(
     not (simulated() or device.sees_gpu("numba-cuda")), reason="needs numba's CUDA target"
@@ -39,8 +39,8 @@ def short_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rans_stage, "partition_rows", lambda shape: min(3, shape[2]))
 
 
-def on(where: str) -> RansStage:
-    stage = RansStage()
+def on(where: str, effort: int = 2) -> RansStage:
+    stage = RansStage(effort)
     stage.device = where
     return stage
 
@@ -63,6 +63,17 @@ def test_the_twins_code_and_decode_byte_for_byte(short_partitions: None, array: 
     data = on("cpu").encode(array)
     assert on("cuda").encode(array) == data
     np.testing.assert_array_equal(on("cuda").decode(data, array.shape, array.dtype), array)
+
+
+@pytest.mark.parametrize("effort", EFFORTS)
+def test_every_effort_codes_the_same_bytes_on_both_devices(
+    short_partitions: None, effort: int
+) -> None:
+    """The exhaustive effort chooses among full drafts on the CPU, then codes on the GPU."""
+    rng = np.random.default_rng(effort)
+    array = np.cumsum(rng.integers(0, 3, (3, 6, 7)), axis=2) + rng.integers(0, 9, (3, 6, 7))
+    array = array.astype(np.uint16)
+    assert on("cuda", effort).encode(array) == on("cpu", effort).encode(array)
 
 
 def test_a_batch_of_gops_is_one_launch(short_partitions: None) -> None:

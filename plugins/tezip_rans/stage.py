@@ -122,7 +122,7 @@ class RansStage(ArrayToBytesStage):
         share every kernel launch."""
         if self.device == "cuda":  # exhaustive choices are made on the CPU: the same bytes
             batch = [
-                _smallest(residuals, self.effort).gop
+                _prepared(_checked(residuals), _smallest(residuals, self.effort).gop.choices)
                 if self.effort == EXHAUSTIVE
                 else prepare(residuals, self.effort)
                 for residuals in gops
