@@ -336,12 +336,16 @@ def _wide(rng: np.random.Generator) -> np.ndarray:
     return frames.astype(np.uint8)
 
 
-def _noisy(rng: np.random.Generator) -> np.ndarray:
-    """Detector-like 16-bit frames: a smooth signal under strong pixel noise, where
-    ``tezip.rans``'s average predictor (version 2) codes smallest."""
-    return (_smooth(rng, (3, 16, 24), 100) + 3000 + rng.normal(0, 60, (3, 16, 24))).astype(
-        np.uint16
-    )
+def _noisy(signal: float) -> Callable[[np.random.Generator], np.ndarray]:
+    """Detector-like 16-bit frames: a smooth signal under pixel noise of 60 counts, where
+    ``tezip.rans``'s averages (version 2) code smallest: of west and north for a signal of
+    300, of four neighbours for one of 100."""
+
+    def make(rng: np.random.Generator) -> np.ndarray:
+        frames = _smooth(rng, (3, 16, 24), signal) + 3000
+        return (frames + rng.normal(0, 60, frames.shape)).astype(np.uint16)
+
+    return make
 
 
 def _uint32(rng: np.random.Generator) -> np.ndarray:
@@ -443,8 +447,14 @@ VALID_VECTORS = [
     ),
     ValidVector(
         "rans_average",
-        "noisy uint16, lossless, tezip.zero: tezip.rans version 2, its average predictor",
-        _noisy,
+        "noisy uint16, lossless, tezip.zero: tezip.rans version 2, predictor 5 (average)",
+        _noisy(300),
+        {**NEW_DEFAULTS, "predictor": "tezip.zero"},
+    ),
+    ValidVector(
+        "rans_smooth",
+        "noisier uint16, lossless, tezip.zero: tezip.rans version 2, predictor 6 (smooth)",
+        _noisy(100),
         {**NEW_DEFAULTS, "predictor": "tezip.zero"},
     ),
     ValidVector(

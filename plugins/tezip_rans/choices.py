@@ -120,14 +120,18 @@ def _plane_parameters(
     scale and predictor, searched as wide as ``effort`` says (``med_cost``: the median edge
     detector's cost at scale 1, known already)."""
     typical = _typical_gradient(single[:, 0])
+    known = {(el.MED, 1.0): med_cost}
 
     def cost(mode: int, scale: float) -> float:
-        if mode == el.MED and scale == 1.0:
-            return med_cost
-        return _cost(single, _row(mode, typical, scale, span), share)
+        if (mode, scale) not in known:
+            known[mode, scale] = _cost(single, _row(mode, typical, scale, span), share)
+        return known[mode, scale]
 
     scale = min(SCALES[effort], key=lambda s: cost(el.MED, s))
-    mode = min(el.PREDICTORS if effort > 1 else (el.MED,), key=lambda m: cost(m, scale))
+    tried = tuple(m for m in el.PREDICTORS if m != el.SMOOTH) if effort > 1 else (el.MED,)
+    mode = min(tried, key=lambda m: cost(m, scale))
+    if mode == el.AVERAGE:  # where averaging pays, averaging more neighbours may pay more
+        mode = min((el.AVERAGE, el.SMOOTH), key=lambda m: cost(m, scale))
     if effort > 2 and mode != el.MED:
         scale = min(SCALES[effort], key=lambda s: cost(mode, s))
     return _row(mode, typical, scale, span)[0]

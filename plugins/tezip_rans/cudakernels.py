@@ -133,10 +133,12 @@ def analyse(  # type: ignore[no-untyped-def]
                     upper = np.int64(0)
                     if not first:
                         upper = model.upper_at(above, x, last, knobs[1], knobs[2], knobs[3])
-                    north, northwest, context, flip = model._context(
+                    north, northwest, northeast, context, flip = model._context(
                         x, west, above, first, upper, classes[before, p, r, x, k], knobs
                     )
-                    prediction = el.predict(knobs[0], west, north, northwest, knobs[6], knobs[7])
+                    prediction = el.predict(
+                        knobs[0], west, north, northwest, northeast, knobs[6], knobs[7]
+                    )
                     temporal, token, bits, low = model._symbol(row[x], prediction, flip, knobs)
                     classes[now, p, r, x, k] = temporal
                     key = offset + context

@@ -13,10 +13,10 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import leading_zeros
 
-#: spatial predictors of a plane (the stream stores one per plane); AVERAGE came with
-#: version 2 of the stage
-NONE, WEST, NORTH, PLANE, MED, AVERAGE = 0, 1, 2, 3, 4, 5
-PREDICTORS = (NONE, WEST, NORTH, PLANE, MED, AVERAGE)
+#: spatial predictors of a plane (the stream stores one per plane); the averages came
+#: with version 2 of the stage
+NONE, WEST, NORTH, PLANE, MED, AVERAGE, SMOOTH = 0, 1, 2, 3, 4, 5, 6
+PREDICTORS = (NONE, WEST, NORTH, PLANE, MED, AVERAGE, SMOOTH)
 #: the predictors a stream of each version of the stage may name
 PREDICTORS_OF_VERSION = {1: PREDICTORS[:5], 2: PREDICTORS}
 #: values below this are their own token; larger ones are a token plus raw low bits
@@ -49,15 +49,18 @@ def predict(
     west: np.int64,
     north: np.int64,
     northwest: np.int64,
+    northeast: np.int64,
     low: np.int64,
     high: np.int64,
 ) -> np.int64:
     """The spatial prediction of one element, clamped to the plane's range."""
-    return min(max(_predict(mode, west, north, northwest), low), high)
+    return min(max(_predict(mode, west, north, northwest, northeast), low), high)
 
 
 @njit(cache=True)
-def _predict(mode: int, west: np.int64, north: np.int64, northwest: np.int64) -> np.int64:
+def _predict(
+    mode: int, west: np.int64, north: np.int64, northwest: np.int64, northeast: np.int64
+) -> np.int64:
     if mode == MED:  # written as selects, which compile without branches
         high = max(west, north)
         low = min(west, north)
@@ -72,6 +75,8 @@ def _predict(mode: int, west: np.int64, north: np.int64, northwest: np.int64) ->
         return west + north - northwest
     if mode == AVERAGE:  # halves the noise variance a single neighbour carries
         return (west + north) >> 1
+    if mode == SMOOTH:  # a quarter of it, for frames where noise outweighs the signal
+        return (west + north + northeast + northwest) >> 2
     return np.int64(0)
 
 

@@ -35,14 +35,17 @@ RANS_EXHAUSTED, BITS_EXHAUSTED, BAD_FINAL_STATE, TRAILING_BYTES = 1, 2, 3, 4
 @njit(cache=True)
 def _upper_neighbours(
     above: np.ndarray, first: bool, x: int, west: np.int64
-) -> tuple[np.int64, np.int64]:
-    """North and north-west of element ``x`` given its west (on a partition's first row
-    every neighbour is the west one; the first element's west is zero there, else its
-    north, and its north-west is its north)."""
+) -> tuple[np.int64, np.int64, np.int64]:
+    """North, north-west and north-east of element ``x`` given its west (on a partition's
+    first row every neighbour is the west one; the first element's west is zero there,
+    else its north, and its north-west is its north; past the last column the north-east
+    is the north)."""
     if first:
-        return west, west
+        return west, west, west
     at = np.uint64(x)
-    return above[at], above[np.uint64(max(x - 1, 0))]
+    north = above[at]
+    northeast = above[at + np.uint64(1)] if x + 1 < len(above) else north
+    return north, above[np.uint64(max(x - 1, 0))], northeast
 
 
 @njit(cache=True)
@@ -65,10 +68,10 @@ def _model_row(
     first = y == top
     for x in range(plane.shape[1]):
         west = row[x - 1] if x > 0 else (np.int64(0) if first else above[0])
-        north, northwest, key, flip = _context(
+        north, northwest, northeast, key, flip = _context(
             x, west, above, first, upper[x], before[x], parameters
         )
-        prediction[x] = el.predict(mode, west, north, northwest, low, high)
+        prediction[x] = el.predict(mode, west, north, northwest, northeast, low, high)
         context[x] = key
         sign[x] = flip
 
@@ -82,13 +85,14 @@ def _context(
     upper: np.int64,
     before: np.uint8,
     knobs: np.ndarray,
-) -> tuple[np.int64, np.int64, np.int64, np.int64]:
-    """North, north-west, context (0 .. CONTEXTS - 1) and error sign of element ``x`` of a
-    row, given its west, the row above, the row's upper gradient pattern at ``x``
+) -> tuple[np.int64, np.int64, np.int64, np.int64, np.int64]:
+    """North, north-west, north-east, context (0 .. CONTEXTS - 1) and error sign of element
+    ``x`` of a row, given its west, the row above, the row's upper gradient pattern at ``x``
     (:func:`upper_at`) and the temporal class at ``x`` in the previous frame."""
-    north, northwest = _upper_neighbours(above, first, x, west)
+    north, northwest, northeast = _upper_neighbours(above, first, x, west)
     gradient, flip = el.fold(upper, northwest, west, knobs[1], knobs[2], knobs[3])
-    return north, northwest, gradient * el.TEMPORAL_CLASSES + np.int64(before), flip
+    key = gradient * el.TEMPORAL_CLASSES + np.int64(before)
+    return north, northwest, northeast, key, flip
 
 
 @njit(cache=True)
@@ -196,6 +200,7 @@ def _decode_element(
     west: np.int64,
     north: np.int64,
     northwest: np.int64,
+    northeast: np.int64,
     table: np.int64,
     flip: np.int64,
     mode: np.int64,
@@ -226,7 +231,7 @@ def _decode_element(
     else:  # (one ``unzigzag`` after the branches, of a symbol either sets, ran 3x slower)
         error = el.unzigzag(np.uint64(token))
     error = -error if flip < 0 else error
-    prediction = el.predict(mode, west, north, northwest, low, high)
+    prediction = el.predict(mode, west, north, northwest, northeast, low, high)
     return prediction + error, error, state, position, bit_position, buffer, filled
 
 
@@ -309,13 +314,16 @@ def _decode_at(
     """Decode element ``x`` of a row given its upper gradient pattern (:func:`upper_at`) and
     its temporal class from the previous frame: its value and error, and the partition's
     new state. Inlined in numba's IR (as a call it made the CPU decoder 1.5 times slower)."""
-    north, northwest, context, flip = _context(x, west, above, first, upper, before, knobs)
+    north, northwest, northeast, context, flip = _context(
+        x, west, above, first, upper, before, knobs
+    )
     table = mapping[np.uint64(context)]
     state, position, bit_position, buffer, filled = lane
     value, error, state, position, bit_position, buffer, filled = _decode_element(
         west,
         north,
         northwest,
+        northeast,
         table,
         flip,
         knobs[0],

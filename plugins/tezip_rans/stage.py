@@ -64,8 +64,8 @@ def partition_rows(shape: tuple[int, ...]) -> int:
 class RansStage(ArrayToBytesStage):
     """Spatial prediction on the code grid and context-modelled rANS in independent partitions.
 
-    Each plane of the residuals is predicted from its causal neighbours (MED, the average
-    of west and north, west, north, plane or none, chosen per GOP), colour planes optionally
+    Each plane of the residuals is predicted from its causal neighbours (MED, averages of
+    two or four neighbours, west, north, plane or none, chosen per GOP), colour planes optionally
     relative to G; every error is coded with the table of its context (quantised local
     gradients, mirrored patterns merged, and the co-located error of the previous frame),
     tables shared by contexts where that costs fewer bytes. Partitions are bands of rows of
