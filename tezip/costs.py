@@ -54,8 +54,9 @@ def row_bands(frames: np.ndarray, rows: int = 8, budget: int = 1 << 15) -> np.nd
     per channel: bands of ``rows`` rows evenly spaced from the top rows to the bottom rows
     (at most 8 bands; one sits in the middle), cut to their middle columns where the frames
     are wide, in a run of consecutive frames from the middle of the stack (at least
-    :data:`RUN`, so that temporal predictors and context have history). Returns ``(m, bands
-    * rows, w[, C])``."""
+    :data:`RUN`, so that temporal predictors and context have history).
+
+    Returns ``(m, bands * rows, w[, C])``."""
     frames_count, height, width = frames.shape[:3]
     band = min(rows, height)
     bands = max(1, min(8, height // band))

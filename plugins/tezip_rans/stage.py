@@ -240,13 +240,9 @@ def _smallest(residuals: np.ndarray, effort: int) -> _Drafted:
     for choices in (choose(residuals, e) for e in efforts):
         if not any(_same(choices, other) for other in options):
             options.append(choices)
+    # drafted one at a time (a draft holds its tokens); ``min`` keeps the first of equals
     drafts = (_drafted(_prepared(residuals, choices)) for choices in options)
-    best: _Drafted | None = None
-    for draft in drafts:  # one at a time: a draft holds its tokens
-        if best is None or draft.size < best.size:
-            best = draft
-    assert best is not None
-    return best
+    return min(drafts, key=lambda draft: draft.size)
 
 
 def _same(one: Choices, other: Choices) -> bool:
