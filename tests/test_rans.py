@@ -197,6 +197,22 @@ def test_frequencies_keep_every_seen_token() -> None:
         assert ((frequencies > 0) == (counts > 0)).all()
 
 
+@given(st.lists(st.lists(st.integers(0, 300), min_size=1, max_size=elements.MAX_TOKENS)))
+def test_decode_tables_give_each_slot_its_token_and_each_token_its_slots(
+    counts: list[list[int]],
+) -> None:
+    padded = [row + [0] * (elements.MAX_TOKENS - len(row)) for row in counts]
+    frequencies = np.array([model.normalise(np.array(row, np.int64)) for row in padded])
+    tokens, symbols = model.decode_tables(frequencies)
+    for table, row in enumerate(frequencies):
+        starts = np.cumsum(row) - row
+        for token in np.flatnonzero(row):
+            slots = np.flatnonzero(tokens[table] == token)
+            assert slots.tolist() == list(range(starts[token], starts[token] + row[token]))
+            packed = int(symbols[table, token])
+            assert (packed & 0xFFF) + 1 == row[token] and packed >> 12 == starts[token]
+
+
 @pytest.fixture(scope="module")
 def coded() -> tuple[bytes, np.ndarray]:
     rng = np.random.default_rng(9)

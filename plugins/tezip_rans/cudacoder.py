@@ -178,8 +178,9 @@ class Uploaded:
     raw_spans: Any
     parameters: Any
     clusters: Any
-    entries: Any
-    tables: Any  # (G, 2): each GOP's decode tables in ``entries``
+    tokens: Any
+    symbols: Any
+    tables: Any  # (G, 2): each GOP's first table and the one after its last
 
 
 def upload(buffers: Sequence[bytes], streams: Sequence[Stream]) -> Uploaded:
@@ -193,8 +194,8 @@ def upload(buffers: Sequence[bytes], streams: Sequence[Stream]) -> Uploaded:
     data = np.zeros(int(ends[-1]), np.uint8)
     for start, buffer in zip(ends - sizes, buffers, strict=True):
         data[start : start + len(buffer)] = np.frombuffer(buffer, np.uint8)
-    tables = [model.decode_entries(parsed.frequencies).ravel() for parsed in streams]
-    table_ends = np.cumsum([len(table) for table in tables])
+    tokens, symbols = zip(*(model.decode_tables(p.frequencies) for p in streams), strict=True)
+    table_ends = np.cumsum([len(table) for table in tokens])
     return Uploaded(
         rows,
         len(streams),
@@ -204,8 +205,9 @@ def upload(buffers: Sequence[bytes], streams: Sequence[Stream]) -> Uploaded:
         cuda.to_device(np.concatenate([np.array(p.raw, np.int64) for p in streams])),
         cuda.to_device(np.stack([p.choices.parameters for p in streams]).astype(np.int64)),
         cuda.to_device(np.stack([p.clusters for p in streams]).astype(np.int64)),
-        cuda.to_device(np.concatenate(tables)),
-        cuda.to_device(np.stack([table_ends - [len(t) for t in tables], table_ends], axis=1)),
+        cuda.to_device(np.concatenate(tokens).ravel()),
+        cuda.to_device(np.concatenate(symbols).ravel()),
+        cuda.to_device(np.stack([table_ends - [len(t) for t in tokens], table_ends], axis=1)),
     )
 
 
@@ -228,7 +230,8 @@ def decode(
         height,
         batch.parameters,
         batch.clusters,
-        batch.entries,
+        batch.tokens,
+        batch.symbols,
         batch.tables,
         workspace,
         cuda.device_array((2, planes, rows, width, partitions), np.uint8),

@@ -21,6 +21,7 @@ from numba import cuda
 
 from tezip.devicetwins import twin_module
 from tezip_rans import elements, kernels, rans
+from tezip_rans.model import SYMBOL_STRIDE
 
 el = twin_module(
     elements,
@@ -181,15 +182,17 @@ def decode(  # type: ignore[no-untyped-def]
     height,
     parameters,
     clusters,
-    entries,
+    tokens,
+    symbols,
     tables,
     workspace,
     classes,
     status,
 ):
     """The twin of :func:`tezip_rans.kernels.decode` for partition ``k``: GOP ``g``'s stream
-    (padded) is ``data[streams[g, 0] : streams[g, 1]]``, its decode entries
-    ``entries[tables[g, 0] : tables[g, 1]]``; spans are relative to the stream. Values go to
+    (padded) is ``data[streams[g, 0] : streams[g, 1]]``, its decode tables those from
+    ``tables[g, 0]`` to ``tables[g, 1]`` in ``tokens`` and ``symbols`` (flat
+    :func:`tezip_rans.model.decode_tables`); spans are relative to the stream. Values go to
     ``workspace``, the partition's status (0 or a :mod:`kernels` failure) to ``status[k]``."""
     k = cuda.grid(1)
     frames, planes, rows, width, partitions = workspace.shape
@@ -197,7 +200,9 @@ def decode(  # type: ignore[no-untyped-def]
         return
     gop, count = _band(k, height, rows)
     stream = data[streams[gop, 0] : streams[gop, 1]]
-    flat = entries[tables[gop, 0] : tables[gop, 1]]
+    first_table, end_table = tables[gop, 0], tables[gop, 1]
+    slots = tokens[first_table * rans.TOTAL : end_table * rans.TOTAL]
+    flat = symbols[first_table * SYMBOL_STRIDE : end_table * SYMBOL_STRIDE]
     last = width - 1
     for p in range(planes):
         for r in range(count):
@@ -226,6 +231,7 @@ def decode(  # type: ignore[no-untyped-def]
                         classes[before, p, r, x, k],
                         mapping,
                         knobs,
+                        slots,
                         flat,
                         stream,
                         lane,

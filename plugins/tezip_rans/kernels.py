@@ -22,7 +22,7 @@ from numba import njit
 
 from tezip.parallel import thread_map
 from tezip_rans import elements as el
-from tezip_rans import rans
+from tezip_rans import model, rans
 
 #: columns of a plane's parameter row: spatial predictor, gradient thresholds t1 t2 t3,
 #: error-class thresholds u1 u2 (all stored), and the plane's value range (derived)
@@ -206,7 +206,8 @@ def _decode_element(
     mode: np.int64,
     low: np.int64,
     high: np.int64,
-    entries: np.ndarray,
+    tokens: np.ndarray,
+    symbols: np.ndarray,
     data: np.ndarray,
     state: np.int64,
     position: np.int64,
@@ -216,12 +217,13 @@ def _decode_element(
 ) -> tuple[np.int64, np.int64, np.int64, np.int64, np.int64, np.uint64, np.int64]:
     """Decode one element: its value and error, and the new coder states.
 
-    ``entries`` is flat: table ``t``'s slot ``s`` at ``t * TOTAL + s`` (unsigned indices
-    spare the compiled code its negative-index handling)."""
-    entry = np.int64(entries[np.uint64((table << rans.PROBABILITY_BITS) | (state & _SLOT))])
-    token = entry & 0xFF
+    ``tokens`` and ``symbols`` are :func:`tezip_rans.model.decode_tables`' arrays, flat
+    (unsigned indices spare the compiled code its negative-index handling)."""
+    slot = state & _SLOT
+    token = np.int64(tokens[np.uint64((table << rans.PROBABILITY_BITS) | slot)])
+    symbol = np.int64(symbols[np.uint64(table * _STRIDE + token)])
     state, position = rans.decode_step(
-        state, ((entry >> 8) & 0xFFF) + 1, entry >> 20, data, position
+        state, (symbol & 0xFFF) + 1, slot - (symbol >> 12), data, position
     )
     if token >= el.DIRECT:  # a branch: most tokens carry no raw bits (1.2x faster)
         low_bits, bit_position, buffer, filled = rans.read_bits(
@@ -236,6 +238,7 @@ def _decode_element(
 
 
 _SLOT = rans.TOTAL - 1
+_STRIDE = model.SYMBOL_STRIDE
 
 
 @njit(cache=True)
@@ -307,7 +310,8 @@ def _decode_at(
     before: np.uint8,
     mapping: np.ndarray,
     knobs: np.ndarray,
-    entries: np.ndarray,
+    tokens: np.ndarray,
+    symbols: np.ndarray,
     data: np.ndarray,
     lane: Lane,
 ) -> tuple[np.int64, np.int64, Lane]:
@@ -329,7 +333,8 @@ def _decode_at(
         knobs[0],
         knobs[6],
         knobs[7],
-        entries,
+        tokens,
+        symbols,
         data,
         state,
         position,
@@ -355,7 +360,8 @@ def decode(
     parameters: np.ndarray,
     rows: int,
     clusters: np.ndarray,
-    entries: np.ndarray,
+    tokens: np.ndarray,
+    symbols: np.ndarray,
     field: np.ndarray,
     first: int,
     stop: int,
@@ -365,7 +371,7 @@ def decode(
 
     ``data`` holds the stream followed by :data:`rans.PADDING` zero bytes; partition ``b``
     has its rANS bytes at ``rans_spans[b]`` and raw bits at ``raw_spans[b]`` (start, end).
-    ``entries`` is ``(tables, TOTAL)`` of :func:`tezip_rans.model.decode_entries`. A stream
+    ``tokens`` and ``symbols`` are :func:`tezip_rans.model.decode_tables`'. A stream
     that ends early, leaves bytes over or does not return to the encoder's initial state is
     reported once its partition ends; reads never leave ``data``.
 
@@ -376,7 +382,7 @@ def decode(
     frames, planes, height, width = field.shape
     classes = np.zeros((2, 2, planes, rows, width), np.uint8)  # lane, frame parity, ...
     upper = np.zeros((2, width), np.int64)
-    flat = entries.ravel()
+    slots, flat = tokens.ravel(), symbols.ravel()
     for first_band in range(first, stop, 2):
         paired = first_band + 1 < stop
         band_b = first_band + 1 if paired else first_band
@@ -411,6 +417,7 @@ def decode(
                                 old_a[np.uint64(x)],
                                 mapping,
                                 knobs,
+                                slots,
                                 flat,
                                 data,
                                 lane_a,
@@ -424,6 +431,7 @@ def decode(
                                 old_b[np.uint64(x)],
                                 mapping,
                                 knobs,
+                                slots,
                                 flat,
                                 data,
                                 lane_b,
@@ -442,6 +450,7 @@ def decode(
                                 old_a[np.uint64(x)],
                                 mapping,
                                 knobs,
+                                slots,
                                 flat,
                                 data,
                                 lane_a,

@@ -156,16 +156,25 @@ def coded_bits(histogram: np.ndarray, mapping: np.ndarray, frequencies: np.ndarr
     return float((counts[seen] * (PROBABILITY_BITS - np.log2(rows[seen]))).sum())
 
 
-def decode_entries(frequencies: np.ndarray) -> np.ndarray:
-    """Per table and slot ``0 .. TOTAL - 1``, everything a decoder needs in one uint32:
-    the token (bits 0-7), its frequency minus one (bits 8-19) and the slot's offset from
-    the token's start (bits 20-31)."""
-    entries = np.empty((len(frequencies), TOTAL), np.uint32)
+#: entries per table in :func:`decode_tables`' symbol array (a power of two above the
+#: largest token)
+SYMBOL_STRIDE = 128
+
+
+def decode_tables(frequencies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What a decoder looks up, per table: the token of every slot ``0 .. TOTAL - 1``
+    (uint8, ``(tables, TOTAL)``), and per token its frequency minus one (bits 0-11) and
+    cumulative start (bits 12-23) (uint32, ``(tables, SYMBOL_STRIDE)``). One byte per slot
+    keeps 64 tables within 256 kB, near the processor, where four bytes per slot (the
+    frequency and start beside the token) made decoding 1.2 times slower."""
+    tokens = np.empty((len(frequencies), TOTAL), np.uint8)
+    symbols = np.zeros((len(frequencies), SYMBOL_STRIDE), np.uint32)
     for table, row in enumerate(frequencies):
-        tokens = np.repeat(np.arange(len(row), dtype=np.int64), row)
-        offsets = np.arange(TOTAL) - np.repeat(np.cumsum(row) - row, row)
-        entries[table] = tokens | (row[tokens] - 1) << 8 | offsets << 20
-    return entries
+        tokens[table] = np.repeat(np.arange(len(row), dtype=np.uint8), row)
+        present = row > 0
+        starts = np.cumsum(row) - row
+        symbols[table, : len(row)][present] = (row[present] - 1) | starts[present] << 12
+    return tokens, symbols
 
 
 def varints(values: np.ndarray) -> bytes:
