@@ -346,6 +346,15 @@ def _decode_at(
 
 
 @njit(cache=True)
+def _classify(errors: np.ndarray, classes: np.ndarray, knobs: np.ndarray) -> None:
+    """The temporal classes of a decoded row's errors, for the next frame: a pass of its
+    own, which the compiler vectorises (in the element loop it made decoding 5% slower)."""
+    u1, u2 = knobs[4], knobs[5]
+    for x in range(len(errors)):
+        classes[x] = el.temporal_class(errors[x], u1, u2)
+
+
+@njit(cache=True)
 def _start_lane(data: np.ndarray, rans_spans: np.ndarray, raw_spans: np.ndarray, band: int) -> Lane:
     start = rans_spans[band, 0]
     state = rans.load(data, start, rans.STATE_BYTES)
@@ -382,6 +391,7 @@ def decode(
     frames, planes, height, width = field.shape
     classes = np.zeros((2, 2, planes, rows, width), np.uint8)  # lane, frame parity, ...
     upper = np.zeros((2, width), np.int64)
+    errors = np.zeros((2, width), np.int64)
     slots, flat = tokens.ravel(), symbols.ravel()
     for first_band in range(first, stop, 2):
         paired = first_band + 1 < stop
@@ -436,9 +446,10 @@ def decode(
                                 data,
                                 lane_b,
                             )
-                            new_a[x] = el.temporal_class(error_a, knobs[4], knobs[5])
-                            new_b[x] = el.temporal_class(error_b, knobs[4], knobs[5])
+                            errors[0, x], errors[1, x] = error_a, error_b
                             row_a[x], row_b[x] = west_a, west_b
+                        _classify(errors[0], new_a, knobs)
+                        _classify(errors[1], new_b, knobs)
                     else:  # a partition alone, or rows past a shorter partner (the last)
                         for x in range(width):
                             west_a, error_a, lane_a = _decode_at(
@@ -455,8 +466,9 @@ def decode(
                                 data,
                                 lane_a,
                             )
-                            new_a[x] = el.temporal_class(error_a, knobs[4], knobs[5])
+                            errors[0, x] = error_a
                             row_a[x] = west_a
+                        _classify(errors[0], new_a, knobs)
         for band, lane in ((first_band, lane_a), (band_b, lane_b)):
             state, position, bit_position, _, filled = lane
             status = _final_status(
