@@ -16,10 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
-from tezip.codes import unsigned
-from tezip.costs import estimated_bits, mode_costs, row_bands
-from tezip.spatial import channel_difference, channels_of
+from tezip.costs import mode_costs, row_bands
 from tezip_rans import elements as el
 from tezip_rans import kernels, model
 from tezip_rans.field import REFERENCE, can_relate, planes_of, to_field, value_ranges
@@ -184,16 +183,67 @@ def _med_cost(plane: np.ndarray, span: np.ndarray, share: float) -> float:
     return _cost(single, _row(el.MED, _typical_gradient(single[:, 0]), 1.0, span), share)
 
 
-def _med_residuals(pairs: np.ndarray) -> np.ndarray:
-    """Residuals of the lower rows of row pairs ``(n, k, 2, W[, C])`` (signed int64) after
-    the median edge detector, with the upper rows as north."""
-    above, below = pairs[:, :, 0], pairs[:, :, 1]
-    west = np.concatenate([above[:, :, :1], below[:, :, :-1]], axis=2)
-    northwest = np.concatenate([above[:, :, :1], above[:, :, :-1]], axis=2)
-    high, low = np.maximum(west, above), np.minimum(west, above)
-    plane = west + above - northwest
-    prediction = np.where(northwest >= high, low, np.where(northwest <= low, high, plane))
-    return below - prediction
+@njit(cache=True, nogil=True)
+def _read(code: np.uint64, flip: np.uint64, top: np.uint64) -> np.int64:
+    """A ``bits``-wide code (``top`` its top bit) read as two's complement after XOR with
+    ``flip`` (``top`` for offset binary, else 0)."""
+    code ^= flip
+    return np.int64(code - ((code & top) << np.uint64(1)))
+
+
+@njit(cache=True, nogil=True)
+def _read_row(
+    pairs: np.ndarray,
+    at: tuple[int, int, int],
+    channel: int,
+    flip: np.uint64,
+    top: np.uint64,
+    related: bool,
+    out: np.ndarray,
+) -> None:
+    """Row ``at`` (frame, pair, upper or lower) of one channel of row pairs ``(n, k, 2, W,
+    C)`` so read, relative to the reference channel when ``related`` (the reference itself
+    stays)."""
+    frame, pair, row = at
+    for x in range(len(out)):
+        out[x] = _read(np.uint64(pairs[frame, pair, row, x, channel]), flip, top)
+        if related and channel != REFERENCE:
+            out[x] -= _read(np.uint64(pairs[frame, pair, row, x, REFERENCE]), flip, top)
+
+
+_LOWEST, _HIGHEST = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+
+
+@njit(cache=True, nogil=True)
+def _med_bits(pairs: np.ndarray, bits: int, offset_binary: bool, related: bool) -> np.ndarray:
+    """Per frame of row pairs ``(n, k, 2, W, C)`` of codes, :func:`tezip.costs.estimated_bits`
+    of the lower rows' residuals after the median edge detector, the upper rows as north
+    (the first column's west and north-west are its north), the codes read as two's
+    complement or offset binary and, when ``related``, relative to the reference channel:
+    one pass, where the array expressions took 60 ns per element."""
+    frames, count, _, width, channels = pairs.shape
+    top = np.uint64(1) << np.uint64(bits - 1)
+    flip = top if offset_binary else np.uint64(0)
+    out = np.zeros(frames, np.float64)
+    above, below = np.empty(width, np.int64), np.empty(width, np.int64)
+    number = np.zeros(1, np.float32)
+    word = number.view(np.int32)  # the float's bits: its exponent is floor(log2)
+    for frame in range(frames):
+        total = 0
+        for pair in range(count):
+            for channel in range(channels):
+                _read_row(pairs, (frame, pair, 0), channel, flip, top, related, above)
+                _read_row(pairs, (frame, pair, 1), channel, flip, top, related, below)
+                west = northwest = above[0]
+                for x in range(width):
+                    north = above[x]
+                    guess = el.predict(el.MED, west, north, northwest, north, _LOWEST, _HIGHEST)
+                    # floor(log2(1 + |error|)) of the error as float32, as estimated_bits
+                    number[0] = abs(np.float32(below[x] - guess)) + np.float32(1.0)
+                    total += (word[0] >> 23) - 127
+                    west, northwest = below[x], north
+        out[frame] = total
+    return out
 
 
 def estimate(pairs: np.ndarray) -> np.ndarray:
@@ -204,12 +254,9 @@ def estimate(pairs: np.ndarray) -> np.ndarray:
     costs = list(mode_costs(pairs)) if pairs.shape[1] else [np.zeros(len(pairs))]
     if pairs.shape[1] and pairs.shape[3] > 1:
         bits = pairs.dtype.itemsize * 8
-        signed = pairs.view(f"int{bits}").astype(np.int64)
-        top = unsigned(bits).type(1 << (bits - 1))
-        offset = (pairs ^ top).view(f"int{bits}").astype(np.int64)
-        for values in (signed, offset):
-            costs.append(estimated_bits(_med_residuals(values), frames_axis=True))
-            if channels_of(values, 4) >= 2:
-                related = channel_difference(values)
-                costs.append(estimated_bits(_med_residuals(related), frames_axis=True))
+        five = pairs if pairs.ndim == 5 else pairs[..., None]
+        for offset_binary in (False, True):
+            costs.append(_med_bits(five, bits, offset_binary, False))
+            if five.shape[4] >= 2:
+                costs.append(_med_bits(five, bits, offset_binary, True))
     return np.min(costs, axis=0)
