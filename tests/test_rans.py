@@ -8,9 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from residuals import DTYPES, residual_arrays
 
+from tezip.costs import estimated_bits, mode_costs, row_pairs
 from tezip.errors import InputError, StreamError
 from tezip.parallel import budget
-from tezip_rans import elements, field, kernels, model, stream
+from tezip_rans import choices, elements, field, kernels, model, stream
 from tezip_rans import stage as rans_stage
 from tezip_rans.choices import Choices
 from tezip_rans.stage import DRAFT_SHARE, DRAFT_SLACK, EFFORTS, RansStage
@@ -195,6 +196,52 @@ def test_frequencies_keep_every_seen_token() -> None:
         frequencies = model.normalise(counts)
         assert frequencies.sum() == model.TOTAL
         assert ((frequencies > 0) == (counts > 0)).all()
+
+
+def _med_estimate_by_arrays(pairs: np.ndarray) -> list[np.ndarray]:
+    """What :func:`tezip_rans.choices.estimate` adds to the spatial modes' costs, written as
+    array expressions: the median edge detector's estimated bits on each reading."""
+    bits = pairs.dtype.itemsize * 8
+    top = np.array(1 << (bits - 1), pairs.dtype)
+    costs = []
+    for values in (pairs.view(f"int{bits}"), (pairs ^ top).view(f"int{bits}")):
+        values = values.astype(np.int64)
+        readings = [values]
+        if values.ndim == 5 and values.shape[4] >= 2:
+            related = values.copy()
+            related[..., [c for c in range(values.shape[4]) if c != field.REFERENCE]] -= values[
+                ..., field.REFERENCE : field.REFERENCE + 1
+            ]
+            readings.append(related)
+        for reading in readings:
+            above, below = reading[:, :, 0], reading[:, :, 1]
+            west = np.concatenate([above[:, :, :1], below[:, :, :-1]], axis=2)
+            northwest = np.concatenate([above[:, :, :1], above[:, :, :-1]], axis=2)
+            high, low = np.maximum(west, above), np.minimum(west, above)
+            plane = west + above - northwest
+            guess = np.where(northwest >= high, low, np.where(northwest <= low, high, plane))
+            costs.append(estimated_bits(below - guess, frames_axis=True))
+    return costs
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(residual_arrays(frames=5))
+def test_the_compiled_estimate_equals_the_array_expressions(array: np.ndarray) -> None:
+    pairs = row_pairs(array)
+    if not pairs.shape[1] or pairs.shape[3] < 2:
+        return
+    five = pairs if pairs.ndim == 5 else pairs[..., None]
+    bits, related = pairs.dtype.itemsize * 8, (False, True) if five.shape[4] >= 2 else (False,)
+    compiled = [
+        choices._med_bits(five, bits, offset_binary, relative)
+        for offset_binary in (False, True)
+        for relative in related
+    ]
+    expected = _med_estimate_by_arrays(pairs)
+    np.testing.assert_array_equal(np.array(compiled), np.array(expected))
+    np.testing.assert_array_equal(
+        choices.estimate(pairs), np.min([*mode_costs(pairs), *expected], axis=0)
+    )
 
 
 @given(st.lists(st.lists(st.integers(0, 300), min_size=1, max_size=elements.MAX_TOKENS)))
