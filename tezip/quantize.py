@@ -34,6 +34,7 @@ from tezip.bounds import MIN_PWREL, ErrorBound
 from tezip.codes import bits_for, canonical_dtype, from_ordered_bits, ordered_bits, unsigned
 from tezip.costs import row_pairs, spatial_cost
 from tezip.errors import BoundError, HeaderError, StreamError
+from tezip.lookup import lookup
 
 _Q_LIMIT = 2.0**62  # |q| beyond this would overflow int64 arithmetic: stored as outliers
 #: most grid phases a GOP chooses among, and frames of a GOP sampled to choose
@@ -164,9 +165,15 @@ class _SignedQuantizer(Quantizer):
         index = frames.view(unsigned_view)
         if frames.dtype.kind == "i":  # value order: flip the sign bit
             index = index ^ unsigned_view.type(1 << (8 * frames.dtype.itemsize - 1))
-        outliers = table.outliers[index] if table.outliers.any() else np.zeros(frames.shape, bool)
+        outliers = (
+            lookup(table.outliers, index) if table.outliers.any() else np.zeros(frames.shape, bool)
+        )
         return Quantized(
-            table.codes[index], table.offset, outliers, table.reconstruction[index], phase
+            lookup(table.codes, index),
+            table.offset,
+            outliers,
+            lookup(table.reconstruction, index),
+            phase,
         )
 
     #: signed integer type wide enough for ``q`` and the reconstruction arithmetic
@@ -175,7 +182,7 @@ class _SignedQuantizer(Quantizer):
     def dequantize(self, codes: np.ndarray, offset: int, phase: int | float = 0) -> np.ndarray:
         size = 1 << 8 * codes.dtype.itemsize
         if codes.dtype.itemsize <= 2 and codes.size > size:  # evaluate each code once
-            return self.dequantize(np.arange(size, dtype=codes.dtype), offset, phase)[codes]
+            return lookup(self.dequantize(np.arange(size, dtype=codes.dtype), offset, phase), codes)
         return self._values(codes.astype(np.int64) + np.int64(offset), phase)
 
     def space(self, offset: int, bits: int, phase: int | float = 0) -> CodeSpace:
