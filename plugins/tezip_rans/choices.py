@@ -62,10 +62,55 @@ def _cost(sample: np.ndarray, parameters: np.ndarray, share: float) -> float:
 
 
 def _typical_gradient(plane: np.ndarray) -> float:
-    """Median of the non-zero vertical differences of a plane ``(frames, H, W)``."""
-    steps = np.abs(np.diff(plane, axis=1)).ravel()
-    steps = steps[steps > 0]
-    return float(np.median(steps)) if steps.size else 1.0
+    """Median of the non-zero vertical differences of a plane ``(frames, H, W)`` (their
+    magnitudes, differences wrapping in 64 bits)."""
+    steps, largest = _vertical_steps(plane)
+    if not steps.size:
+        return 1.0
+    if largest < _COUNTED:
+        return _counted_median(steps, largest)
+    return float(np.median(steps))
+
+
+#: steps below this find their median by counting
+_COUNTED = 1 << 16
+
+
+@njit(cache=True, nogil=True)
+def _vertical_steps(plane: np.ndarray) -> tuple[np.ndarray, int]:
+    """The non-zero magnitudes of the vertical differences of a plane ``(frames, H, W)``,
+    and the largest, in one pass."""
+    frames, height, width = plane.shape
+    out = np.empty(frames * max(height - 1, 0) * width, np.int64)
+    count, largest = 0, 0
+    for frame in range(frames):
+        for y in range(1, height):
+            for x in range(width):
+                wrapped = np.uint64(plane[frame, y, x]) - np.uint64(plane[frame, y - 1, x])
+                step = abs(np.int64(wrapped))
+                out[count] = step
+                count += step > 0
+                largest = max(largest, step)
+    return out[:count], largest
+
+
+@njit(cache=True, nogil=True)
+def _counted_median(steps: np.ndarray, largest: int) -> float:
+    """``np.median`` of non-negative integers up to ``largest``, found by counting them."""
+    counts = np.zeros(largest + 1, np.int64)
+    for step in steps:
+        counts[step] += 1
+    low_rank, high_rank = (len(steps) - 1) // 2, len(steps) // 2
+    low = high = -1
+    seen = 0
+    for value in range(largest + 1):
+        seen += counts[value]
+        if low < 0 and seen > low_rank:
+            low = value
+        if seen > high_rank:
+            high = value
+            break
+    return (float(low) + float(high)) / 2.0
 
 
 #: thresholds stay below this (64-bit codes have gradients near 2**64)
