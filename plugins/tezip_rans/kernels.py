@@ -184,15 +184,52 @@ def encode(
     ``clusters`` maps each ``plane * CONTEXTS + context`` to a table; ``symbols`` is
     ``(tables, tokens)`` of :func:`tezip_rans.rans.encoder_symbols`.
     """
-    flat, tokens_per_table = symbols.ravel(), symbols.shape[1]
-    for band in range(first, stop):
-        start, end = end, end + counts[band]
-        state, position = np.int64(rans.LOWER), np.int64(region_ends[band])
-        for index in range(end - 1, start - 1, -1):
-            table = clusters[np.uint64(contexts[index])]
-            symbol = flat[np.uint64(table * tokens_per_table + np.int64(tokens[index]))]
-            state, position = rans.encode_symbol(state, symbol, out, position)
-        stream_starts[band] = rans.flush(state, out, position)
+    flat, width = symbols.ravel(), symbols.shape[1]
+    for band in range(first, stop, 2):  # two partitions at once: two dependency chains
+        paired = band + 1 < stop
+        start_a, end_a = end, end + counts[band]
+        start_b, end_b = end_a, end_a + (counts[band + 1] if paired else 0)
+        end = end_b if paired else end_a
+        state_a, position_a = np.int64(rans.LOWER), np.int64(region_ends[band])
+        state_b = np.int64(rans.LOWER)
+        position_b = np.int64(region_ends[band + 1]) if paired else np.int64(0)
+        steps = min(end_a - start_a, end_b - start_b)
+        for step in range(steps):
+            state_a, position_a = _push(
+                end_a - 1 - step, contexts, tokens, clusters, flat, width, state_a, out, position_a
+            )
+            state_b, position_b = _push(
+                end_b - 1 - step, contexts, tokens, clusters, flat, width, state_b, out, position_b
+            )
+        for index in range(end_a - 1 - steps, start_a - 1, -1):  # what the longer one has left
+            state_a, position_a = _push(
+                index, contexts, tokens, clusters, flat, width, state_a, out, position_a
+            )
+        for index in range(end_b - 1 - steps, start_b - 1, -1):
+            state_b, position_b = _push(
+                index, contexts, tokens, clusters, flat, width, state_b, out, position_b
+            )
+        stream_starts[band] = rans.flush(state_a, out, position_a)
+        if paired:
+            stream_starts[band + 1] = rans.flush(state_b, out, position_b)
+
+
+@njit(cache=True, inline="always")
+def _push(
+    index: int,
+    contexts: np.ndarray,
+    tokens: np.ndarray,
+    clusters: np.ndarray,
+    flat: np.ndarray,
+    width: int,
+    state: np.int64,
+    out: np.ndarray,
+    position: np.int64,
+) -> tuple[np.int64, np.int64]:
+    """Push element ``index`` of :func:`analyse`'s output onto a partition's rANS state."""
+    table = clusters[np.uint64(contexts[index])]
+    symbol = flat[np.uint64(table * width + np.int64(tokens[index]))]
+    return rans.encode_symbol(state, symbol, out, position)
 
 
 @njit(cache=True)
