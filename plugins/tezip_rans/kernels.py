@@ -62,18 +62,46 @@ def _model_row(
 ) -> None:
     """Encoder: prediction, context and error sign of every element of row ``y``, exactly
     as the decoder derives them from decoded values."""
-    mode, low, high = parameters[0], parameters[6], parameters[7]
     above = _upper_row(plane, y, top, parameters, upper)
-    row = plane[y]
-    first = y == top
-    for x in range(plane.shape[1]):
-        west = row[x - 1] if x > 0 else (np.int64(0) if first else above[0])
-        north, northwest, northeast, key, flip = _context(
-            x, west, above, first, upper[x], before[x], parameters
-        )
-        prediction[x] = el.predict(mode, west, north, northwest, northeast, low, high)
-        context[x] = key
+    row, first, last = plane[y], y == top, plane.shape[1] - 1
+    if first or last < 2:
+        for x in range(last + 1):
+            _model_at(x, row, above, first, upper, before, parameters, prediction, context, sign)
+        return
+    for x in (0, last):
+        _model_at(x, row, above, first, upper, before, parameters, prediction, context, sign)
+    mode, low, high = parameters[0], parameters[6], parameters[7]
+    t1, t2, t3 = parameters[1], parameters[2], parameters[3]
+    for x in range(1, last):  # every neighbour present: no edge cases, so it vectorises
+        west, north, northwest, northeast = row[x - 1], above[x], above[x - 1], above[x + 1]
+        gradient, flip = el.fold(upper[x], northwest, west, t1, t2, t3)
+        context[x] = gradient * el.TEMPORAL_CLASSES + np.int64(before[x])
         sign[x] = flip
+        prediction[x] = el.predict(mode, west, north, northwest, northeast, low, high)
+
+
+@njit(cache=True)
+def _model_at(
+    x: int,
+    row: np.ndarray,
+    above: np.ndarray,
+    first: bool,
+    upper: np.ndarray,
+    before: np.ndarray,
+    parameters: np.ndarray,
+    prediction: np.ndarray,
+    context: np.ndarray,
+    sign: np.ndarray,
+) -> None:
+    """:func:`_model_row` at column ``x``, whichever neighbours it lacks."""
+    west = row[x - 1] if x > 0 else (np.int64(0) if first else above[0])
+    north, northwest, northeast, key, flip = _context(
+        x, west, above, first, upper[x], before[x], parameters
+    )
+    mode, low, high = parameters[0], parameters[6], parameters[7]
+    prediction[x] = el.predict(mode, west, north, northwest, northeast, low, high)
+    context[x] = key
+    sign[x] = flip
 
 
 @njit(cache=True)
