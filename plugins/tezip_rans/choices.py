@@ -56,9 +56,8 @@ def sample_budget(residuals: np.ndarray, share: int) -> int:
 def _cost(sample: np.ndarray, parameters: np.ndarray, share: float) -> float:
     """Bits to code ``sample`` (one or more planes) with these parameters, the sample being
     ``share`` of the GOP (it pays that share of the tables)."""
-    found = kernels.analysed(sample, parameters, min(SAMPLE_ROWS, sample.shape[2]))
-    raw_bytes = sum(len(piece) for piece in found.raw)
-    return model.histogram_bits(found.histogram, share) + 8.0 * raw_bytes
+    histogram, raw_bytes = kernels.statistics(sample, parameters, min(SAMPLE_ROWS, sample.shape[2]))
+    return model.histogram_bits(histogram, share) + 8.0 * raw_bytes
 
 
 def _typical_gradient(plane: np.ndarray) -> float:
