@@ -203,26 +203,22 @@ class Reader:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+        self._bytes = np.frombuffer(data, np.uint8)
         self.position = 0
 
     def varint(self, limit: int) -> int:
         """One varint, which must be at most ``limit``."""
-        value, shift = 0, 0
-        while True:
-            if self.position >= len(self.data) or shift > 63:
-                raise StreamError("tezip.rans stream ends inside a number")
-            byte = self.data[self.position]
-            self.position += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                break
-        if value > limit:
-            raise StreamError(f"tezip.rans stream holds {value} where at most {limit} fits")
-        return value
+        return int(self.varints(1, limit)[0])
 
     def varints(self, count: int, limit: int) -> np.ndarray:
-        return np.array([self.varint(limit) for _ in range(count)], np.int64)
+        """``count`` varints, each at most ``limit`` (below ``2**63``)."""
+        values = np.empty(count, np.int64)
+        status, self.position = _read_varints(self._bytes, self.position, limit, values)
+        if status == _TRUNCATED:
+            raise StreamError("tezip.rans stream ends inside a number")
+        if status == _TOO_LARGE:
+            raise StreamError(f"tezip.rans stream holds a number above {limit}")
+        return values
 
     def byte(self) -> int:
         if self.position >= len(self.data):
@@ -235,6 +231,33 @@ class Reader:
             raise StreamError("tezip.rans stream is truncated")
         self.position += count
         return self.data[self.position - count : self.position]
+
+
+_TRUNCATED, _TOO_LARGE = 1, 2
+
+
+@njit(cache=True)
+def _read_varints(data: np.ndarray, position: int, limit: int, out: np.ndarray) -> tuple[int, int]:
+    """Fill ``out`` with the varints from ``data[position:]``; returns a status (0, or
+    what stopped the reading) and the position after the last one read."""
+    for index in range(len(out)):
+        value, shift = np.uint64(0), 0
+        while True:
+            if position >= len(data) or shift > 63:
+                return _TRUNCATED, position
+            byte = np.uint64(data[position])
+            position += 1
+            part = byte & np.uint64(0x7F)
+            if shift == 63 and part > np.uint64(1):  # at least 2**64
+                return _TOO_LARGE, position
+            value |= part << np.uint64(shift)
+            shift += 7
+            if byte < np.uint64(0x80):
+                break
+        if value > np.uint64(limit):
+            return _TOO_LARGE, position
+        out[index] = np.int64(value)
+    return 0, position
 
 
 def read_tables(reader: Reader, count: int, tokens: int, width: int) -> np.ndarray:
