@@ -260,7 +260,9 @@ def test_the_typical_gradient_is_the_median_of_the_nonzero_vertical_steps(
     assert choices._typical_gradient(plane) == expected
 
 
-@given(st.lists(st.lists(st.integers(0, 300), min_size=1, max_size=elements.MAX_TOKENS)))
+@given(
+    st.lists(st.lists(st.integers(0, 300), min_size=1, max_size=elements.MAX_TOKENS), min_size=1)
+)
 def test_decode_tables_give_each_slot_its_token_and_each_token_its_slots(
     counts: list[list[int]],
 ) -> None:
