@@ -231,6 +231,7 @@ def decode(  # type: ignore[no-untyped-def]
                         classes[before, p, r, x, k],
                         mapping,
                         knobs,
+                        knobs[0],
                         slots,
                         flat,
                         stream,
