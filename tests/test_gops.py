@@ -66,6 +66,18 @@ def test_fixed_interval_and_auto_maximum(tmp_path: Path) -> None:
     tezip.pack(data, tmp_path / "b.tez", gop="auto:7")
     assert gop_starts(tmp_path / "a.tez") == [0, 10, 20]
     assert gop_starts(tmp_path / "b.tez") == [0, 7, 14, 21]
+    for gop, starts in ((10, [0, 10, 20]), ("auto:7", [0, 7, 14, 21])):
+        policy = GopPolicy.parse(gop)
+        assert gops.fewest_gops(25, (4, 4), np.dtype(np.uint16), policy) == len(starts)
+
+
+def test_the_fewest_gops_never_exceed_the_cuts(tmp_path: Path) -> None:
+    """Scene cuts and intra runs only add GOPs to the interval's count."""
+    for data in (scenes(np.random.default_rng(0)), intra_friendly(40)):
+        policy = GopPolicy.parse("auto:8")
+        tezip.pack(data, tmp_path / "c.tez", gop="auto:8", overwrite=True)
+        fewest = gops.fewest_gops(len(data), data.shape[1:], data.dtype, policy)
+        assert fewest == -(-len(data) // 8) <= len(gop_starts(tmp_path / "c.tez"))
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "ten", "auto:x"])

@@ -125,3 +125,24 @@ def test_the_default_budget_is_the_cores_this_process_may_use(
         assert parallel.available() == 2
         with parallel.budget(None):
             assert parallel.available() == 2
+
+
+@pytest.mark.parametrize("at_least", [0, 2])
+def test_items_known_to_fill_the_threads_start_before_the_next_is_taken(at_least: int) -> None:
+    first_started = threading.Event()
+    seen: list[bool] = []
+
+    def items() -> Any:
+        yield 0
+        # whether the first item's work began before the second item was taken
+        seen.append(first_started.wait(timeout=1.0))
+        yield from (1, 2)
+
+    def work(item: int) -> int:
+        if item == 0:
+            first_started.set()
+        return item * 10
+
+    results = list(parallel.ordered_map(work, items(), threads=2, at_least=at_least))
+    assert results == [(0, 0), (1, 10), (2, 20)]
+    assert seen == [bool(at_least)]

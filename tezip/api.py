@@ -185,7 +185,9 @@ def _write_all(
     """Encode every GOP of ``source`` into ``writer``, on the thread budget in effect;
     returns the number of GOPs."""
     gops = 0
-    for _, record in ordered_map(lambda group: packer.encode(*group), packer.groups(source)):
+    groups = packer.groups(source)
+    fewest = packer.fewest_gops(source)
+    for _, record in ordered_map(lambda group: packer.encode(*group), groups, at_least=fewest):
         packer.write(writer, record)
         log.debug(
             "GOP at frame %d: %d frames, %s, %d bytes coded, %d outliers",

@@ -81,12 +81,24 @@ def intra_to_temporal(
     return ratios if len(before) else np.concatenate([[1.0], ratios])
 
 
+def fewest_gops(
+    frames: int, frame_shape: tuple[int, ...], dtype: np.dtype, policy: GopPolicy
+) -> int:
+    """The fewest GOPs :func:`plan` cuts ``frames`` frames into (it never makes a GOP longer
+    than the policy's interval for their size)."""
+    return -(-frames // policy.frames_per_gop(_frame_bytes(frame_shape, dtype)))
+
+
+def _frame_bytes(frame_shape: tuple[int, ...], dtype: np.dtype) -> int:
+    return int(np.prod(frame_shape)) * np.dtype(dtype).itemsize
+
+
 def plan(
     source: FrameSource, policy: GopPolicy, quantizer: Quantizer, estimate: Estimate = spatial_cost
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(first frame index, frames)`` for each GOP, reading each frame once;
     ``estimate`` is the entropy stage's cost estimate (it decides where ``auto`` cuts)."""
-    frame_bytes = int(np.prod(source.frame_shape)) * source.dtype.itemsize
+    frame_bytes = _frame_bytes(source.frame_shape, source.dtype)
     length = policy.frames_per_gop(frame_bytes)
     intra_length = policy.frames_per_gop(frame_bytes, INTRA_GOP_BYTES)
     start, total = 0, len(source)

@@ -28,7 +28,7 @@ from tezip.container.layout import MODEL_SECTION
 from tezip.container.writer import ContainerWriter
 from tezip.device import check_device
 from tezip.errors import OptionError, TezipWarning
-from tezip.gops import GopPolicy, plan
+from tezip.gops import GopPolicy, fewest_gops, plan
 from tezip.io import ArraySource, FrameSource, open_source
 from tezip.pipeline import Encoding, Pipeline
 from tezip.quantize import Quantizer, make_quantizer
@@ -170,6 +170,10 @@ class Packer:
         estimate = self.pipeline.entropy.estimate
         for first, frames in plan(part, self.policy, self.quantizer, estimate):
             yield start + first, frames
+
+    def fewest_gops(self, source: FrameSource) -> int:
+        """The fewest GOPs :meth:`groups` can cut ``source`` into."""
+        return fewest_gops(len(source), source.frame_shape, source.dtype, self.policy)
 
     def encode(self, first: int, frames: np.ndarray) -> GopRecord:
         """Code the GOP of ``frames`` starting at frame ``first`` (thread-safe)."""

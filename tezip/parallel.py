@@ -87,19 +87,22 @@ def thread_map(work: Callable[[T], R], items: Sequence[T], threads: int | None =
 
 
 def ordered_map(
-    work: Callable[[T], R], items: Iterable[T], threads: int | None = None
+    work: Callable[[T], R], items: Iterable[T], threads: int | None = None, at_least: int = 0
 ) -> Iterator[tuple[T, R]]:
     """Yield ``(item, work(item))`` in input order, on up to ``threads`` (default
     :func:`available`) with at most one more item than threads in flight.
 
-    The first ``threads`` items are taken before any starts: fewer items than threads run
-    with the budget shared between them (one item: in the calling thread, with all of it).
-    The bound keeps memory flat: only a few GOPs exist at once however long the input is.
+    Unless ``items`` are known to be ``at_least`` as many as the threads, the first
+    ``threads`` items are taken before any starts: fewer items than threads run with the
+    budget shared between them (one item: in the calling thread, with all of it). Items
+    known to fill every thread each start as soon as they are taken, so that taking the
+    next (reading and planning a GOP) overlaps the work. The bound keeps memory flat: only
+    a few GOPs exist at once however long the input is.
     """
     threads = threads or available()
     pending_items = iter(items)
-    first = list(itertools.islice(pending_items, threads))
-    running = min(len(first), threads)
+    first = [] if at_least >= threads else list(itertools.islice(pending_items, threads))
+    running = threads if at_least >= threads else min(len(first), threads)
     if running <= 1:
         run = within(threads, work)
         for item in itertools.chain(first, pending_items):
