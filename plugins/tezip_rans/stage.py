@@ -55,10 +55,15 @@ _FAILURES = {
 
 
 def partition_rows(shape: tuple[int, ...]) -> int:
-    """Rows per partition for a field ``(frames, planes, H, W)``."""
+    """Rows per partition for a field ``(frames, planes, H, W)``: at least 64 and
+    :data:`PARTITION_ELEMENTS`, and an even number of partitions where there are several
+    (the decoder interleaves them in pairs; one left over would go alone, a third slower,
+    so it is shared out among the others)."""
     frames, planes, height, width = shape
     per_row = max(1, frames * planes * width)
-    return min(height, max(64, -(-PARTITION_ELEMENTS // per_row)))
+    rows = min(height, max(64, -(-PARTITION_ELEMENTS // per_row)))
+    count = -(-height // rows)
+    return -(-height // (count - 1)) if count > 1 and count % 2 else rows
 
 
 class RansStage(ArrayToBytesStage):
