@@ -39,9 +39,10 @@ def value_ranges(bits: int, relative: np.ndarray) -> np.ndarray:
 
 
 def field_dtype(bits: int) -> np.dtype:
-    """The integer type of a field: int32 for codes of up to 16 bits (values, sums and
-    differences stay far below 2**31), int64 for wider ones."""
-    return np.dtype(np.int32 if bits <= 16 else np.int64)
+    """The integer type of a field: the narrowest that holds its values (codes of up to 8
+    bits taken relative to another plane need 10 bits, of 16 bits 18): int16, int32, or
+    int64 for wider codes; predictions and sums are computed in 64 bits."""
+    return np.dtype(np.int16 if bits <= 8 else np.int32 if bits <= 16 else np.int64)
 
 
 def _planes(residuals: np.ndarray) -> np.ndarray:
