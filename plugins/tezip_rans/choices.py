@@ -63,43 +63,69 @@ def _cost(sample: np.ndarray, parameters: np.ndarray, share: float) -> float:
 def _typical_gradient(plane: np.ndarray) -> float:
     """Median of the non-zero vertical differences of a plane ``(frames, H, W)`` (their
     magnitudes, differences wrapping in 64 bits)."""
-    steps, largest = _vertical_steps(plane)
-    if not steps.size:
+    count, largest = _step_range(plane)
+    if not count:
         return 1.0
     if largest < _COUNTED:
-        return _counted_median(steps, largest)
-    return float(np.median(steps))
+        return _counted_median(plane, largest, count)
+    return float(np.median(_vertical_steps(plane, count)))
 
 
 #: steps below this find their median by counting
 _COUNTED = 1 << 16
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _step(plane: np.ndarray, frame: int, y: int, x: int) -> np.int64:
+    """The magnitude of the vertical difference at ``(frame, y, x)``, wrapping in 64 bits
+    (a difference of ``2**63`` stays negative: it counts as none)."""
+    wrapped = np.uint64(plane[frame, y, x]) - np.uint64(plane[frame, y - 1, x])
+    return abs(np.int64(wrapped))
+
+
 @njit(cache=True, nogil=True)
-def _vertical_steps(plane: np.ndarray) -> tuple[np.ndarray, int]:
-    """The non-zero magnitudes of the vertical differences of a plane ``(frames, H, W)``,
-    and the largest, in one pass."""
+def _step_range(plane: np.ndarray) -> tuple[int, int]:
+    """How many vertical differences of a plane are non-zero, and the largest magnitude."""
     frames, height, width = plane.shape
-    out = np.empty(frames * max(height - 1, 0) * width, np.int64)
-    count, largest = 0, 0
+    count, largest = 0, np.int64(0)
     for frame in range(frames):
         for y in range(1, height):
             for x in range(width):
-                wrapped = np.uint64(plane[frame, y, x]) - np.uint64(plane[frame, y - 1, x])
-                step = abs(np.int64(wrapped))
-                out[count] = step
+                step = _step(plane, frame, y, x)
                 count += step > 0
                 largest = max(largest, step)
-    return out[:count], largest
+    return count, largest
 
 
 @njit(cache=True, nogil=True)
-def _counted_median(steps: np.ndarray, largest: int) -> float:
-    """``np.median`` of non-negative integers up to ``largest``, found by counting them."""
+def _vertical_steps(plane: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` non-zero magnitudes of the vertical differences of a plane."""
+    frames, height, width = plane.shape
+    out = np.empty(count, np.int64)
+    index = 0
+    for frame in range(frames):
+        for y in range(1, height):
+            for x in range(width):
+                step = _step(plane, frame, y, x)
+                if step > 0:
+                    out[index] = step
+                    index += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _counted_median(plane: np.ndarray, largest: int, count: int) -> float:
+    """``np.median`` of the ``count`` non-zero vertical step magnitudes of a plane, all at
+    most ``largest``, found by counting them."""
+    frames, height, width = plane.shape
     counts = np.zeros(largest + 1, np.int64)
-    for step in steps:
-        counts[step] += 1
-    low_rank, high_rank = (len(steps) - 1) // 2, len(steps) // 2
+    for frame in range(frames):
+        for y in range(1, height):
+            for x in range(width):
+                step = _step(plane, frame, y, x)
+                if step > 0:
+                    counts[step] += 1
+    low_rank, high_rank = (count - 1) // 2, count // 2
     low = high = -1
     seen = 0
     for value in range(largest + 1):
