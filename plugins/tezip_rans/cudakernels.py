@@ -47,6 +47,7 @@ model = twin_module(
     kernels,
     (
         "_upper_neighbours",
+        "_key",
         "_context",
         "_symbol",
         "upper_at",

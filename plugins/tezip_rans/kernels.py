@@ -71,12 +71,9 @@ def _model_row(
     for x in (0, last):
         _model_at(x, row, above, first, upper, before, parameters, prediction, context, sign)
     mode, low, high = parameters[0], parameters[6], parameters[7]
-    t1, t2, t3 = parameters[1], parameters[2], parameters[3]
     for x in range(1, last):  # every neighbour present: no edge cases, so it vectorises
         west, north, northwest, northeast = row[x - 1], above[x], above[x - 1], above[x + 1]
-        gradient, flip = el.fold(upper[x], northwest, west, t1, t2, t3)
-        context[x] = gradient * el.TEMPORAL_CLASSES + np.int64(before[x])
-        sign[x] = flip
+        context[x], sign[x] = _key(upper[x], northwest, west, before[x], parameters)
         prediction[x] = el.predict(mode, west, north, northwest, northeast, low, high)
 
 
@@ -118,9 +115,18 @@ def _context(
     ``x`` of a row, given its west, the row above, the row's upper gradient pattern at ``x``
     (:func:`upper_at`) and the temporal class at ``x`` in the previous frame."""
     north, northwest, northeast = _upper_neighbours(above, first, x, west)
-    gradient, flip = el.fold(upper, northwest, west, knobs[1], knobs[2], knobs[3])
-    key = gradient * el.TEMPORAL_CLASSES + np.int64(before)
+    key, flip = _key(upper, northwest, west, before, knobs)
     return north, northwest, northeast, key, flip
+
+
+@njit(cache=True)
+def _key(
+    upper: np.int64, northwest: np.int64, west: np.int64, before: np.uint8, knobs: np.ndarray
+) -> tuple[np.int64, np.int64]:
+    """Context (0 .. CONTEXTS - 1) and error sign of an element with these neighbours, upper
+    gradient pattern and temporal class."""
+    gradient, flip = el.fold(upper, northwest, west, knobs[1], knobs[2], knobs[3])
+    return gradient * el.TEMPORAL_CLASSES + np.int64(before), flip
 
 
 @njit(cache=True)
