@@ -323,7 +323,6 @@ def _decode(data: bytes, parsed: stream.Stream, field: np.ndarray) -> tuple[int,
     rans_spans = np.array(parsed.rans, np.int64).reshape(-1, 2)
     raw_spans = np.array(parsed.raw, np.int64).reshape(-1, 2)
     tokens, symbols = model.decode_tables(parsed.frequencies)
-    mapping = parsed.clusters.astype(np.uint8)  # an eighth of the room near the processor
 
     def part(span: tuple[int, int]) -> tuple[int, int]:
         first, stop = span
@@ -333,7 +332,7 @@ def _decode(data: bytes, parsed: stream.Stream, field: np.ndarray) -> tuple[int,
             raw_spans,
             parsed.choices.parameters,
             parsed.rows,
-            mapping,
+            parsed.clusters,  # bytes, as stored: an eighth of int64's room near the processor
             tokens,
             symbols,
             field,

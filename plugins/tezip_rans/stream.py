@@ -33,7 +33,7 @@ class Stream:
 
     choices: Choices
     rows: int
-    clusters: np.ndarray  # (planes, CONTEXTS) table of each context
+    clusters: np.ndarray  # (planes, CONTEXTS) uint8: the table of each context, as stored
     frequencies: np.ndarray  # (tables, MAX_TOKENS)
     rans: list[tuple[int, int]]  # per partition, [start, end) of its rANS bytes
     raw: list[tuple[int, int]]  # per partition, [start, end) of its raw bits
@@ -105,7 +105,7 @@ def read(data: bytes, shape: tuple[int, ...], bits: int, version: int = VERSION)
     modelled = decompress_exact(reader.take(packed_size), size, "tezip.rans model")
     if planes * el.CONTEXTS > len(modelled):
         raise StreamError("tezip.rans model block is too short for its context map")
-    clusters = np.frombuffer(modelled, np.uint8, planes * el.CONTEXTS).astype(np.int64)
+    clusters = np.frombuffer(modelled, np.uint8, planes * el.CONTEXTS).copy()  # as stored
     if (clusters >= tables).any():
         raise StreamError("tezip.rans context map names a table that does not exist")
     tokens = model.Reader(modelled[planes * el.CONTEXTS :])
