@@ -261,6 +261,12 @@ def test_the_typical_gradient_is_the_median_of_the_nonzero_vertical_steps(
     assert choices._typical_gradient(plane) == expected
 
 
+def test_a_step_of_two_to_the_63_among_small_steps_counts_as_none() -> None:
+    # its magnitude does not fit int64; the small steps take the counting path
+    plane = np.array([[[0, 1, 5], [-(2**63), 3, 5], [-(2**63), 4, 9]]], np.int64)
+    assert choices._typical_gradient(plane) == 2.0  # median of 2, 1, 4 (the zeros left out)
+
+
 @given(
     st.lists(st.lists(st.integers(0, 300), min_size=1, max_size=elements.MAX_TOKENS), min_size=1)
 )

@@ -78,9 +78,9 @@ _COUNTED = 1 << 16
 @njit(cache=True, nogil=True, inline="always")
 def _step(plane: np.ndarray, frame: int, y: int, x: int) -> np.int64:
     """The magnitude of the vertical difference at ``(frame, y, x)``, wrapping in 64 bits
-    (a difference of ``2**63`` stays negative: it counts as none)."""
+    (a difference of ``2**63``, whose magnitude int64 cannot hold, counts as none: 0)."""
     wrapped = np.uint64(plane[frame, y, x]) - np.uint64(plane[frame, y - 1, x])
-    return abs(np.int64(wrapped))
+    return max(abs(np.int64(wrapped)), np.int64(0))
 
 
 @njit(cache=True, nogil=True)
@@ -116,20 +116,19 @@ def _vertical_steps(plane: np.ndarray, count: int) -> np.ndarray:
 @njit(cache=True, nogil=True)
 def _counted_median(plane: np.ndarray, largest: int, count: int) -> float:
     """``np.median`` of the ``count`` non-zero vertical step magnitudes of a plane, all at
-    most ``largest``, found by counting them."""
+    most ``largest``, found by counting them (zeros too, without a branch, into two counts
+    by column parity, so that runs of equal steps do not wait on each other)."""
     frames, height, width = plane.shape
-    counts = np.zeros(largest + 1, np.int64)
+    counts = np.zeros((2, largest + 1), np.int64)
     for frame in range(frames):
         for y in range(1, height):
             for x in range(width):
-                step = _step(plane, frame, y, x)
-                if step > 0:
-                    counts[step] += 1
+                counts[x & 1, _step(plane, frame, y, x)] += 1
     low_rank, high_rank = (count - 1) // 2, count // 2
     low = high = -1
     seen = 0
-    for value in range(largest + 1):
-        seen += counts[value]
+    for value in range(1, largest + 1):
+        seen += counts[0, value] + counts[1, value]
         if low < 0 and seen > low_rank:
             low = value
         if seen > high_rank:
