@@ -215,14 +215,38 @@ def _med_estimate_by_arrays(pairs: np.ndarray) -> list[np.ndarray]:
             ]
             readings.append(related)
         for reading in readings:
-            above, below = reading[:, :, 0], reading[:, :, 1]
-            west = np.concatenate([above[:, :, :1], below[:, :, :-1]], axis=2)
-            northwest = np.concatenate([above[:, :, :1], above[:, :, :-1]], axis=2)
-            high, low = np.maximum(west, above), np.minimum(west, above)
-            plane = west + above - northwest
-            guess = np.where(northwest >= high, low, np.where(northwest <= low, high, plane))
-            costs.append(estimated_bits(below - guess, frames_axis=True))
+            costs.append(_med_bits_by_arrays(reading[:, :, 0], reading[:, :, 1]))
     return costs
+
+
+def _med_bits_by_arrays(above: np.ndarray, below: np.ndarray) -> np.ndarray:
+    """Per entry of the first axis, the estimated bits of rows ``below`` (columns on axis 2)
+    after the median edge detector, ``above`` their north (the first column's west and
+    north-west its north)."""
+    west = np.concatenate([above[:, :, :1], below[:, :, :-1]], axis=2)
+    northwest = np.concatenate([above[:, :, :1], above[:, :, :-1]], axis=2)
+    high, low = np.maximum(west, above), np.minimum(west, above)
+    plane = west + above - northwest
+    guess = np.where(northwest >= high, low, np.where(northwest <= low, high, plane))
+    return estimated_bits(below - guess, frames_axis=True)
+
+
+@given(
+    st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 6), st.integers(1, 7)),
+    st.sampled_from((np.int16, np.int32, np.int64)),
+    st.integers(0, 2**32 - 1),
+)
+def test_the_readings_estimate_is_the_median_edge_detectors_on_every_row_below_another(
+    shape: tuple[int, int, int, int], dtype: type, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    reach = min(np.iinfo(dtype).max, (1 << 33) - 1)  # a field's values need at most 34 bits
+    values = rng.integers(-reach, reach, shape, endpoint=True)
+    values[rng.random(shape) < 0.5] = 0  # runs of equal neighbours: MED's edge cases
+    field_ = values.astype(dtype)
+    planes = np.moveaxis(field_.astype(np.int64), 1, 0)  # (planes, frames, H, W)
+    expected = [_med_bits_by_arrays(p[:, :-1], p[:, 1:]).sum() for p in planes]
+    np.testing.assert_array_equal(choices._med_estimates(field_), expected)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -348,6 +348,13 @@ def _noisy(signal: float) -> Callable[[np.random.Generator], np.ndarray]:
     return make
 
 
+def _mid_grey(rng: np.random.Generator) -> np.ndarray:
+    """Smooth 8-bit frames around mid-grey: read as two's complement, their codes would
+    jump between 127 and -128 wherever they cross 128, so ``tezip.rans`` reads them in
+    offset binary."""
+    return np.clip(_smooth(rng, (3, 16, 24), 40) + 128, 0, 255).astype(np.uint8)
+
+
 def _uint32(rng: np.random.Generator) -> np.ndarray:
     values = _smooth(rng, (2, 6, 6), 1e9) + 2.5e9
     # values past the uint32 range become 0, as the unchecked cast that wrote the released
@@ -455,6 +462,12 @@ VALID_VECTORS = [
         "rans_smooth",
         "noisier uint16, lossless, tezip.zero: tezip.rans version 2, predictor 6 (smooth)",
         _noisy(100),
+        {**NEW_DEFAULTS, "predictor": "tezip.zero"},
+    ),
+    ValidVector(
+        "rans_offset_binary",
+        "uint8 around mid-grey, lossless, tezip.zero: tezip.rans version 2, offset binary",
+        _mid_grey,
         {**NEW_DEFAULTS, "predictor": "tezip.zero"},
     ),
     ValidVector(
