@@ -9,10 +9,12 @@ Booleans come only from ``true``/``false`` and numbers only from numbers. A cons
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +67,8 @@ class Parameter:
         return " or ".join(_TYPE_WORDS[t] for t in self.accepts)
 
 
-def declared(cls: type) -> dict[str, Parameter] | None:
+@functools.cache  # a class's signature does not change; reading it took 0.1 ms a plugin
+def declared(cls: type) -> Mapping[str, Parameter] | None:
     """The options ``cls(**options)`` takes by name; ``None`` when it takes any (``**kwargs``)."""
     signature = inspect.signature(cls)
     try:
@@ -79,7 +82,7 @@ def declared(cls: type) -> dict[str, Parameter] | None:
         if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
             accepts, literal = _accepted(hints.get(parameter.name))
             found[parameter.name] = Parameter(parameter.name, accepts, literal, parameter.default)
-    return found
+    return types.MappingProxyType(found)
 
 
 def _accepted(annotation: Any) -> tuple[tuple[Any, ...] | None, bool]:
