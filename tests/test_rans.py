@@ -11,6 +11,7 @@ from residuals import DTYPES, residual_arrays
 from tezip.costs import estimated_bits, mode_costs, row_pairs
 from tezip.errors import InputError, StreamError
 from tezip.parallel import budget
+from tezip.spatial import channel_difference, difference
 from tezip_rans import choices, elements, field, kernels, model, stream
 from tezip_rans import stage as rans_stage
 from tezip_rans.choices import Choices
@@ -247,6 +248,28 @@ def test_the_readings_estimate_is_the_median_edge_detectors_on_every_row_below_a
     planes = np.moveaxis(field_.astype(np.int64), 1, 0)  # (planes, frames, H, W)
     expected = [_med_bits_by_arrays(p[:, :-1], p[:, 1:]).sum() for p in planes]
     np.testing.assert_array_equal(choices._med_estimates(field_), expected)
+
+
+def _mode_costs_by_arrays(pairs: np.ndarray) -> np.ndarray:
+    """:func:`tezip.costs.mode_costs` written as array expressions (wrapping in the pairs'
+    dtype, signed or not)."""
+    above, below = pairs[:, :, 0], pairs[:, :, 1]
+    left_above, left_below = difference(above, 2), difference(below, 2)
+    candidates = [below, left_below, below - above, left_below - left_above]
+    if pairs.ndim == 5 and pairs.shape[4] >= 2:
+        candidates += [channel_difference(c) for c in candidates]
+    return np.stack([estimated_bits(c, frames_axis=True) for c in candidates])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(residual_arrays(frames=5), st.booleans())
+def test_the_compiled_mode_costs_equal_the_array_expressions(
+    array: np.ndarray, signed: bool
+) -> None:
+    pairs = row_pairs(array)
+    if signed:  # the grid quantizer's integers, before they become codes
+        pairs = pairs.view(f"int{pairs.dtype.itemsize * 8}")
+    np.testing.assert_array_equal(mode_costs(pairs), _mode_costs_by_arrays(pairs))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

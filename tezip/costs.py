@@ -7,8 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from numba import njit
+from numba.cpython.unsafe.numbers import leading_zeros
 
-from tezip.spatial import LEFT, channel_difference, channels_of, difference, spatial_modes
+from tezip.spatial import (
+    LEFT,
+    MODES,
+    REFERENCE_CHANNEL,
+    channels_of,
+    difference,
+    spatial_modes,
+)
 
 #: per-frame estimated bits of residual row pairs ``(n, k, 2, W[, C])``
 Estimate = Callable[[np.ndarray], np.ndarray]
@@ -77,14 +86,73 @@ def row_bands(frames: np.ndarray, rows: int = 8, budget: int = 1 << 15) -> np.nd
 
 
 def mode_costs(pairs: np.ndarray) -> np.ndarray:
-    """Estimated bits ``(len(modes), n)`` of each of :func:`spatial_modes` on row pairs
-    ``(n, k, 2, W[, C])``."""
-    above, below = pairs[:, :, 0], pairs[:, :, 1]
-    left_above, left_below = difference(above, 2), difference(below, 2)
-    candidates = [below, left_below, below - above, left_below - left_above]
-    if channels_of(pairs, 4) >= 2:
-        candidates += [channel_difference(c) for c in candidates]
-    return np.stack([estimated_bits(c, frames_axis=True) for c in candidates])
+    """Estimated bits ``(len(modes), n)`` of each of :func:`spatial_modes` on integer row
+    pairs ``(n, k, 2, W[, C])``: :func:`estimated_bits` of the lower rows as they are, less
+    their west neighbours, less the upper rows, less both (the plane), each wrapping in the
+    pairs' width, and with colour those four again less the reference channel."""
+    if pairs.dtype.kind not in "ui":
+        raise TypeError(f"mode costs are estimated on integers, not {pairs.dtype}")
+    bits = pairs.dtype.itemsize * 8
+    words = pairs.view(f"uint{bits}")  # signed pairs wrap alike
+    five = words if pairs.ndim == 5 else words[..., None]
+    return _mode_bits(five, bits, channels_of(pairs, 4) >= 2)
+
+
+@njit(cache=True, nogil=True)
+def _mode_bits(pairs: np.ndarray, bits: int, channels: bool) -> np.ndarray:
+    """:func:`mode_costs` in one pass over row pairs ``(n, k, 2, W, C)`` of unsigned words
+    (``channels``: the reference-relative modes too), each residual read as a signed
+    ``bits``-wide integer and costed as :func:`estimated_bits` does."""
+    frames, count, _, width, depth = pairs.shape
+    modes = len(MODES)
+    out = np.zeros((2 * modes if channels else modes, frames), np.float64)
+    shift = np.uint64(64 - bits)
+    number = np.zeros(1, np.float32)
+    word = number.view(np.int32)  # the float's bits: its exponent is floor(log2)
+    totals = np.zeros(2 * modes, np.int64)
+    for frame in range(frames):
+        totals[:] = 0
+        for pair in range(count):
+            for x in range(width):
+                if channels:
+                    references = _residuals(pairs, frame, pair, x, REFERENCE_CHANNEL)
+                for c in range(depth):
+                    own = _residuals(pairs, frame, pair, x, c)
+                    for mode in range(modes):
+                        magnitude = _magnitude(own[mode], shift, number, word)
+                        totals[mode] += magnitude
+                        if channels:  # the reference channel stays as it is
+                            related = own[mode] - references[mode]
+                            if c != REFERENCE_CHANNEL:
+                                magnitude = _magnitude(related, shift, number, word)
+                            totals[modes + mode] += magnitude
+        out[:, frame] = totals[: len(out)]
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _residuals(
+    pairs: np.ndarray, frame: int, pair: int, x: int, c: int
+) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
+    """The lower row's element ``x`` as it is, less its west neighbour, less the upper row,
+    less both (the first column's west is zero), wrapping in 64 bits."""
+    above, below = np.uint64(pairs[frame, pair, 0, x, c]), np.uint64(pairs[frame, pair, 1, x, c])
+    west_above = np.uint64(pairs[frame, pair, 0, x - 1, c]) if x else np.uint64(0)
+    west_below = np.uint64(pairs[frame, pair, 1, x - 1, c]) if x else np.uint64(0)
+    left = below - west_below
+    return below, left, below - above, left - (above - west_above)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _magnitude(value: np.uint64, shift: np.uint64, number: np.ndarray, word: np.ndarray) -> int:
+    """``floor(log2(1 + |r|))`` of a word read as a signed ``r`` of ``64 - shift`` bits:
+    exact from its leading zeros below 2**24, else through float32 as
+    :func:`estimated_bits` computes it (which rounds there)."""
+    signed = np.int64(value << shift) >> np.int64(shift)
+    if -(1 << 24) < signed < 1 << 24:
+        return 63 - leading_zeros(np.uint64(abs(signed) + 1))
+    number[0] = abs(np.float32(signed)) + np.float32(1.0)
+    return (word[0] >> 23) - 127
 
 
 def spatial_cost(pairs: np.ndarray) -> np.ndarray:
