@@ -130,11 +130,17 @@ def test_value_range_reads_in_bounded_chunks(monkeypatch: pytest.MonkeyPatch) ->
     data[0, 0, 0] = np.nan
     source = ArraySource(data)
     spans: list[int] = []
-    real_read = source.read
-    monkeypatch.setattr(source, "read", lambda a, b: spans.append(b - a) or real_read(a, b))
+    real_peek = source.peek
+    monkeypatch.setattr(source, "peek", lambda a, b: spans.append(b - a) or real_peek(a, b))
     low, high = source.value_range()  # type: ignore[misc]
     assert (low, high) == (float(np.nanmin(data)), 100.0)
     assert spans == [3, 3, 3, 1]
+
+
+def test_an_array_is_scanned_without_copying_it() -> None:
+    data = np.arange(24, dtype=np.uint16).reshape(2, 3, 4)
+    assert np.shares_memory(ArraySource(data).peek(0, 2), data)
+    assert not np.shares_memory(ArraySource(data).read(0, 2), data)
 
 
 # --- .npy files ------------------------------------------------------------------------------

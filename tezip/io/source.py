@@ -38,6 +38,11 @@ class FrameSource(ABC):
         Implementations call :meth:`check_range` first.
         """
 
+    def peek(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start:stop`` to look at only: may share memory with the source (never
+        write to it); by default :meth:`read`."""
+        return self.read(start, stop)
+
     @abstractmethod
     def describe(self) -> dict[str, Any]:
         """Msgpack-able record of the input for the archive header.
@@ -70,7 +75,7 @@ class FrameSource(ABC):
         low, high, smallest = np.inf, -np.inf, np.inf
         step = self.chunk_frames()
         for start in range(0, len(self), step):
-            chunk = self.read(start, min(start + step, len(self)))
+            chunk = self.peek(start, min(start + step, len(self)))
             if self.dtype.kind == "f":
                 chunk = chunk[np.isfinite(chunk)]
                 magnitudes = np.abs(chunk[chunk != 0])
@@ -134,6 +139,10 @@ class ArraySource(FrameSource):
     def read(self, start: int, stop: int) -> np.ndarray:
         self.check_range(start, stop)
         return np.array(self._array[start:stop], dtype=self.dtype, order="C")
+
+    def peek(self, start: int, stop: int) -> np.ndarray:
+        self.check_range(start, stop)
+        return np.asarray(self._array[start:stop], dtype=self.dtype)  # a view where it can
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "names": None, "modes": None, "format": None}
