@@ -3,6 +3,7 @@ is finished, or every one whose draft cannot tell."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,42 +105,35 @@ def _large() -> np.ndarray:
     return np.cumsum(rng.integers(-3, 4, (16, 128, 256)), axis=0).astype(np.uint16)
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "frames", "rounds", "drafted"),
+    [
+        # within 5% of the best on the first sample, beyond 5% / sqrt(4) on the second
+        (103.0, 104.0, _large, 2, ["tezip.linear"]),
+        # within 2.5% on the second sample too: both drafted
+        (103.0, 102.0, _large, 2, ["tezip.linear", "tezip.previous"]),
+        # beyond 5% at once: no second round
+        (106.0, 0.0, _large, 1, ["tezip.linear"]),
+        # the first sample holds every code already: no second round, both drafted
+        (103.0, 0.0, _moving, 1, ["tezip.linear", "tezip.previous"]),
+    ],
+)
 def test_candidates_the_trial_cannot_tell_apart_are_tried_again_on_a_larger_sample(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    first: float,
+    second: float,
+    frames: Callable[[], np.ndarray],
+    rounds: int,
+    drafted: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    costs = {"tezip.linear": (100.0, 100.0), "tezip.previous": (103.0, 104.0)}
-    sizes, drafted = _tried(monkeypatch, {**costs, "tezip.zero": (300.0, 300.0)})
-    tezip.pack(_large(), tmp_path / "a.tez", gop=16)
-    # within 5% of the best on the first sample, apart by more than 5% / sqrt(4) on the second
-    assert len(set(sizes)) == 2 and max(sizes) == RansStage.trial_refinement * min(sizes)
-    assert sizes.count(max(sizes)) == 2  # the third was not tried again
-    assert drafted == ["tezip.linear"]
-
-
-def test_candidates_a_larger_sample_cannot_tell_apart_are_all_drafted(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    costs = {"tezip.linear": (100.0, 100.0), "tezip.previous": (103.0, 102.0)}
-    _, drafted = _tried(monkeypatch, {**costs, "tezip.zero": (300.0, 300.0)})
-    tezip.pack(_large(), tmp_path / "a.tez", gop=16)
-    assert drafted == ["tezip.linear", "tezip.previous"]
-    np.testing.assert_array_equal(tezip.unpack(tmp_path / "a.tez"), _large())
-
-
-def test_candidates_a_trial_tells_apart_are_not_tried_again(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    costs = {"tezip.linear": (100.0, 0.0), "tezip.previous": (106.0, 0.0)}
-    sizes, drafted = _tried(monkeypatch, {**costs, "tezip.zero": (300.0, 0.0)})
-    tezip.pack(_large(), tmp_path / "a.tez", gop=16)
-    assert len(set(sizes)) == 1 and drafted == ["tezip.linear"]
-
-
-def test_a_sample_that_is_the_whole_gop_is_not_tried_again(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    costs = {"tezip.linear": (100.0, 0.0), "tezip.previous": (103.0, 0.0)}
-    sizes, drafted = _tried(monkeypatch, {**costs, "tezip.zero": (300.0, 0.0)})
-    tezip.pack(_moving(), tmp_path / "a.tez", gop=8)
-    assert len(set(sizes)) == 1  # the first sample holds every code already
-    assert drafted == ["tezip.linear", "tezip.previous"]
+    costs = {"tezip.linear": (100.0, 100.0), "tezip.previous": (first, second)}
+    sizes, tried = _tried(monkeypatch, {**costs, "tezip.zero": (300.0, 300.0)})
+    data = frames()
+    tezip.pack(data, tmp_path / "a.tez", gop=len(data))
+    assert len(set(sizes)) == rounds
+    if rounds == 2:
+        assert max(sizes) == RansStage.trial_refinement * min(sizes)
+        assert sizes.count(max(sizes)) == 2  # the third candidate was not tried again
+    assert tried == drafted
+    np.testing.assert_array_equal(tezip.unpack(tmp_path / "a.tez"), data)
