@@ -145,14 +145,19 @@ def _residuals(
 
 @njit(cache=True, nogil=True, inline="always")
 def _magnitude(value: np.uint64, shift: np.uint64, number: np.ndarray, word: np.ndarray) -> int:
-    """``floor(log2(1 + |r|))`` of a word read as a signed ``r`` of ``64 - shift`` bits:
-    exact from its leading zeros below 2**24, else through float32 as
-    :func:`estimated_bits` computes it (which rounds there)."""
-    signed = np.int64(value << shift) >> np.int64(shift)
-    if -(1 << 24) < signed < 1 << 24:
-        return 63 - leading_zeros(np.uint64(abs(signed) + 1))
-    number[0] = abs(np.float32(signed)) + np.float32(1.0)
-    return (word[0] >> 23) - 127
+    """:func:`bit_magnitude` of a word read as a signed integer of ``64 - shift`` bits."""
+    return bit_magnitude(np.int64(value << shift) >> np.int64(shift), number, word)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def bit_magnitude(residual: np.int64, number: np.ndarray, word: np.ndarray) -> int:
+    """``floor(log2(1 + |r|))`` of a residual as :func:`estimated_bits` computes it: exact
+    from its leading zeros below 2**24, else through float32, which rounds there (``number``:
+    room for one float32, ``word``: its bits viewed as int32)."""
+    if -(1 << 24) < residual < 1 << 24:
+        return 63 - leading_zeros(np.uint64(abs(residual) + 1))
+    number[0] = abs(np.float32(residual)) + np.float32(1.0)
+    return (word[0] >> 23) - 127  # the float's exponent is its floor(log2)
 
 
 def spatial_cost(pairs: np.ndarray) -> np.ndarray:

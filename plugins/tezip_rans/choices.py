@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from tezip.costs import mode_costs, row_bands
+from tezip.costs import bit_magnitude, mode_costs, row_bands
 from tezip_rans import elements as el
 from tezip_rans import kernels, model
 from tezip_rans.field import REFERENCE, can_relate, planes_of, to_field, value_ranges
@@ -221,7 +221,7 @@ def _reading(
     where neighbours straddle a reading's wrap, which that estimate sees as plainly as the
     coder (over the 44 benchmark cells it decided as the statistics pass on all but 26 of
     658 planes, each a tie of the estimates, within 0.21% of the plane's cost), at a
-    quarter of a statistics pass's cost; and whether it is coded relative to the reference
+    tenth of a statistics pass's cost; and whether it is coded relative to the reference
     channel, where the median edge detector codes it in fewer bits. Returns the flags, the
     sample's field so read and, per plane, that detector's cost."""
     bits = bands.dtype.itemsize * 8
@@ -328,18 +328,16 @@ def _med_estimates(field: np.ndarray) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def _med_row_bits(above: np.ndarray, below: np.ndarray, number: np.ndarray) -> int:
-    """Sum of ``floor(log2(1 + |error|))`` over row ``below``'s median edge detector errors,
-    ``above`` its north (the first column's west and north-west are its north), each
-    computed as :func:`tezip.costs.estimated_bits` does, through float32 (``number``: room
-    for one)."""
-    word = number.view(np.int32)  # the float's bits: its exponent is floor(log2)
+    """Sum of :func:`tezip.costs.bit_magnitude` over row ``below``'s median edge detector
+    errors, ``above`` its north (the first column's west and north-west are its north;
+    ``number``: room for one float32)."""
+    word = number.view(np.int32)
     total = 0
     west = northwest = np.int64(above[0])
     for x in range(len(below)):
         north = np.int64(above[x])
         guess = el.predict(el.MED, west, north, northwest, north, _LOWEST, _HIGHEST)
-        number[0] = abs(np.float32(np.int64(below[x]) - guess)) + np.float32(1.0)
-        total += (word[0] >> 23) - 127
+        total += bit_magnitude(np.int64(below[x]) - guess, number, word)
         west, northwest = np.int64(below[x]), north
     return total
 
