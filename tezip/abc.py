@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tezip.costs import ROW_PAIR_BUDGET, row_pairs, spatial_cost
+from tezip.costs import row_pairs, spatial_cost
 
 __all__ = [
     "ArrayToArrayStage",
@@ -177,10 +177,6 @@ class ArrayToBytesStage(Plugin):
     #: candidate predictors whose trial cost lies within this fraction of the best are all
     #: coded in full (the trial cannot tell them apart); 0 codes only the best
     trial_margin: ClassVar[float] = 0.0
-    #: where several candidates lie within ``trial_margin``, they are tried again on a
-    #: sample this many times larger, and only those within a margin smaller by its square
-    #: root (a sample's cost noise falls so) are coded in full; 1: no second trial
-    trial_refinement: ClassVar[int] = 1
     #: the device it runs on, set by :meth:`bind` (``cpu`` or ``cuda``)
     device: str = "cpu"
 
@@ -191,12 +187,11 @@ class ArrayToBytesStage(Plugin):
         ``tezip.lorenzo``'s spatial modes."""
         return spatial_cost(pairs)
 
-    def trial_sample(self, codes: np.ndarray, scale: int = 1) -> np.ndarray:
+    def trial_sample(self, codes: np.ndarray) -> np.ndarray:
         """The part of a GOP's codes ``(n, H, W[, C])`` that candidate predictors are tried
-        on (frames-first, so point-wise predictors run on it as on frames), about ``scale``
-        times larger for a second trial (:attr:`trial_refinement`); by default pairs of
-        adjacent rows (:func:`tezip.costs.row_pairs`)."""
-        return row_pairs(codes, ROW_PAIR_BUDGET * scale)
+        on (frames-first, so point-wise predictors run on it as on frames); by default
+        pairs of adjacent rows (:func:`tezip.costs.row_pairs`)."""
+        return row_pairs(codes)
 
     def trial_cost(self, residuals: np.ndarray, share: float) -> float:
         """Estimated bits to code a predictor's residuals of :meth:`trial_sample`, which is

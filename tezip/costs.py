@@ -41,11 +41,7 @@ def estimated_bits(residuals: np.ndarray, frames_axis: bool = False) -> np.ndarr
     return np.asarray(magnitude.sum(dtype=np.float64))
 
 
-#: elements per frame :func:`row_pairs` takes by default
-ROW_PAIR_BUDGET = 4096
-
-
-def row_pairs(frames: np.ndarray, budget: int = ROW_PAIR_BUDGET) -> np.ndarray:
+def row_pairs(frames: np.ndarray, budget: int = 4096) -> np.ndarray:
     """Evenly spread pairs of adjacent rows of frames ``(n, H, W[, C])``, about ``budget``
     elements per frame (at least 2 and at most 16 pairs).
 

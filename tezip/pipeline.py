@@ -7,7 +7,6 @@ against the CRC-32 the encoder stored (DESIGN.md section 2).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -175,11 +174,9 @@ class Pipeline:
 
         Point-wise predictors are ranked on the entropy stage's trial sample by its trial
         cost and only the cheapest goes on, with those the stage cannot tell from it (its
-        ``trial_margin``), or all of them when ``thorough``. Several that the trial cannot
-        tell apart are tried again on a sample ``trial_refinement`` times larger, within a
-        margin smaller by its square root. Predictors that are not point-wise (learned,
-        stateful) cannot be judged on a sample, so each of them goes on too. A single
-        candidate or a GOP of one frame needs no comparison.
+        ``trial_margin``), or all of them when ``thorough``; predictors
+        that are not point-wise (learned, stateful) cannot be judged on a sample, so each of
+        them goes on too. A single candidate or a GOP of one frame needs no comparison.
         """
         if len(self.predictors) == 1 or len(codes) == 1:
             return [0]
@@ -188,31 +185,17 @@ class Pipeline:
         if self.encoding.thorough:
             return pointwise + others
         if len(pointwise) > 1 and codes.shape[1] >= 2:
-            entropy = self.entropy
-            sample = entropy.trial_sample(codes)
-            pointwise = self._closest(pointwise, sample, codes.size, space, entropy.trial_margin)
-            scale = entropy.trial_refinement
-            if len(pointwise) > 1 and scale > 1:
-                larger = entropy.trial_sample(codes, scale)
-                if larger.size > sample.size:
-                    margin = entropy.trial_margin / math.sqrt(scale)
-                    pointwise = self._closest(pointwise, larger, codes.size, space, margin)
+            sample = self.entropy.trial_sample(codes)
+            share = sample.size / codes.size
+            costs = [
+                _prediction_cost(self.predictors[i], space, sample, self.entropy, share)
+                for i in pointwise
+            ]
+            best = min(costs)
+            limit = best * (1 + self.entropy.trial_margin)
+            order = np.argsort(costs, kind="stable")
+            pointwise = [pointwise[i] for i in order if costs[i] <= limit or costs[i] == best]
         return pointwise + others
-
-    def _closest(
-        self, candidates: list[int], sample: np.ndarray, size: int, space: CodeSpace, margin: float
-    ) -> list[int]:
-        """The ``candidates`` whose trial cost on ``sample`` (of a GOP of ``size`` codes)
-        lies within ``margin`` of the cheapest, cheapest first."""
-        share = sample.size / size
-        costs = [
-            _prediction_cost(self.predictors[i], space, sample, self.entropy, share)
-            for i in candidates
-        ]
-        best = min(costs)
-        limit = best * (1 + margin)
-        order = np.argsort(costs, kind="stable")
-        return [candidates[i] for i in order if costs[i] <= limit or costs[i] == best]
 
     def encode(self, frames: np.ndarray, first: int) -> GopRecord:
         """Code one GOP of frames ``(n, *frame_shape)``; with several finalist predictors
