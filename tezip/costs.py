@@ -126,7 +126,7 @@ def _mode_bits(pairs: np.ndarray, bits: int, channels: bool) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _residuals(
     pairs: np.ndarray, frame: int, pair: int, x: int, c: int
 ) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
@@ -139,13 +139,13 @@ def _residuals(
     return below, left, below - above, left - (above - west_above)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _magnitude(value: np.uint64, shift: np.uint64, number: np.ndarray, word: np.ndarray) -> int:
     """:func:`bit_magnitude` of a word read as a signed integer of ``64 - shift`` bits."""
     return bit_magnitude(np.int64(value << shift) >> np.int64(shift), number, word)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def bit_magnitude(residual: np.int64, number: np.ndarray, word: np.ndarray) -> int:
     """``floor(log2(1 + |r|))`` of a residual as :func:`estimated_bits` computes it: exact
     from its leading zeros below 2**24, else through float32, which rounds there (``number``:
