@@ -233,6 +233,7 @@ def _reading(
     plain = np.where(offset_binary[:, None, None], fields[1], fields[0])
     chosen = np.array([_med_cost(plain[:, p : p + 1], spans[p], share) for p in range(planes)])
     relative = none.copy()
+    field = plain
     if can_relate(bands.shape, bits):
         related = plain.copy()
         related[:, [p for p in range(planes) if p != REFERENCE]] -= plain[
@@ -244,7 +245,8 @@ def _reading(
                 related_cost = _med_cost(related[:, plane : plane + 1], wide[plane], share)
                 relative[plane] = related_cost < chosen[plane]
                 chosen[plane] = min(related_cost, chosen[plane])
-    return offset_binary, relative, to_field(bands, offset_binary, relative), chosen
+        field = np.where(relative[:, None, None], related, plain)
+    return offset_binary, relative, field, chosen
 
 
 def _med_cost(plane: np.ndarray, span: np.ndarray, share: float) -> float:
