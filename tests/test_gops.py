@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tezip
 from tezip import gops
@@ -65,10 +67,30 @@ def test_fixed_interval_and_auto_maximum(tmp_path: Path) -> None:
     tezip.pack(data, tmp_path / "a.tez", gop=10)
     tezip.pack(data, tmp_path / "b.tez", gop="auto:7")
     assert gop_starts(tmp_path / "a.tez") == [0, 10, 20]
-    assert gop_starts(tmp_path / "b.tez") == [0, 7, 14, 21]
-    for gop, starts in ((10, [0, 10, 20]), ("auto:7", [0, 7, 14, 21])):
+    assert gop_starts(tmp_path / "b.tez") == [0, 7, 13, 19]  # auto shares the frames out
+    for gop, starts in ((10, [0, 10, 20]), ("auto:7", [0, 7, 13, 19])):
         policy = GopPolicy.parse(gop)
         assert gops.fewest_gops(25, (4, 4), np.dtype(np.uint16), policy) == len(starts)
+
+
+def test_auto_shares_intra_runs_evenly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """16 microscopy frames, each cheaper coded alone, at most 6 to a GOP: 6, 5, 5, not 6,
+    6, 4."""
+    monkeypatch.setattr(gops, "INTRA_GOP_BYTES", 6 * 96 * 96)
+    path = tmp_path / "a.tez"
+    tezip.pack(Path(__file__).parent / "data" / "cells", path, gop="auto")
+    assert gop_starts(path) == [0, 6, 11]
+
+
+@given(st.integers(1, 10_000), st.integers(1, 100))
+def test_even_shares_are_the_fewest_and_differ_by_one_at_most(frames: int, longest: int) -> None:
+    lengths = []
+    while sum(lengths) < frames:
+        lengths.append(gops.even_share(frames - sum(lengths), longest))
+    assert sum(lengths) == frames
+    assert len(lengths) == -(-frames // longest)
+    assert max(lengths) <= longest
+    assert max(lengths) - min(lengths) <= 1
 
 
 def test_the_fewest_gops_never_exceed_the_cuts(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ cut or a detector reset; the original TEZip's static and dynamic windows, but de
 estimated coded size rather than a threshold on the raw difference. A GOP whose frames are all
 cheaper alone is cut every ``INTRA_GOP_BYTES`` of raw frames instead: the per-GOP predictor
 choice codes it intra, so the cuts cost no prediction, and the shorter GOPs encode and decode
-in parallel.
+in parallel. ``auto`` shares frames evenly among the GOPs a stretch needs (120 frames at
+most 64 to a GOP: 60 and 60, not 64 and 56), so that GOPs coded at once take equal time.
 """
 
 from __future__ import annotations
@@ -93,6 +94,12 @@ def _frame_bytes(frame_shape: tuple[int, ...], dtype: np.dtype) -> int:
     return int(np.prod(frame_shape)) * np.dtype(dtype).itemsize
 
 
+def even_share(frames: int, longest: int) -> int:
+    """The first of the fewest GOPs of at most ``longest`` frames that hold ``frames``, their
+    lengths differing by at most one."""
+    return -(-frames // -(-frames // longest))
+
+
 def plan(
     source: FrameSource, policy: GopPolicy, quantizer: Quantizer, estimate: Estimate = spatial_cost
 ) -> Iterator[tuple[int, np.ndarray]]:
@@ -115,7 +122,9 @@ def plan(
         onsets = (ratios[1:want] < ONSET_RATIO) & (ratios[: want - 1] >= 1)
         found = np.flatnonzero(onsets) if policy.auto else ()
         cut = 1 + int(found[0]) if len(found) else want
+        if policy.auto and not len(found):
+            cut = even_share(total - start, length)
         if policy.auto and cut > intra_length and (ratios[1:cut] < 1).all():
-            cut = intra_length
+            cut = even_share(cut, intra_length)
         yield start, pending[:cut]
         pending, ratios, start = pending[cut:], ratios[cut:], start + cut
