@@ -335,6 +335,28 @@ def test_decode_tables_give_each_slot_its_token_and_each_token_its_slots(
             assert (packed & 0xFFF) + 1 == row[token] and packed >> 12 == starts[token]
 
 
+@given(st.integers(0, 2**32 - 1), st.integers(1, model.MAX_TABLES))
+def test_keyed_tables_give_each_element_its_contexts_table_and_sign(seed: int, tables: int) -> None:
+    """The decoder's one lookup agrees with the encoder's context and sign, and the map."""
+    rng = np.random.default_rng(seed)
+    clusters = rng.integers(0, tables, (2, elements.CONTEXTS)).astype(np.uint8)
+    keyed = kernels.keyed_tables(clusters)
+    upper = 81 * rng.integers(-4, 5, 400) + 9 * rng.integers(-4, 5, 400)
+    before = rng.integers(0, elements.TEMPORAL_CLASSES, 400).astype(np.uint8)
+    bases = np.empty(400, np.int64)
+    kernels.row_bases(upper, before, bases)
+    knobs = np.array([elements.MED, 2, 5, 9, 1, 4, -128, 127], np.int64)
+    for x, west_gradient in enumerate(rng.integers(-12, 13, 400)):
+        west = np.int64(0)
+        northwest = west + west_gradient  # the gradient the decoder levels
+        context, sign = kernels._key(upper[x], northwest, west, before[x], knobs)
+        level = elements.level(northwest - west, 2, 5, 9)
+        for plane in range(2):
+            entry = int(keyed[plane, bases[x] + elements.TEMPORAL_CLASSES * level])
+            assert entry & 0x7F == clusters[plane, context]
+            assert (entry >> 7 == 1) == (sign < 0)
+
+
 @pytest.fixture(scope="module")
 def coded() -> tuple[bytes, np.ndarray]:
     rng = np.random.default_rng(9)

@@ -168,7 +168,8 @@ def _gathered(sources: list[tuple[Any, np.ndarray, np.ndarray]]) -> list[tuple[b
 @dataclass
 class Uploaded:
     """A batch of parsed streams of one partition height on the device, for :func:`decode`:
-    the streams (each padded), their spans, parameters, context maps and decode tables."""
+    the streams (each padded), their spans, parameters, keyed tables
+    (:func:`tezip_rans.kernels.keyed_tables`) and decode tables."""
 
     rows: int
     count: int
@@ -177,7 +178,7 @@ class Uploaded:
     rans_spans: Any
     raw_spans: Any
     parameters: Any
-    clusters: Any
+    keyed: Any
     tokens: Any
     symbols: Any
     tables: Any  # (G, 2): each GOP's first table and the one after its last
@@ -204,7 +205,7 @@ def upload(buffers: Sequence[bytes], streams: Sequence[Stream]) -> Uploaded:
         cuda.to_device(np.concatenate([np.array(p.rans, np.int64) for p in streams])),
         cuda.to_device(np.concatenate([np.array(p.raw, np.int64) for p in streams])),
         cuda.to_device(np.stack([p.choices.parameters for p in streams]).astype(np.int64)),
-        cuda.to_device(np.stack([p.clusters for p in streams]).astype(np.int64)),
+        cuda.to_device(np.stack([kernels.keyed_tables(p.clusters) for p in streams])),
         cuda.to_device(np.concatenate(tokens).ravel()),
         cuda.to_device(np.concatenate(symbols).ravel()),
         cuda.to_device(np.stack([table_ends - [len(t) for t in tokens], table_ends], axis=1)),
@@ -229,7 +230,7 @@ def decode(
         batch.raw_spans,
         height,
         batch.parameters,
-        batch.clusters,
+        batch.keyed,
         batch.tokens,
         batch.symbols,
         batch.tables,

@@ -31,6 +31,7 @@ el = twin_module(
         "level",
         "upper_gradients",
         "fold",
+        "mirror",
         "temporal_class",
         "zigzag",
         "unzigzag",
@@ -182,7 +183,7 @@ def decode(  # type: ignore[no-untyped-def]
     raw_spans,
     height,
     parameters,
-    clusters,
+    keyed,
     tokens,
     symbols,
     tables,
@@ -191,7 +192,8 @@ def decode(  # type: ignore[no-untyped-def]
     status,
 ):
     """The twin of :func:`tezip_rans.kernels.decode` for partition ``k``: GOP ``g``'s stream
-    (padded) is ``data[streams[g, 0] : streams[g, 1]]``, its decode tables those from
+    (padded) is ``data[streams[g, 0] : streams[g, 1]]``, ``keyed[g]`` its planes'
+    :func:`tezip_rans.kernels.keyed_tables`, its decode tables those from
     ``tables[g, 0]`` to ``tables[g, 1]`` in ``tokens`` and ``symbols`` (flat
     :func:`tezip_rans.model.decode_tables`); spans are relative to the stream. Values go to
     ``workspace``, the partition's status (0 or a :mod:`kernels` failure) to ``status[k]``."""
@@ -213,7 +215,7 @@ def decode(  # type: ignore[no-untyped-def]
     for frame in range(frames):
         now, before = frame & 1, (frame + 1) & 1
         for p in range(planes):
-            knobs, mapping = parameters[gop, p], clusters[gop, p]
+            knobs, keys = parameters[gop, p], keyed[gop, p]
             for r in range(count):
                 first = r == 0
                 row = workspace[frame, p, r, :, k]
@@ -223,14 +225,15 @@ def decode(  # type: ignore[no-untyped-def]
                     upper = np.int64(0)
                     if not first:
                         upper = model.upper_at(above, x, last, knobs[1], knobs[2], knobs[3])
+                    pattern = upper + elements.GRADIENT_CONTEXTS - 1
+                    base = pattern * elements.TEMPORAL_CLASSES + classes[before, p, r, x, k]
                     west, error, lane = model._decode_at(
                         x,
                         west,
                         above,
                         first,
-                        upper,
-                        classes[before, p, r, x, k],
-                        mapping,
+                        base,
+                        keys,
                         knobs,
                         knobs[0],
                         slots,

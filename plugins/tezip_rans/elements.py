@@ -114,7 +114,12 @@ def fold(upper: np.int64, northwest: np.int64, west: np.int64, t1, t2, t3) -> tu
     A pattern and its mirror (all gradients negated) share a context; the mirror's errors
     are negated, so the context's distribution keeps the error's skew (JPEG-LS's merging).
     """
-    centred = upper + level(northwest - west, t1, t2, t3)
+    return mirror(upper + level(northwest - west, t1, t2, t3))
+
+
+@njit(cache=True)
+def mirror(centred: np.int64) -> tuple[int, int]:
+    """Context (0 .. 364) and error sign of the gradient pattern ``81 d1 + 9 d2 + d3``."""
     return abs(centred), (np.int64(-1) if centred < 0 else np.int64(1))
 
 

@@ -323,6 +323,7 @@ def _decode(data: bytes, parsed: stream.Stream, field: np.ndarray) -> tuple[int,
     rans_spans = np.array(parsed.rans, np.int64).reshape(-1, 2)
     raw_spans = np.array(parsed.raw, np.int64).reshape(-1, 2)
     tokens, symbols = model.decode_tables(parsed.frequencies)
+    keyed = kernels.keyed_tables(parsed.clusters)
 
     def part(span: tuple[int, int]) -> tuple[int, int]:
         first, stop = span
@@ -332,7 +333,7 @@ def _decode(data: bytes, parsed: stream.Stream, field: np.ndarray) -> tuple[int,
             raw_spans,
             parsed.choices.parameters,
             parsed.rows,
-            parsed.clusters,  # bytes, as stored: an eighth of int64's room near the processor
+            keyed,  # bytes: an eighth of int64's room near the processor
             tokens,
             symbols,
             field,
