@@ -357,6 +357,27 @@ def test_keyed_tables_give_each_element_its_contexts_table_and_sign(seed: int, t
             assert (entry >> 7 == 1) == (sign < 0)
 
 
+@pytest.mark.parametrize(
+    ("blob", "message"),
+    [
+        (bytes([80]), "more tokens than its alphabet"),
+        (bytes([2, 0x80]), "ends inside a number"),
+        (bytes([2, 5, 5]), "do not sum to the total"),
+        (bytes([2, 0xFF, 0x7F]), "a number above 4095"),
+    ],
+)
+def test_damaged_tables_are_stream_errors(blob: bytes, message: str) -> None:
+    with pytest.raises(StreamError, match=message):
+        model.Reader(blob).tables(1, 76, elements.MAX_TOKENS)
+
+
+def test_tables_read_back_as_written() -> None:
+    frequencies = np.array([[2048, 2048, 0, 0], [1, 4094, 0, 1]], np.int64)
+    reader = model.Reader(model.write_tables(frequencies) + b"tail")
+    assert np.array_equal(reader.tables(2, 4, 4), frequencies)
+    assert reader.take(4) == b"tail"
+
+
 @pytest.fixture(scope="module")
 def coded() -> tuple[bytes, np.ndarray]:
     rng = np.random.default_rng(9)

@@ -214,11 +214,17 @@ class Reader:
         """``count`` varints, each at most ``limit`` (below ``2**63``)."""
         values = np.empty(count, np.int64)
         status, self.position = _read_varints(self._bytes, self.position, limit, values)
-        if status == _TRUNCATED:
-            raise StreamError("tezip.rans stream ends inside a number")
-        if status == _TOO_LARGE:
-            raise StreamError(f"tezip.rans stream holds a number above {limit}")
+        _check(status, limit)
         return values
+
+    def tables(self, count: int, tokens: int, width: int) -> np.ndarray:
+        """``count`` tables of at most ``tokens`` tokens (as ``(count, width)`` rows), each
+        its token count then one varint per frequency, summing to ``TOTAL`` with no
+        frequency all of it: one compiled pass (a call per table took 0.7 ms per GOP)."""
+        frequencies = np.zeros((count, width), np.int64)
+        status, self.position = _read_tables(self._bytes, self.position, tokens, frequencies)
+        _check(status, TOTAL - 1)
+        return frequencies
 
     def byte(self) -> int:
         if self.position >= len(self.data):
@@ -233,7 +239,41 @@ class Reader:
         return self.data[self.position - count : self.position]
 
 
-_TRUNCATED, _TOO_LARGE = 1, 2
+_TRUNCATED, _TOO_LARGE, _NOT_TOTAL, _LONG_TABLE = 1, 2, 3, 4
+
+
+def _check(status: int, limit: int) -> None:
+    """Raise what a reading's status says went wrong (0: nothing)."""
+    if status == _TRUNCATED:
+        raise StreamError("tezip.rans stream ends inside a number")
+    if status == _TOO_LARGE:
+        raise StreamError(f"tezip.rans stream holds a number above {limit}")
+    if status == _NOT_TOTAL:
+        raise StreamError("tezip.rans table frequencies do not sum to the total")
+    if status == _LONG_TABLE:
+        raise StreamError("tezip.rans table has more tokens than its alphabet")
+
+
+@njit(cache=True)
+def _read_varint(data: np.ndarray, position: int, limit: int) -> tuple[int, int, int]:
+    """The varint at ``data[position:]``: a status (0, or what stopped the reading), its
+    value (at most ``limit``) and the position after it."""
+    value, shift = np.uint64(0), 0
+    while True:
+        if position >= len(data) or shift > 63:
+            return _TRUNCATED, 0, position
+        byte = np.uint64(data[position])
+        position += 1
+        part = byte & np.uint64(0x7F)
+        if shift == 63 and part > np.uint64(1):  # at least 2**64
+            return _TOO_LARGE, 0, position
+        value |= part << np.uint64(shift)
+        shift += 7
+        if byte < np.uint64(0x80):
+            break
+    if value > np.uint64(limit):
+        return _TOO_LARGE, 0, position
+    return 0, np.int64(value), position
 
 
 @njit(cache=True)
@@ -241,32 +281,23 @@ def _read_varints(data: np.ndarray, position: int, limit: int, out: np.ndarray) 
     """Fill ``out`` with the varints from ``data[position:]``; returns a status (0, or
     what stopped the reading) and the position after the last one read."""
     for index in range(len(out)):
-        value, shift = np.uint64(0), 0
-        while True:
-            if position >= len(data) or shift > 63:
-                return _TRUNCATED, position
-            byte = np.uint64(data[position])
-            position += 1
-            part = byte & np.uint64(0x7F)
-            if shift == 63 and part > np.uint64(1):  # at least 2**64
-                return _TOO_LARGE, position
-            value |= part << np.uint64(shift)
-            shift += 7
-            if byte < np.uint64(0x80):
-                break
-        if value > np.uint64(limit):
-            return _TOO_LARGE, position
-        out[index] = np.int64(value)
+        status, out[index], position = _read_varint(data, position, limit)
+        if status:
+            return status, position
     return 0, position
 
 
-def read_tables(reader: Reader, count: int, tokens: int, width: int) -> np.ndarray:
-    """``count`` tables of at most ``tokens`` tokens (as ``(count, width)`` rows), each
-    summing to ``TOTAL`` with no frequency all of it."""
-    frequencies = np.zeros((count, width), np.int64)
-    for table in range(count):
-        length = reader.varint(tokens)
-        frequencies[table, :length] = reader.varints(length, TOTAL - 1)
-        if frequencies[table].sum() != TOTAL:
-            raise StreamError("tezip.rans table frequencies do not sum to the total")
-    return frequencies
+@njit(cache=True)
+def _read_tables(data: np.ndarray, position: int, tokens: int, out: np.ndarray) -> tuple[int, int]:
+    """Fill the rows of ``out`` with tables (:meth:`Reader.tables`); returns a status and
+    the position after the last table read."""
+    for table in range(out.shape[0]):
+        status, length, position = _read_varint(data, position, tokens)
+        if status:
+            return _LONG_TABLE if status == _TOO_LARGE else status, position
+        status, position = _read_varints(data, position, TOTAL - 1, out[table, :length])
+        if status:
+            return status, position
+        if out[table].sum() != TOTAL:
+            return _NOT_TOTAL, position
+    return 0, position

@@ -109,7 +109,7 @@ def read(data: bytes, shape: tuple[int, ...], bits: int, version: int = VERSION)
     if (clusters >= tables).any():
         raise StreamError("tezip.rans context map names a table that does not exist")
     tokens = model.Reader(modelled[planes * el.CONTEXTS :])
-    frequencies = model.read_tables(tokens, tables, alphabet(bits), el.MAX_TOKENS)
+    frequencies = tokens.tables(tables, alphabet(bits), el.MAX_TOKENS)
     if tokens.position != len(tokens.data):
         raise StreamError("tezip.rans model block has bytes left over")
     partitions = -(-height // rows)
