@@ -15,7 +15,6 @@ class Job:
     compressor: str
     mode: Mode
     device: str = "cpu"
-    repeat: int = 1  # timings are the best of this many runs
     stream: bool = False  # also time and check decoding into a .npy file (Codec.stream)
 
     def to_json(self) -> str:
@@ -25,7 +24,6 @@ class Job:
                 "compressor": self.compressor,
                 "mode": self.mode.to_dict(),
                 "device": self.device,
-                "repeat": self.repeat,
                 "stream": self.stream,
             }
         )
@@ -38,7 +36,6 @@ class Job:
             d["compressor"],
             Mode(**d["mode"]),
             d["device"],
-            d["repeat"],
             d.get("stream", False),
         )
 
