@@ -18,13 +18,9 @@ import pytest
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 sys.path.insert(0, str(TOOLS))
 
-from benchlib import runner  # noqa: E402
 from benchlib.baseline import baseline  # noqa: E402
 from benchlib.codec import Compressor  # noqa: E402
-from benchlib.data import DataSpec  # noqa: E402
-from benchlib.jobs import Job  # noqa: E402
 from benchlib.modes import Mode, modes_for  # noqa: E402
-from benchlib.progress import Progress  # noqa: E402
 from benchlib.registry import select, unavailable  # noqa: E402
 from benchlib.report import BEGIN, END, splice  # noqa: E402
 from benchlib.represent import floating, unsigned  # noqa: E402
@@ -313,30 +309,3 @@ def test_extra_data_catalogue_lists_and_refuses_unknown_names(
     listed = capsys.readouterr().out
     assert all(e.name in listed and e.package in listed for e in extra_data.CATALOGUE)
     assert extra_data.main(["--only", "nosuch"]) == 2
-
-
-def test_rounds_keep_each_timings_best_and_run_failures_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A burst of load slows one round's timings: the row keeps the other rounds' best."""
-    timings = {
-        "a": iter([(1.0, 4.0), (0.5, 5.0), (2.0, 3.0)]),
-        "b": iter([None]),  # fails in the first round: never run again
-    }
-
-    def fake_run(job: Job, timeout: float) -> dict:
-        timed = next(timings[job.spec.name])
-        if timed is None:
-            return {"status": "ERROR", "error": "boom"}
-        pack, unpack = timed
-        rates = {"pack_mbs": 8 / pack, "unpack_mbs": 8 / unpack}
-        return {"status": "ok", "ratio": 2.0, "pack_s": pack, "unpack_s": unpack, **rates}
-
-    monkeypatch.setattr(runner, "run_one", fake_run)
-    mode = modes_for(np.zeros((2, 4, 4), np.uint8))[0]
-    jobs = [Job(DataSpec(name, "x.npy"), "tezip", mode) for name in ("a", "b")]
-    comps = {"tezip": Compressor("tezip", "tezip", lambda x, m: "unused", lambda: None)}
-    rows = runner.run(jobs, comps, 60, Progress(6, io.StringIO()), rounds=3)
-    assert (rows[0]["pack_s"], rows[0]["unpack_s"]) == (0.5, 3.0)
-    assert (rows[0]["pack_mbs"], rows[0]["unpack_mbs"]) == (16.0, 8 / 3.0)
-    assert rows[1]["status"] == "ERROR"

@@ -116,11 +116,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"dataset tiled for --frames-scaling (default {SCALING_DATASET})",
     )
     p.add_argument(
-        "--repeat",
-        type=_positive,
-        default=1,
-        help="time each run in N rounds (a fresh process each, rounds one after another), "
-        "keep the best",
+        "--repeat", type=_positive, default=1, help="time each run N times, keep the best"
     )
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed per run")
     p.add_argument(
@@ -171,6 +167,7 @@ def _scaling_plan(
         [dataclasses.replace(base, tile_to=n) for n in counts],
         tezip,
         args.device,
+        args.repeat,
         lambda m: m.cls in SCALING_CLASSES,
         stream=True,
     )
@@ -271,11 +268,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     started = time.monotonic()
-    main_plan = plan(specs, ready, args.device)
+    main_plan = plan(specs, ready, args.device, args.repeat)
     scale_plan = _scaling_plan(args, specs, ready, skipped)
-    progress = Progress((len(main_plan.jobs) + len(scale_plan.jobs)) * args.repeat)
-    results = run(main_plan.jobs, comps, args.timeout, progress, args.repeat)
-    scaling = run(scale_plan.jobs, comps, args.timeout, progress, args.repeat)
+    progress = Progress(len(main_plan.jobs) + len(scale_plan.jobs))
+    results = run(main_plan.jobs, comps, args.timeout, progress)
+    scaling = run(scale_plan.jobs, comps, args.timeout, progress)
     progress.close()
 
     doc = {

@@ -15,6 +15,7 @@ class Job:
     compressor: str
     mode: Mode
     device: str = "cpu"
+    repeat: int = 1  # timings are the best of this many runs
     stream: bool = False  # also time and check decoding into a .npy file (Codec.stream)
 
     def to_json(self) -> str:
@@ -24,6 +25,7 @@ class Job:
                 "compressor": self.compressor,
                 "mode": self.mode.to_dict(),
                 "device": self.device,
+                "repeat": self.repeat,
                 "stream": self.stream,
             }
         )
@@ -36,6 +38,7 @@ class Job:
             d["compressor"],
             Mode(**d["mode"]),
             d["device"],
+            d["repeat"],
             d.get("stream", False),
         )
 

@@ -230,10 +230,8 @@ def render(doc: dict, images: dict[str, str]) -> str:
     parts += [
         "",
         "Ratio = original bytes / compressed bytes; MB/s = 10^6 original bytes per second of "
-        f"wall time, the best of {doc['settings']['repeat']} rounds (each run timed once per "
-        "round in a fresh process, the rounds one after another, so that a burst of load on "
-        "the machine slows one timing of a run, not all of them); peak memory: "
-        f"{doc['memory_method']}. Every decoded "
+        "wall time (best of "
+        f"{doc['settings']['repeat']}); peak memory: {doc['memory_method']}. Every decoded "
         "stack is checked in float64 on its output dtype against the bound (lossless: "
         "bit-exact); failures are shown, never dropped. tezip = its defaults (level 5: per "
         "GOP the best of the classical predictors tezip.zero / tezip.previous / "

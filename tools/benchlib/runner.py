@@ -50,6 +50,7 @@ def plan(
     specs: list[DataSpec],
     comps: list[Compressor],
     device: str,
+    repeat: int,
     keep_mode: Callable[[Mode], bool] | None = None,
     stream: bool = False,
 ) -> Plan:
@@ -73,7 +74,7 @@ def plan(
                         }
                     )
                 else:
-                    out.jobs.append(Job(spec, comp.name, mode, device, stream))
+                    out.jobs.append(Job(spec, comp.name, mode, device, repeat, stream))
         del x
     return out
 
@@ -101,57 +102,23 @@ def run_one(job: Job, timeout: float) -> dict:
         return json.loads(result_path.read_text())
 
 
-#: the timings of a result row, and the rates computed from them
-TIMINGS = {"pack_s": "pack_mbs", "unpack_s": "unpack_mbs", "stream_s": "stream_mbs"}
-
-
 def run(
-    jobs: list[Job],
-    comps: dict[str, Compressor],
-    timeout: float,
-    progress: Progress,
-    rounds: int = 1,
+    jobs: list[Job], comps: dict[str, Compressor], timeout: float, progress: Progress
 ) -> list[dict]:
-    """Run ``jobs`` one after another (timings are taken on an otherwise idle process), in
-    ``rounds`` rounds: each round runs every job once more in a fresh process, and a row
-    keeps each timing's best. Rounds, not repeats within one process, so that a burst of
-    load on a shared machine slows one of a run's timings, not all of them. Sizes, checks
-    and memory are the first round's; a run that failed is not run again."""
-    rows = [_row(job, comps, _step(job, timeout, progress)) for job in jobs]
-    for _ in range(rounds - 1):
-        for job, row in zip(jobs, rows, strict=True):
-            if row["status"] != "ok":
-                continue
-            again = _step(job, timeout, progress)
-            if again["status"] == "ok":
-                _keep_best(row, again)
+    """Run ``jobs`` one after another (timings are taken on an otherwise idle process)."""
+    rows = []
+    for job in jobs:
+        progress.step(job.label)
+        rows.append(
+            {
+                "dataset": job.spec.name,
+                "frames": job.spec.tile_to,
+                "mode": job.mode.label,
+                "cls": job.mode.cls,
+                "bound": job.mode.bound,
+                "compressor": job.compressor,
+                "kind": comps[job.compressor].kind,
+                **run_one(job, timeout),
+            }
+        )
     return rows
-
-
-def _step(job: Job, timeout: float, progress: Progress) -> dict:
-    progress.step(job.label)
-    return run_one(job, timeout)
-
-
-def _row(job: Job, comps: dict[str, Compressor], result: dict) -> dict:
-    return {
-        "dataset": job.spec.name,
-        "frames": job.spec.tile_to,
-        "mode": job.mode.label,
-        "cls": job.mode.cls,
-        "bound": job.mode.bound,
-        "compressor": job.compressor,
-        "kind": comps[job.compressor].kind,
-        **result,
-    }
-
-
-#: a result row's timings, each with the rate computed from it
-TIMINGS = {"pack_s": "pack_mbs", "unpack_s": "unpack_mbs", "stream_s": "stream_mbs"}
-
-
-def _keep_best(row: dict, again: dict) -> None:
-    """Keep in ``row`` each timing where ``again`` was faster, with its rate."""
-    for seconds, rate in TIMINGS.items():
-        if seconds in row and seconds in again and again[seconds] < row[seconds]:
-            row[seconds], row[rate] = again[seconds], again[rate]
