@@ -52,6 +52,7 @@ model = twin_module(
         "_context",
         "_symbol",
         "upper_at",
+        "base_at",
         "_decode_element",
         "_decode_at",
         "_final_status",
@@ -225,14 +226,12 @@ def decode(  # type: ignore[no-untyped-def]
                     upper = np.int64(0)
                     if not first:
                         upper = model.upper_at(above, x, last, knobs[1], knobs[2], knobs[3])
-                    pattern = upper + elements.GRADIENT_CONTEXTS - 1
-                    base = pattern * elements.TEMPORAL_CLASSES + classes[before, p, r, x, k]
                     west, error, lane = model._decode_at(
                         x,
                         west,
                         above,
                         first,
-                        base,
+                        model.base_at(upper, classes[before, p, r, x, k]),
                         keys,
                         knobs,
                         knobs[0],

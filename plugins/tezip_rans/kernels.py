@@ -458,8 +458,14 @@ def row_bases(upper: np.ndarray, before: np.ndarray, bases: np.ndarray) -> None:
     west gradient: from its upper gradient pattern (:func:`upper_at`) and its temporal class
     from the previous frame. A pass of its own, which the compiler vectorises."""
     for x in range(len(upper)):
-        pattern = upper[x] + el.GRADIENT_CONTEXTS - 1
-        bases[x] = pattern * el.TEMPORAL_CLASSES + np.int64(before[x])
+        bases[x] = base_at(upper[x], before[x])
+
+
+@njit(cache=True)
+def base_at(upper: np.int64, before: np.uint8) -> np.int64:
+    """Where an element with this upper gradient pattern (:func:`upper_at`) and temporal
+    class looks up its table in :func:`keyed_tables` but for its west gradient."""
+    return (upper + el.GRADIENT_CONTEXTS - 1) * el.TEMPORAL_CLASSES + np.int64(before)
 
 
 @njit(cache=True)
