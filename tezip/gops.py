@@ -121,9 +121,10 @@ def plan(
             pending = np.concatenate([pending, fresh]) if len(pending) else fresh
         onsets = (ratios[1:want] < ONSET_RATIO) & (ratios[: want - 1] >= 1)
         found = np.flatnonzero(onsets) if policy.auto else ()
-        cut = 1 + int(found[0]) if len(found) else want
-        if policy.auto and not len(found):
-            cut = even_share(total - start, length)
+        if len(found):
+            cut = 1 + int(found[0])
+        else:  # auto shares what is left evenly; fixed cuts every ``length`` frames
+            cut = even_share(total - start, length) if policy.auto else want
         if policy.auto and cut > intra_length and (ratios[1:cut] < 1).all():
             cut = even_share(cut, intra_length)
         yield start, pending[:cut]
