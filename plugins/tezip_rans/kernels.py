@@ -436,19 +436,19 @@ _TABLE = (1 << _NEGATED_BIT) - 1
 def keyed_tables(clusters: np.ndarray) -> np.ndarray:
     """What a decoder looks up per plane instead of the context map ``clusters`` ``(planes,
     CONTEXTS)``: for every gradient pattern ``c`` (before mirrored ones merge) and temporal
-    class ``t``, at ``(c + 364) * TEMPORAL_CLASSES + t``, the context's table, plus
+    class ``t``, at :func:`base_at` ``(c, t)``, the context's table, plus
     ``2**7`` where the errors are negated (:func:`tezip_rans.elements.mirror`). One lookup
     where the context map needed the fold's absolute value and sign first (the decoder is
     3% faster)."""
     planes = clusters.shape[0]
     keyed = np.empty((planes, PATTERNS * el.TEMPORAL_CLASSES), np.uint8)
     for p in range(planes):
-        for pattern in range(PATTERNS):
-            context, flip = el.mirror(pattern - (el.GRADIENT_CONTEXTS - 1))
+        for centred in range(-(el.GRADIENT_CONTEXTS - 1), el.GRADIENT_CONTEXTS):
+            context, flip = el.mirror(centred)
             for before in range(el.TEMPORAL_CLASSES):
                 table = clusters[p, context * el.TEMPORAL_CLASSES + before]
                 negated = (1 << _NEGATED_BIT) if flip < 0 else 0
-                keyed[p, pattern * el.TEMPORAL_CLASSES + before] = table | negated
+                keyed[p, base_at(centred, np.uint8(before))] = table | negated
     return keyed
 
 
