@@ -12,7 +12,7 @@ from tezip.costs import estimated_bits, mode_costs, row_pairs
 from tezip.errors import InputError, StreamError
 from tezip.parallel import budget
 from tezip.spatial import channel_difference, difference
-from tezip_rans import choices, elements, field, kernels, model, stream
+from tezip_rans import choices, elements, field, kernels, model, rans, stream
 from tezip_rans import stage as rans_stage
 from tezip_rans.choices import Choices
 from tezip_rans.stage import DRAFT_SHARE, DRAFT_SLACK, EFFORTS, RansStage
@@ -169,6 +169,35 @@ def test_tokens_invert(error: int) -> None:
     assert elements.token_extra_bits(np.int64(token)) == count
     assert token < elements.MAX_TOKENS
     assert elements.unzigzag(elements.detokenise(np.int64(token), np.uint64(low))) == error
+
+
+@given(st.lists(st.tuples(st.integers(0, 2**64 - 1), st.integers(1, 32)), max_size=60))
+def test_raw_bits_are_packed_least_significant_first_and_read_back(
+    fields: list[tuple[int, int]],
+) -> None:
+    """The raw-bit stream is the fields' low bits end to end, least significant first, its
+    last byte zero-padded (spec/stages/tezip.rans.md); only the written bytes count, the
+    room after them may hold anything."""
+    out = np.full(4 * len(fields) + 8, 0xAA, np.uint8)
+    position, buffer, filled = np.int64(0), np.uint64(0), np.int64(0)
+    for value, count in fields:
+        position, buffer, filled = rans.write_bits(
+            np.uint64(value), np.int64(count), out, position, buffer, filled
+        )
+    end = rans.finish_bits(out, position, buffer, filled)
+    total = sum(count for _, count in fields)
+    packed = sum(
+        (value & ((1 << count) - 1)) << sum(c for _, c in fields[:i])
+        for i, (value, count) in enumerate(fields)
+    )
+    assert out[:end].tobytes() == packed.to_bytes((total + 7) // 8, "little")
+    padded = np.concatenate([out[:end], np.zeros(rans.PADDING, np.uint8)])
+    position, buffer, filled = np.int64(0), np.uint64(0), np.int64(0)
+    for value, count in fields:
+        bits, position, buffer, filled = rans.read_bits(
+            np.int64(count), padded, position, buffer, filled
+        )
+        assert bits == value & ((1 << count) - 1)
 
 
 def test_fields_invert_for_every_width() -> None:

@@ -113,31 +113,29 @@ def write_bits(
     buffer: np.uint64,
     filled: np.int64,
 ) -> tuple[np.int64, np.uint64, np.int64]:
-    """Append ``count`` (0 .. 63) low bits of ``value`` to a forward bit stream."""
-    while count > 0:
-        take = min(count, np.int64(32))
-        part = value & ((np.uint64(1) << np.uint64(take)) - np.uint64(1))
-        buffer |= part << np.uint64(filled)
-        filled += take
-        value >>= np.uint64(take)
-        count -= take
-        while filled >= 8:
-            out[position] = np.uint8(buffer & np.uint64(0xFF))
-            position += 1
-            buffer >>= np.uint64(8)
-            filled -= 8
-    return position, buffer, filled
+    """Append ``count`` (0 .. 32) low bits of ``value`` to a forward bit stream whose
+    ``buffer`` holds ``filled`` (0 .. 31) bits not yet written; whole 32-bit words are
+    written as they fill, without a branch: four bytes are always stored at ``position``,
+    so ``out`` needs room for them past the stream's end."""
+    buffer |= (value & ((np.uint64(1) << np.uint64(count)) - np.uint64(1))) << np.uint64(filled)
+    filled += count
+    for index in range(4):
+        out[position + index] = np.uint8((buffer >> np.uint64(8 * index)) & np.uint64(0xFF))
+    full = filled >= 32
+    position += 4 * np.int64(full)
+    buffer = buffer >> np.uint64(32) if full else buffer
+    return position, buffer, filled - 32 * np.int64(full)
 
 
 @njit(cache=True)
 def finish_bits(
     out: np.ndarray, position: np.int64, buffer: np.uint64, filled: np.int64
 ) -> np.int64:
-    """Write the last partial byte (zero-padded); returns the stream's end."""
-    if filled > 0:
-        out[position] = np.uint8(buffer & np.uint64(0xFF))
-        position += 1
-    return position
+    """Write the bits left in the buffer, the last byte zero-padded; returns the stream's
+    end."""
+    for index in range((filled + 7) // 8):
+        out[position + index] = np.uint8((buffer >> np.uint64(8 * index)) & np.uint64(0xFF))
+    return position + (filled + 7) // 8
 
 
 @njit(cache=True)
