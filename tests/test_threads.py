@@ -16,6 +16,7 @@ from tezip.cli import cli
 from tezip.errors import OptionError
 from tezip.pipeline import Pipeline
 from tezip_density import entropy
+from tezip_rans.stage import RansStage
 
 
 def frames(count: int = 12) -> np.ndarray:
@@ -67,6 +68,21 @@ def test_fewer_groups_than_threads_share_the_budget(
     monkeypatch.setattr(Pipeline, "encode", seen.wrap(Pipeline.encode))
     tezip.pack(frames(3 * groups), tmp_path / "a.tez", gop=3, threads=4)
     assert seen.budgets == budgets
+
+
+@pytest.mark.parametrize(("threads", "budgets"), [(1, [1, 1, 1]), (2, [2, 2, 2]), (3, [1, 1, 1])])
+def test_a_groups_candidates_are_drafted_at_once_where_the_budget_has_a_thread_for_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threads: int, budgets: list[int]
+) -> None:
+    """``level=9`` drafts every one of the three predictors: on three threads each on its
+    own, else one after another with the group's budget; the bytes are the same."""
+    tezip.pack(frames(), tmp_path / "one.tez", level=9, threads=1)
+    seen = Seen()
+    monkeypatch.setattr(RansStage, "draft", seen.wrap(RansStage.draft))
+    tezip.pack(frames(), tmp_path / "a.tez", level=9, threads=threads)
+    assert seen.budgets == budgets
+    assert len(seen.threads) == (3 if threads == 3 else 1)
+    assert (tmp_path / "a.tez").read_bytes() == (tmp_path / "one.tez").read_bytes()
 
 
 @pytest.mark.parametrize("budget", [1, 3])

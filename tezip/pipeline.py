@@ -19,6 +19,7 @@ from tezip.container.header import Header, informative_text
 from tezip.container.layout import crc32
 from tezip.device import gpu_failures
 from tezip.errors import HeaderError, IntegrityError, ModelError, StreamError
+from tezip.parallel import available, thread_map
 from tezip.quantize import Quantizer, quantizer_from_configuration
 from tezip.registry import Registry
 from tezip.zstd_frames import compress, decompress_exact
@@ -206,9 +207,17 @@ class Pipeline:
         bits = codes.dtype.itemsize * 8
         space = self.quantizer.space(quantized.offset, bits, quantized.phase)
         with gpu_failures(f"coding the frames from {first}"):
+            finalists = self.finalists(codes, space)
             best: _Candidate | None = None
-            for index in self.finalists(codes, space):
-                best = _smaller(best, self._candidate(index, space, codes))
+            # on one thread one draft at a time (a draft holds its tokens); where the budget
+            # has a thread for each, at once
+            candidates = (
+                thread_map(lambda index: self._candidate(index, space, codes), finalists)
+                if available() >= len(finalists) > 1
+                else (self._candidate(index, space, codes) for index in finalists)
+            )
+            for candidate in candidates:
+                best = _smaller(best, candidate)
             assert best is not None  # there is always a finalist
             payload = best.draft.finish()
         chosen, sides, metas = best.index, best.sides, best.metas
