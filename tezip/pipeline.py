@@ -209,11 +209,12 @@ class Pipeline:
         with gpu_failures(f"coding the frames from {first}"):
             finalists = self.finalists(codes, space)
             best: _Candidate | None = None
-            # on one thread one draft at a time (a draft holds its tokens); where the budget
-            # has a thread for each, at once
+            # one draft at a time (a draft holds its tokens), or at once where the budget has
+            # a thread for each and they are made on the CPU
+            at_once = available() >= len(finalists) > 1 and self.entropy.device == "cpu"
             candidates = (
                 thread_map(lambda index: self._candidate(index, space, codes), finalists)
-                if available() >= len(finalists) > 1
+                if at_once
                 else (self._candidate(index, space, codes) for index in finalists)
             )
             for candidate in candidates:

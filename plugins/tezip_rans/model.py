@@ -9,6 +9,8 @@ token kept at least 1, so every coded token stays codable.
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 from numba import njit
 
@@ -36,9 +38,29 @@ def _bits(counts: np.ndarray, share: float = 1.0) -> float:
 
 
 @njit(cache=True)
+def _pair_bits(first: np.ndarray, second: np.ndarray) -> float:
+    """:func:`_bits` of the sum of two histograms, without making it (the same float)."""
+    total = 0.0
+    for index in range(len(first)):
+        total += first[index] + second[index]
+    if total == 0:
+        return 0.0
+    bits = 0.0
+    used = 0
+    for index in range(len(first)):
+        count = first[index] + second[index]
+        if count > 0:
+            bits -= count * np.log2(count / total)
+            used += 1
+    return bits + 8.0 * (1.0 + 1.5 * used)
+
+
+@njit(cache=True)
 def _merge_sorted(histograms: np.ndarray, limit: int) -> np.ndarray:
     """Greedy adjacent merging of histograms (already in order); returns each one's
-    segment number. Merges while a merge saves bits, then until ``limit`` segments remain."""
+    segment number. Merges while a merge saves bits, then until ``limit`` segments remain;
+    each step merges the pair whose merge costs fewest extra bits, the first of equals
+    (found through a heap whose outdated entries are skipped as they come up)."""
     count = len(histograms)
     merged = histograms.astype(np.float64).copy()
     alive = np.ones(count, np.bool_)
@@ -46,15 +68,18 @@ def _merge_sorted(histograms: np.ndarray, limit: int) -> np.ndarray:
     preceding = np.arange(-1, count - 1)
     cost = np.array([_bits(merged[i]) for i in range(count)])
     gain = np.full(count, np.inf)  # extra bits of merging i with its follower
+    heap = [(np.inf, count)]  # (gain, i): typed by this entry, taken out below
+    heap.pop()
     for i in range(count - 1):
-        gain[i] = _bits(merged[i] + merged[i + 1]) - cost[i] - cost[i + 1]
+        gain[i] = _pair_bits(merged[i], merged[i + 1]) - cost[i] - cost[i + 1]
+        heap.append((gain[i], i))
+    heapq.heapify(heap)
     segments = count
-    while segments > 1:
-        best = -1
-        for i in range(count):
-            if alive[i] and following[i] < count and (best < 0 or gain[i] < gain[best]):
-                best = i
-        if best < 0 or (gain[best] >= 0 and segments <= limit):
+    while segments > 1 and heap:
+        extra, best = heapq.heappop(heap)
+        if not alive[best] or following[best] >= count or gain[best] != extra:
+            continue  # outdated: the segment was merged or its gain changed since
+        if extra >= 0 and segments <= limit:
             break
         other = following[best]
         merged[best] += merged[other]
@@ -64,12 +89,14 @@ def _merge_sorted(histograms: np.ndarray, limit: int) -> np.ndarray:
         if following[best] < count:
             preceding[following[best]] = best
             nxt = following[best]
-            gain[best] = _bits(merged[best] + merged[nxt]) - cost[best] - cost[nxt]
+            gain[best] = _pair_bits(merged[best], merged[nxt]) - cost[best] - cost[nxt]
+            heapq.heappush(heap, (gain[best], best))
         else:
             gain[best] = np.inf
         before = preceding[best]
         if before >= 0:
-            gain[before] = _bits(merged[before] + merged[best]) - cost[before] - cost[best]
+            gain[before] = _pair_bits(merged[before], merged[best]) - cost[before] - cost[best]
+            heapq.heappush(heap, (gain[before], before))
         segments -= 1
     label = np.zeros(count, np.int64)
     current = -1
@@ -190,12 +217,34 @@ def varints(values: np.ndarray) -> bytes:
 
 def write_tables(frequencies: np.ndarray) -> bytes:
     """Each table as its token count then one varint per frequency."""
-    out = bytearray()
+    out = np.empty(frequencies.size * 10 + len(frequencies) * 10, np.uint8)
+    return out[: _write_tables(np.asarray(frequencies, np.int64), out)].tobytes()
+
+
+@njit(cache=True)
+def _write_varint(value: np.int64, out: np.ndarray, position: int) -> int:
+    """Write ``value`` (non-negative) as a varint at ``out[position:]``; returns the end."""
+    while value >= 0x80:
+        out[position] = value & 0x7F | 0x80
+        position += 1
+        value >>= 7
+    out[position] = value
+    return position + 1
+
+
+@njit(cache=True)
+def _write_tables(frequencies: np.ndarray, out: np.ndarray) -> int:
+    """:func:`write_tables` into ``out``; returns the bytes written."""
+    position = 0
     for row in frequencies:
-        length = int(np.flatnonzero(row).max()) + 1
-        out += varints(np.array([length]))
-        out += varints(row[:length])
-    return bytes(out)
+        length = 0
+        for token in range(len(row)):
+            if row[token]:
+                length = token + 1
+        position = _write_varint(np.int64(length), out, position)
+        for token in range(length):
+            position = _write_varint(row[token], out, position)
+    return position
 
 
 class Reader:

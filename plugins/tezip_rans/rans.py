@@ -28,26 +28,34 @@ STATE_BYTES = 4
 PADDING = 8
 
 
+@njit(cache=True)
 def encoder_symbols(frequencies: np.ndarray) -> np.ndarray:
     """Per table and token, what :func:`encode_symbol` needs to push it without a division
     (ryg_rans's reciprocal form), packed in one uint64: the reciprocal (bits 0-31), shift
     (32-36), bias (37-50) and complement ``TOTAL - f`` (51-63). With them ``x // f`` is
     ``(x * reciprocal >> 32) >> shift`` for every state ``x < 2**31``."""
     symbols = np.zeros(frequencies.shape, np.uint64)
-    starts = np.cumsum(frequencies, axis=1) - frequencies
-    for table, row in enumerate(frequencies):
-        for token, frequency in enumerate(row.tolist()):
-            start = int(starts[table, token])
+    for table in range(frequencies.shape[0]):
+        start = 0
+        for token in range(frequencies.shape[1]):
+            frequency = np.int64(frequencies[table, token])
             if frequency == 0:
                 continue
             if frequency == 1:  # x // 1 == x: a reciprocal of 2**32 - 1 and a bias fix it
                 reciprocal, shift, bias = (1 << 32) - 1, 0, start + TOTAL - 1
             else:
-                shift = (frequency - 1).bit_length()  # the least with f <= 2**shift
+                shift = 0  # the least with f <= 2**shift
+                while (1 << shift) < frequency:
+                    shift += 1
                 reciprocal = ((1 << (shift + 31)) + frequency - 1) // frequency
                 shift, bias = shift - 1, start
-            complement = TOTAL - frequency
-            symbols[table, token] = reciprocal | shift << 32 | bias << 37 | complement << 51
+            symbols[table, token] = (
+                np.uint64(reciprocal)
+                | np.uint64(shift) << np.uint64(32)
+                | np.uint64(bias) << np.uint64(37)
+                | np.uint64(TOTAL - frequency) << np.uint64(51)
+            )
+            start += frequency
     return symbols
 
 
