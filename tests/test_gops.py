@@ -110,3 +110,20 @@ def test_bad_gop_values(value: str) -> None:
 
 def test_large_frames_shorten_gops() -> None:
     assert GopPolicy.parse(64).frames_per_gop(16 * 1024 * 1024) == 4
+
+
+def test_auto_with_no_length_lets_small_frames_fill_a_gop_of_a_million_elements(
+    tmp_path: Path,
+) -> None:
+    """Search samples, tables and a first frame cost each GOP the same whatever its size;
+    a length given is kept."""
+    assert GopPolicy.parse("auto").for_frames((37, 49)).size == -(-(2**20) // (37 * 49))
+    assert GopPolicy.parse("auto").for_frames((480, 640, 3)).size == 64
+    assert GopPolicy.parse("auto:64").for_frames((37, 49)).size == 64
+    assert GopPolicy.parse(64).for_frames((37, 49)) == GopPolicy(False, 64)
+    data = np.random.default_rng(3).integers(0, 50, (200, 16, 16), np.uint8)
+    tezip.pack(data, tmp_path / "a.tez")
+    tezip.pack(data, tmp_path / "b.tez", gop="auto:64")
+    assert gop_starts(tmp_path / "a.tez") == [0]
+    assert gop_starts(tmp_path / "b.tez") == [0, 50, 100, 150]
+    assert describe_archive(tmp_path / "a.tez")["header"]["gop"] == {"policy": "auto", "size": 4096}

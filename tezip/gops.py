@@ -27,14 +27,21 @@ MAX_GOP_BYTES = 64 * 1024 * 1024
 #: raw bytes after which ``auto`` cuts a GOP of frames that are all cheaper coded alone
 INTRA_GOP_BYTES = 2 * 1024 * 1024
 DEFAULT_MAX_FRAMES = 64
+#: ``auto`` with no length given lets a GOP of small frames grow past DEFAULT_MAX_FRAMES to
+#: this many elements, so that what each GOP costs whatever its size (an entropy stage's
+#: tables and its search on samples of tens of thousands of elements, a first frame that
+#: nothing predicts) stays a small share
+DEFAULT_GOP_ELEMENTS = 1 << 20
 
 
 @dataclass(frozen=True)
 class GopPolicy:
-    """``size`` is the fixed interval, or the longest GOP ``auto`` may make."""
+    """``size`` is the fixed interval, or the longest GOP ``auto`` may make; ``default``:
+    ``auto`` with no length given, which :meth:`for_frames` settles for a frame shape."""
 
     auto: bool
     size: int
+    default: bool = False
 
     @classmethod
     def parse(cls, value: int | str) -> GopPolicy:
@@ -50,7 +57,15 @@ class GopPolicy:
             ) from None
         if size < 1:
             raise OptionError(f"must be >= 1, got {size}", "gop")
-        return cls(auto, size)
+        return cls(auto, size, auto and not number)
+
+    def for_frames(self, frame_shape: tuple[int, ...]) -> GopPolicy:
+        """The policy for frames of ``frame_shape``: with no length given, ``auto``'s longest
+        GOP is DEFAULT_MAX_FRAMES frames or DEFAULT_GOP_ELEMENTS elements, the longer."""
+        if not self.default:
+            return self
+        elements = max(1, int(np.prod(frame_shape)))
+        return GopPolicy(True, max(self.size, -(-DEFAULT_GOP_ELEMENTS // elements)))
 
     def record(self) -> dict[str, object]:
         return {"policy": "auto" if self.auto else "fixed", "size": self.size}

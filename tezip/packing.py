@@ -229,7 +229,7 @@ class Settings:
     ) -> Packer:
         """The header and pipeline for ``frames`` quantized by ``quantizer`` (cut into GOPs
         by ``policy``, the options' by default)."""
-        policy = policy or self.policy
+        policy = (policy or self.policy).for_frames(tuple(frames.frame_shape))
         header = Header(
             frames=len(frames),
             frame_shape=tuple(frames.frame_shape),

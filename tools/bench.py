@@ -118,6 +118,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--repeat", type=_positive, default=1, help="time each run N times, keep the best"
     )
+    p.add_argument(
+        "--rounds",
+        type=_positive,
+        default=1,
+        help="run every job N times over, each in a fresh process, one round after another; "
+        "keep each run's fastest timings (a burst of load on the host spoils one round)",
+    )
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed per run")
     p.add_argument(
         "--strict", action="store_true", help="exit 1 when a tezip or baseline run fails its check"
@@ -270,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     main_plan = plan(specs, ready, args.device, args.repeat)
     scale_plan = _scaling_plan(args, specs, ready, skipped)
-    progress = Progress(len(main_plan.jobs) + len(scale_plan.jobs))
-    results = run(main_plan.jobs, comps, args.timeout, progress)
+    progress = Progress(args.rounds * len(main_plan.jobs) + len(scale_plan.jobs))
+    results = run(main_plan.jobs, comps, args.timeout, progress, args.rounds)
     scaling = run(scale_plan.jobs, comps, args.timeout, progress)
     progress.close()
 
@@ -282,7 +289,12 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": time.monotonic() - started,
         "machine": machine(),
         "revision": revision(REPO),
-        "settings": {"quick": args.quick, "device": args.device, "repeat": args.repeat},
+        "settings": {
+            "quick": args.quick,
+            "device": args.device,
+            "repeat": args.repeat,
+            "rounds": args.rounds,
+        },
         "memory_method": METHOD,
         "compressors": {c.name: {"kind": c.kind, "note": c.note} for c in ready},
         "skipped": skipped,

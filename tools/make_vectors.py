@@ -249,6 +249,7 @@ WRITTEN_WITH: dict[str, Any] = {
     "entropy": "tezip.zstd",
     "entropy_options": {"level": 3},
     "grid_phase": False,
+    "gop": "auto:64",  # plain auto now lets GOPs of small frames grow past 64 frames
 }
 
 

@@ -203,6 +203,15 @@ def scaling_table(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def _timings(settings: dict) -> str:
+    """How the timings were taken, for the method line."""
+    best = f"best of {settings['repeat']}"
+    rounds = settings.get("rounds", 1)  # results written before rounds existed had one
+    if rounds == 1:
+        return best
+    return f"{best} in a process, in each of {rounds} rounds over every run; the fastest"
+
+
 def render(doc: dict, images: dict[str, str]) -> str:
     """The whole report; ``images`` maps a caption to an image path relative to the page."""
     m = doc["machine"]
@@ -230,11 +239,10 @@ def render(doc: dict, images: dict[str, str]) -> str:
     parts += [
         "",
         "Ratio = original bytes / compressed bytes; MB/s = 10^6 original bytes per second of "
-        "wall time (best of "
-        f"{doc['settings']['repeat']}); peak memory: {doc['memory_method']}. Every decoded "
-        "stack is checked in float64 on its output dtype against the bound (lossless: "
-        "bit-exact); failures are shown, never dropped. tezip = its defaults (level 5: per "
-        "GOP the best of the classical predictors tezip.zero / tezip.previous / "
+        f"wall time ({_timings(doc['settings'])}); peak memory: {doc['memory_method']}. "
+        "Every decoded stack is checked in float64 on its output dtype against the bound "
+        "(lossless: bit-exact); failures are shown, never dropped. tezip = its defaults "
+        "(level 5: per GOP the best of the classical predictors tezip.zero / tezip.previous / "
         "tezip.linear, entropy stage tezip.rans); tezip-1 / tezip-9 = the same at `--level "
         "1` (fastest, entropy stage tezip.zstd) / `--level 9` (smallest); tezip+density = the "
         "defaults with `--entropy tezip.density`; best peer = the highest ratio among peers "

@@ -102,23 +102,49 @@ def run_one(job: Job, timeout: float) -> dict:
         return json.loads(result_path.read_text())
 
 
+#: a run's timings, each with the speed it gives
+_TIMINGS = (("pack_s", "pack_mbs"), ("unpack_s", "unpack_mbs"), ("stream_s", "stream_mbs"))
+
+
+def _fastest(first: dict, later: dict) -> dict:
+    """One run measured in two rounds: the first's row with the faster of each timing, or
+    the first failure either round met."""
+    if first["status"] != "ok" or later["status"] != "ok":
+        return first if first["status"] != "ok" else later
+    row = dict(first)
+    for seconds, speed in _TIMINGS:
+        if seconds in first and seconds in later and later[seconds] < first[seconds]:
+            row[seconds], row[speed] = later[seconds], later[speed]
+    return row
+
+
 def run(
-    jobs: list[Job], comps: dict[str, Compressor], timeout: float, progress: Progress
+    jobs: list[Job],
+    comps: dict[str, Compressor],
+    timeout: float,
+    progress: Progress,
+    rounds: int = 1,
 ) -> list[dict]:
-    """Run ``jobs`` one after another (timings are taken on an otherwise idle process)."""
-    rows = []
-    for job in jobs:
-        progress.step(job.label)
-        rows.append(
-            {
-                "dataset": job.spec.name,
-                "frames": job.spec.tile_to,
-                "mode": job.mode.label,
-                "cls": job.mode.cls,
-                "bound": job.mode.bound,
-                "compressor": job.compressor,
-                "kind": comps[job.compressor].kind,
-                **run_one(job, timeout),
-            }
-        )
+    """Run ``jobs`` one after another (timings are taken on an otherwise idle process),
+    ``rounds`` times over: every run keeps its fastest timings of all rounds, so that a
+    burst of load on the host, which spans a run's back-to-back timings, spoils one round
+    of them, not all."""
+    rows: list[dict] = []
+    for number in range(rounds):
+        fresh = []
+        for job in jobs:
+            progress.step(job.label)
+            fresh.append(
+                {
+                    "dataset": job.spec.name,
+                    "frames": job.spec.tile_to,
+                    "mode": job.mode.label,
+                    "cls": job.mode.cls,
+                    "bound": job.mode.bound,
+                    "compressor": job.compressor,
+                    "kind": comps[job.compressor].kind,
+                    **run_one(job, timeout),
+                }
+            )
+        rows = fresh if number == 0 else [_fastest(a, b) for a, b in zip(rows, fresh, strict=True)]
     return rows
