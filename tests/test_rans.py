@@ -50,6 +50,19 @@ def test_partitions_are_bands_of_rows() -> None:
     np.testing.assert_array_equal(stage.decode(data, array.shape, array.dtype), array)
 
 
+@pytest.mark.parametrize(
+    ("shape", "rows"),
+    [
+        ((31, 1, 184, 71), 92),  # a small radar GOP: too few elements for two, yet a pair
+        ((31, 1, 127, 71), 127),  # too short for two partitions of 64 rows
+        ((60, 3, 144, 176), 72),  # three of 64 rows would leave one alone
+        ((8, 1, 511, 511), 129),
+    ],
+)
+def test_partitions_come_in_pairs_where_the_rows_allow(shape: tuple[int, ...], rows: int) -> None:
+    assert rans_stage.partition_rows(shape) == rows
+
+
 @pytest.fixture(scope="module")
 def banded() -> tuple[bytes, np.ndarray]:
     """A stream of four partitions of rows."""

@@ -44,8 +44,8 @@ TRIAL_SHARE = 16
 #: information content by a little per partition and a fraction of it (measured: under 50
 #: bytes and 3e-5 on the benchmark data)
 DRAFT_SLACK, DRAFT_SHARE = 256, 1e-3
-#: a partition holds at least this many elements (fewer partitions, fewer cut rows)
-PARTITION_ELEMENTS = 1 << 19
+#: a partition holds at least this many elements and rows (fewer partitions, fewer cut rows)
+PARTITION_ELEMENTS, PARTITION_ROWS = 1 << 19, 64
 _FAILURES = {
     kernels.RANS_EXHAUSTED: "its rANS bytes end early",
     kernels.BITS_EXHAUSTED: "its raw bits end early",
@@ -55,14 +55,18 @@ _FAILURES = {
 
 
 def partition_rows(shape: tuple[int, ...]) -> int:
-    """Rows per partition for a field ``(frames, planes, H, W)``: at least 64 and
-    :data:`PARTITION_ELEMENTS`, and an even number of partitions where there are several
-    (the decoder interleaves them in pairs; one left over would go alone, a third slower,
-    so it is shared out among the others)."""
+    """Rows per partition for a field ``(frames, planes, H, W)``: at least
+    :data:`PARTITION_ROWS` and :data:`PARTITION_ELEMENTS`, and an even number of partitions
+    where there are several, or where the field is tall enough for two (the decoder
+    interleaves them in pairs; one alone goes a third slower, so one left over is shared out
+    among the others, and a GOP too small for two partitions of PARTITION_ELEMENTS still
+    gets a pair)."""
     frames, planes, height, width = shape
     per_row = max(1, frames * planes * width)
-    rows = min(height, max(64, -(-PARTITION_ELEMENTS // per_row)))
+    rows = min(height, max(PARTITION_ROWS, -(-PARTITION_ELEMENTS // per_row)))
     count = -(-height // rows)
+    if count == 1 and height >= 2 * PARTITION_ROWS:
+        return -(-height // 2)
     return -(-height // (count - 1)) if count > 1 and count % 2 else rows
 
 
