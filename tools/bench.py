@@ -6,6 +6,7 @@
     python tools/bench.py grayscott stack.npy pngs/ --only 'tezip*,sz3' --skip carphone
     python tools/bench.py --frames-scaling          # also tezip's memory at 250/1000/2000 frames
     python tools/bench.py --write-benchmarks        # also update BENCHMARKS.md
+    python tools/bench.py --repeat 3 --rounds 2     # best of 3 per process, two processes a run
 
 Datasets are the core datasets' names (read from /tmp/tezip-bench-data, or $TEZIP_BENCH_OUT;
 BENCHMARKS.md says how they are made), .npy files or image folders. Integer data runs lossless
