@@ -212,13 +212,12 @@ class Pipeline:
             # one draft at a time (a draft holds its tokens), or at once where the budget has
             # a thread for each and they are made on the CPU
             at_once = available() >= len(finalists) > 1 and self.entropy.device == "cpu"
-            candidates = (
-                thread_map(lambda index: self._candidate(index, space, codes), finalists)
-                if at_once
-                else (self._candidate(index, space, codes) for index in finalists)
-            )
-            for candidate in candidates:
-                best = _smaller(best, candidate)
+
+            def candidate(index: int) -> _Candidate:
+                return self._candidate(index, space, codes)
+
+            for made in (thread_map if at_once else map)(candidate, finalists):
+                best = _smaller(best, made)
             assert best is not None  # there is always a finalist
             payload = best.draft.finish()
         chosen, sides, metas = best.index, best.sides, best.metas

@@ -25,34 +25,31 @@ MAX_TABLES = 64
 def _bits(counts: np.ndarray, share: float = 1.0) -> float:
     """Information content of a histogram, in bits, plus ``share`` of its table's
     approximate size."""
-    total = counts.sum()
-    if total == 0:
-        return 0.0
-    bits = 0.0
-    used = 0
-    for count in counts:
-        if count > 0:
-            bits -= count * np.log2(count / total)
-            used += 1
-    return bits + share * 8.0 * (1.0 + 1.5 * used)
+    return _summed_bits(counts, counts, False, share)
 
 
 @njit(cache=True)
 def _pair_bits(first: np.ndarray, second: np.ndarray) -> float:
     """:func:`_bits` of the sum of two histograms, without making it (the same float)."""
+    return _summed_bits(first, second, True, 1.0)
+
+
+@njit(cache=True)
+def _summed_bits(first: np.ndarray, second: np.ndarray, paired: bool, share: float) -> float:
+    """:func:`_bits` of ``first + second`` where ``paired``, else of ``first``."""
     total = 0.0
     for index in range(len(first)):
-        total += first[index] + second[index]
+        total += first[index] + second[index] if paired else first[index]
     if total == 0:
         return 0.0
     bits = 0.0
     used = 0
     for index in range(len(first)):
-        count = first[index] + second[index]
+        count = first[index] + second[index] if paired else first[index]
         if count > 0:
             bits -= count * np.log2(count / total)
             used += 1
-    return bits + 8.0 * (1.0 + 1.5 * used)
+    return bits + share * 8.0 * (1.0 + 1.5 * used)
 
 
 @njit(cache=True)
