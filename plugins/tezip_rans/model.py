@@ -64,11 +64,13 @@ def _merge_sorted(histograms: np.ndarray, limit: int) -> np.ndarray:
     following = np.arange(1, count + 1)
     preceding = np.arange(-1, count - 1)
     cost = np.array([_bits(merged[i]) for i in range(count)])
+    joined = np.full(count, np.inf)  # bits of i merged with its follower
     gain = np.full(count, np.inf)  # extra bits of merging i with its follower
     heap = [(np.inf, count)]  # (gain, i): typed by this entry, taken out below
     heap.pop()
     for i in range(count - 1):
-        gain[i] = _pair_bits(merged[i], merged[i + 1]) - cost[i] - cost[i + 1]
+        joined[i] = _pair_bits(merged[i], merged[i + 1])
+        gain[i] = joined[i] - cost[i] - cost[i + 1]
         heap.append((gain[i], i))
     heapq.heapify(heap)
     segments = count
@@ -80,19 +82,21 @@ def _merge_sorted(histograms: np.ndarray, limit: int) -> np.ndarray:
             break
         other = following[best]
         merged[best] += merged[other]
-        cost[best] = _bits(merged[best])
+        cost[best] = joined[best]  # the same float as _bits(merged[best])
         alive[other] = False
         following[best] = following[other]
         if following[best] < count:
             preceding[following[best]] = best
             nxt = following[best]
-            gain[best] = _pair_bits(merged[best], merged[nxt]) - cost[best] - cost[nxt]
+            joined[best] = _pair_bits(merged[best], merged[nxt])
+            gain[best] = joined[best] - cost[best] - cost[nxt]
             heapq.heappush(heap, (gain[best], best))
         else:
             gain[best] = np.inf
         before = preceding[best]
         if before >= 0:
-            gain[before] = _pair_bits(merged[before], merged[best]) - cost[before] - cost[best]
+            joined[before] = _pair_bits(merged[before], merged[best])
+            gain[before] = joined[before] - cost[before] - cost[best]
             heapq.heappush(heap, (gain[before], before))
         segments -= 1
     label = np.zeros(count, np.int64)
