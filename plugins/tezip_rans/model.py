@@ -141,25 +141,21 @@ def cluster(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mapping, tables
 
 
-@njit(cache=True)
 def normalise(counts: np.ndarray) -> np.ndarray:
     """Frequencies summing to ``TOTAL`` from counts: each seen token at least 1, none all of
     ``TOTAL`` (a table has two tokens at least, so that every token costs some bits and a
     stream's length bounds how many elements it can hold: spec/stages/tezip.rans.md)."""
     seen = np.flatnonzero(counts)
-    counts = counts.astype(np.int64)  # a copy
     if len(seen) < 2:  # give the only token (or token 0) a neighbour of frequency 1
-        only = seen[0] if len(seen) else 0
-        counts[only] = max(counts[only], TOTAL)
+        only = int(seen[0]) if len(seen) else 0
+        counts = counts.copy()
+        counts[only] = max(int(counts[only]), TOTAL)
         counts[only - 1 if only else 1] = 1
     total = counts.sum()
-    frequencies = np.zeros(len(counts), np.int64)
-    for token in range(len(counts)):
-        if counts[token] > 0:
-            frequencies[token] = max(1, counts[token] * TOTAL // total)
+    frequencies = np.where(counts > 0, np.maximum(1, counts * TOTAL // total), 0)
     # hand the rounding difference to the largest entries, never below 1
-    difference = TOTAL - frequencies.sum()
-    order = np.argsort(-frequencies, kind="mergesort")  # stable: the first of equals first
+    difference = TOTAL - int(frequencies.sum())
+    order = np.argsort(-frequencies, kind="stable")
     index = 0
     while difference != 0:
         target = order[index % len(order)]
