@@ -64,8 +64,9 @@ class GopPolicy:
         GOP is DEFAULT_MAX_FRAMES frames or DEFAULT_GOP_ELEMENTS elements, the longer."""
         if not self.default:
             return self
-        elements = max(1, int(np.prod(frame_shape)))
-        return GopPolicy(True, max(self.size, -(-DEFAULT_GOP_ELEMENTS // elements)))
+        return GopPolicy(
+            True, max(self.size, -(-DEFAULT_GOP_ELEMENTS // _frame_elements(frame_shape)))
+        )
 
     def record(self) -> dict[str, object]:
         return {"policy": "auto" if self.auto else "fixed", "size": self.size}
@@ -110,7 +111,11 @@ def fewest_gops(
 
 
 def _frame_bytes(frame_shape: tuple[int, ...], dtype: np.dtype) -> int:
-    return int(np.prod(frame_shape)) * np.dtype(dtype).itemsize
+    return _frame_elements(frame_shape) * np.dtype(dtype).itemsize
+
+
+def _frame_elements(frame_shape: tuple[int, ...]) -> int:
+    return max(1, int(np.prod(frame_shape)))
 
 
 def even_share(frames: int, longest: int) -> int:
@@ -126,7 +131,7 @@ def plan(
     ``estimate`` is the entropy stage's cost estimate (it decides where ``auto`` cuts)."""
     frame_bytes = _frame_bytes(source.frame_shape, source.dtype)
     length = policy.frames_per_gop(frame_bytes)
-    shortest = -(-ONSET_ELEMENTS // max(1, int(np.prod(source.frame_shape))))  # onset cuts
+    shortest = -(-ONSET_ELEMENTS // _frame_elements(source.frame_shape))  # onset cuts
     intra_length = policy.frames_per_gop(frame_bytes, INTRA_GOP_BYTES)
     start, total = 0, len(source)
     pending = source.read(0, 0)
