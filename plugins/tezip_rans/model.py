@@ -206,14 +206,10 @@ def decode_tables(frequencies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def varints(values: np.ndarray) -> bytes:
-    """Unsigned LEB128 encoding of non-negative integers."""
-    out = bytearray()
-    for value in values.tolist():
-        while value >= 0x80:
-            out.append(value & 0x7F | 0x80)
-            value >>= 7
-        out.append(value)
-    return bytes(out)
+    """Unsigned LEB128 encoding of non-negative integers (below ``2**63``)."""
+    values = np.asarray(values, np.int64)
+    out = np.empty(values.size * 10, np.uint8)
+    return out[: _write_varints(values, out, 0)].tobytes()
 
 
 def write_tables(frequencies: np.ndarray) -> bytes:
@@ -223,14 +219,16 @@ def write_tables(frequencies: np.ndarray) -> bytes:
 
 
 @njit(cache=True)
-def _write_varint(value: np.int64, out: np.ndarray, position: int) -> int:
-    """Write ``value`` (non-negative) as a varint at ``out[position:]``; returns the end."""
-    while value >= 0x80:
-        out[position] = value & 0x7F | 0x80
+def _write_varints(values: np.ndarray, out: np.ndarray, position: int) -> int:
+    """Write ``values`` (non-negative) as varints from ``out[position:]``; returns the end."""
+    for value in values:
+        while value >= 0x80:
+            out[position] = value & 0x7F | 0x80
+            position += 1
+            value >>= 7
+        out[position] = value
         position += 1
-        value >>= 7
-    out[position] = value
-    return position + 1
+    return position
 
 
 @njit(cache=True)
@@ -242,9 +240,8 @@ def _write_tables(frequencies: np.ndarray, out: np.ndarray) -> int:
         for token in range(len(row)):
             if row[token]:
                 length = token + 1
-        position = _write_varint(np.int64(length), out, position)
-        for token in range(length):
-            position = _write_varint(row[token], out, position)
+        position = _write_varints(np.array([length], np.int64), out, position)
+        position = _write_varints(row[:length], out, position)
     return position
 
 

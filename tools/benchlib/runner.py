@@ -131,20 +131,21 @@ def run(
     of them, not all."""
     rows: list[dict] = []
     for number in range(rounds):
-        fresh = []
-        for job in jobs:
-            progress.step(job.label)
-            fresh.append(
-                {
-                    "dataset": job.spec.name,
-                    "frames": job.spec.tile_to,
-                    "mode": job.mode.label,
-                    "cls": job.mode.cls,
-                    "bound": job.mode.bound,
-                    "compressor": job.compressor,
-                    "kind": comps[job.compressor].kind,
-                    **run_one(job, timeout),
-                }
-            )
+        fresh = [_measured(job, comps, timeout, progress) for job in jobs]
         rows = fresh if number == 0 else [_fastest(a, b) for a, b in zip(rows, fresh, strict=True)]
     return rows
+
+
+def _measured(job: Job, comps: dict[str, Compressor], timeout: float, progress: Progress) -> dict:
+    """One run's result row."""
+    progress.step(job.label)
+    return {
+        "dataset": job.spec.name,
+        "frames": job.spec.tile_to,
+        "mode": job.mode.label,
+        "cls": job.mode.cls,
+        "bound": job.mode.bound,
+        "compressor": job.compressor,
+        "kind": comps[job.compressor].kind,
+        **run_one(job, timeout),
+    }
