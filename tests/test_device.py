@@ -121,7 +121,7 @@ def test_a_gpu_failure_is_a_one_line_device_error(
     def fails(*_: object) -> np.ndarray:
         raise _gpu_exception(module, name, text)
 
-    monkeypatch.setattr(RansStage, "decode", fails)
+    monkeypatch.setattr(RansStage, "decode_batch", fails)
     monkeypatch.setattr(RansStage, "draft", fails)
     with pytest.raises(
         DeviceError, match=f"decoding the frames from 0 failed on the GPU \\({name}"

@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tezip
+from tezip.abc import GopStates, RunContext, SeparateStates
 from tezip.cli import cli
 from tezip.container.layout import MODEL_SECTION
 from tezip.container.reader import ArchiveFile
@@ -27,7 +29,7 @@ from tezip.container.writer import ArchiveWriter
 from tezip.errors import DependencyError, InputError, IntegrityError, ModelError, TezipError
 from tezip.inspection import describe_archive, format_description
 from tezip.registry import get_registry
-from tezip.testing import check_predictor
+from tezip.testing import check_predictor, space_for
 
 torch = pytest.importorskip("torch")
 
@@ -36,7 +38,7 @@ from tezip_prednet.architecture import PRESETS, Architecture  # noqa: E402
 from tezip_prednet.modelfile import MAGIC, ModelFile, fingerprint  # noqa: E402
 from tezip_prednet.network import PredNet  # noqa: E402
 from tezip_prednet.normalise import SCHEME  # noqa: E402
-from tezip_prednet.predictor import PrednetPredictor, PrednetState  # noqa: E402
+from tezip_prednet.predictor import PrednetPredictor, PrednetStates  # noqa: E402
 from tezip_prednet.snapping import snap_decode, snap_encode  # noqa: E402
 
 CUDA = torch.cuda.is_available()
@@ -229,8 +231,6 @@ def test_model_file_with_wrong_tensors_is_a_model_error(model: Path) -> None:
 
 
 def test_conformance_with_a_tiny_model(model: Path) -> None:
-    from tezip.abc import RunContext
-
     class Bound(PrednetPredictor):
         def __init__(self, margin: float = 1e-5) -> None:
             super().__init__(margin)
@@ -319,11 +319,11 @@ def test_exact_across_devices(
 ) -> None:
     from tezip_prednet import predictor
 
-    data = frames((12, 64, 80), "uint16") * 50
+    data = frames((24, 64, 80), "uint16") * 50
     model = tiny_model(tmp_path / "m.tezm", spread=0.5)
     archive = tmp_path / "a.tez"
     monkeypatch.setattr(predictor, "torch_device", lambda _: packer)
-    tezip.pack(data, archive, predictor="tezip.prednet", model=model)
+    tezip.pack(data, archive, predictor="tezip.prednet", model=model, gop=8)  # a batch on a GPU
     monkeypatch.setattr(predictor, "torch_device", lambda _: unpacker)
     assert np.array_equal(tezip.unpack(archive, model=model), data)
 
@@ -377,7 +377,7 @@ def nothing_built(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("a network or its state was built for a refused model")
 
     monkeypatch.setattr(PredNet, "__init__", built)
-    monkeypatch.setattr(PrednetState, "__init__", built)
+    monkeypatch.setattr(PrednetStates, "__init__", built)
 
 
 def embedded_copy(archive: Path, model: bytes, output: Path) -> Path:
@@ -900,16 +900,16 @@ def test_the_network_runs_on_the_thread_budget(
     """PyTorch's own pool of every core once ran inside each thread of the pool of GOPs."""
     import torch
 
-    from tezip_prednet.predictor import PrednetState
-
     seen: set[int] = set()
-    predict = PrednetState.predict
+    predict = PrednetStates.predict
 
-    def recorded(self: PrednetState, side: bytes | None) -> tuple[np.ndarray, bytes]:
+    def recorded(
+        self: PrednetStates, members: list[int], sides: list[bytes | None]
+    ) -> list[tuple[np.ndarray, bytes]]:
         seen.add(torch.get_num_threads())  # per thread: OpenMP's setting is the thread's
-        return predict(self, side)
+        return predict(self, members, sides)
 
-    monkeypatch.setattr(PrednetState, "predict", recorded)
+    monkeypatch.setattr(PrednetStates, "predict", recorded)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(7)
@@ -932,3 +932,175 @@ def test_training_runs_on_the_thread_budget(tmp_path: Path) -> None:
         assert torch.get_num_threads() == 1  # training runs in the calling thread
     finally:
         torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------- batches of GOPs
+
+Coded = tuple[list[np.ndarray], list[list[bytes]]]  # each GOP's residuals and side information
+
+
+def bound(model: Path, device: str = "cpu") -> PrednetPredictor:
+    predictor = PrednetPredictor()
+    predictor.bind(RunContext(device=device, models=(model.read_bytes(),)))
+    return predictor
+
+
+def batched(predictor: PrednetPredictor, gops: list[np.ndarray]) -> GopStates:
+    return predictor.start_batch([space_for(gop.dtype) for gop in gops], gops[0].shape[1:])
+
+
+def one_by_one(predictor: PrednetPredictor, gops: list[np.ndarray]) -> GopStates:
+    return SeparateStates([predictor.start(space_for(gop.dtype), gop.shape[1:]) for gop in gops])
+
+
+def members_at(step: int, lengths: list[int]) -> list[int]:
+    return [index for index, length in enumerate(lengths) if step < length]
+
+
+def encode(states: GopStates, gops: list[np.ndarray]) -> Coded:
+    """The encoder's loop over GOPs of any lengths in lock step."""
+    residuals, sides = [np.empty_like(gop) for gop in gops], [[] for _ in gops]
+    lengths = [len(gop) for gop in gops]
+    for step in range(max(lengths)):
+        members = members_at(step, lengths)
+        predictions = states.predict(members, [None] * len(members))
+        for index, (prediction, side) in zip(members, predictions, strict=True):
+            residuals[index][step] = gops[index][step] - prediction
+            sides[index].append(side)
+        states.update(members, [gops[index][step] for index in members])
+    return residuals, sides
+
+
+def decode(states: GopStates, coded: Coded) -> list[np.ndarray]:
+    """The decoder's loop: each GOP's codes from its residuals and side information."""
+    residuals, sides = coded
+    codes = [np.empty_like(gop) for gop in residuals]
+    lengths = [len(gop) for gop in residuals]
+    for step in range(max(lengths)):
+        members = members_at(step, lengths)
+        predictions = states.predict(members, [sides[index][step] for index in members])
+        for index, (prediction, _) in zip(members, predictions, strict=True):
+            codes[index][step] = prediction + residuals[index][step]
+        states.update(members, [codes[index][step] for index in members])
+    return codes
+
+
+def all_equal(arrays: list[np.ndarray], others: list[np.ndarray]) -> bool:
+    return len(arrays) == len(others) and all(map(np.array_equal, arrays, others))
+
+
+def three_gops(shape: tuple[int, ...], lengths: tuple[int, ...] = (5, 3, 4)) -> list[np.ndarray]:
+    """GOPs of different lengths, code widths and value ranges (so different normalisers)."""
+    kinds = (("uint8", 1), ("uint16", 50), ("uint32", 300))
+    return [
+        frames((length, *shape), dtype, seed) * np.array(scale, dtype)
+        for seed, (length, (dtype, scale)) in enumerate(zip(lengths, kinds, strict=True))
+    ]
+
+
+def _item(data: object, index: int) -> object:
+    if isinstance(data, torch.Tensor):
+        return data[index : index + 1]
+    return type(data)(_item(part, index) for part in data)  # type: ignore[call-arg,attr-defined]
+
+
+def _joined(items: list[object]) -> object:
+    if isinstance(items[0], torch.Tensor):
+        return torch.cat(items)  # type: ignore[arg-type]
+    return type(items[0])(_joined(list(parts)) for parts in zip(*items, strict=True))  # type: ignore
+
+
+def _items(data: object) -> int:
+    return data.shape[0] if isinstance(data, torch.Tensor) else _items(data[0])  # type: ignore
+
+
+def item_by_item(method: Callable[..., object]) -> Callable[..., object]:
+    """``method`` of the network run on one batch item at a time, its outputs joined."""
+
+    def run(self: PredNet, *arguments: object) -> object:
+        return _joined([method(self, *_item(arguments, i)) for i in range(_items(arguments))])
+
+    return run
+
+
+@pytest.fixture
+def batch_invariant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A network whose floats do not depend on the batch around an item (on the CPU they
+    do, in the last bits, as they do between devices): what remains to compare is exact."""
+    for name in ("top_down", "correction", "bottom_up"):
+        monkeypatch.setattr(PredNet, name, item_by_item(getattr(PredNet, name)))
+
+
+SHAPES = pytest.mark.parametrize("shape", [(13, 21), (9, 10, 3)], ids=["grey", "rgb-1-channel"])
+
+
+@SHAPES
+def test_a_batch_predicts_each_gop_as_it_would_alone(
+    model: Path, batch_invariant: None, shape: tuple[int, ...]
+) -> None:
+    predictor, gops = bound(model), three_gops(shape)
+    residuals, sides = encode(batched(predictor, gops), gops)
+    alone_residuals, alone_sides = encode(one_by_one(predictor, gops), gops)
+    assert sides == alone_sides and any(side for gop in sides for side in gop)
+    assert all_equal(residuals, alone_residuals)
+    decoded = decode(one_by_one(predictor, gops), (residuals, sides))
+    assert all_equal(decoded, gops)
+
+
+@SHAPES
+def test_a_gop_coded_in_a_batch_decodes_alone_and_the_other_way(
+    model: Path, shape: tuple[int, ...]
+) -> None:
+    """With the network's real floats, which differ with the batch: the snapping margin
+    makes each way exact."""
+    predictor, gops = bound(model), three_gops(shape)
+    for coder, decoder in ((batched, one_by_one), (one_by_one, batched)):
+        coded = encode(coder(predictor, gops), gops)
+        decoded = decode(decoder(predictor, gops), coded)
+        assert all_equal(decoded, gops)
+
+
+def test_a_1_channel_model_sees_each_colour_channel_as_a_grey_frame(
+    model: Path, batch_invariant: None
+) -> None:
+    colour = frames((4, 9, 10, 3), "uint16") * 100
+    colour[0, 0, 0], colour[0, 0, 1] = colour[0].min(), colour[0].max()  # one normaliser
+    greys = [colour[..., channel] for channel in range(3)]
+    predictor = bound(model)
+    (colour_residuals,), _ = encode(batched(predictor, [colour]), [colour])
+    grey_residuals, _ = encode(batched(predictor, greys), greys)
+    assert np.array_equal(colour_residuals, np.stack(grey_residuals, axis=-1))
+
+
+def test_gops_that_end_leave_the_network_batch(
+    model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The middle GOP ends first, at its keyframe; the network then runs the others only."""
+    items: list[int] = []
+    top_down = PredNet.top_down
+
+    def recorded(self: PredNet, state: tuple) -> object:
+        items.append(state[0][0].shape[0])
+        return top_down(self, state)
+
+    monkeypatch.setattr(PredNet, "top_down", recorded)
+    predictor, gops = bound(model), three_gops((9, 10, 3), lengths=(4, 1, 2))
+    coded = encode(batched(predictor, gops), gops)
+    assert items == [9, 6, 3, 3]  # 3 items (channels) a GOP: the keyframes' step, then t = 1..3
+    for decoder in (batched, one_by_one):
+        decoded = decode(decoder(predictor, gops), coded)
+        assert all_equal(decoded, gops)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+def test_a_batch_on_the_gpu_decodes_alone_on_the_cpu_and_the_other_way(tmp_path: Path) -> None:
+    model = tiny_model(tmp_path / "m.tezm", spread=0.5)
+    gops = three_gops((64, 80), lengths=(8, 5, 7))
+    gpu, cpu = bound(model, "cuda"), bound(model, "cpu")
+    for coder, decoder in (
+        (batched(gpu, gops), one_by_one(cpu, gops)),
+        (one_by_one(cpu, gops), batched(gpu, gops)),
+    ):
+        decoded = decode(decoder, encode(coder, gops))
+        assert all_equal(decoded, gops)

@@ -78,7 +78,15 @@ def test_a_groups_candidates_are_drafted_at_once_where_the_budget_has_a_thread_f
     own, else one after another with the group's budget; the bytes are the same."""
     tezip.pack(frames(), tmp_path / "one.tez", level=9, threads=1)
     seen = Seen()
-    monkeypatch.setattr(RansStage, "draft", seen.wrap(RansStage.draft))
+    draft = original = RansStage.draft
+    if threads == 3:  # each waits for the others: they run at once (a pool may reuse a thread)
+        together = threading.Barrier(3, timeout=60)
+
+        def draft(self: RansStage, residuals: np.ndarray) -> Any:
+            together.wait()
+            return original(self, residuals)
+
+    monkeypatch.setattr(RansStage, "draft", seen.wrap(draft))
     tezip.pack(frames(), tmp_path / "a.tez", level=9, threads=threads)
     assert seen.budgets == budgets
     assert len(seen.threads) == (3 if threads == 3 else 1)

@@ -15,7 +15,7 @@ frames (GOP); a stage never sees two GOPs at once.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -27,10 +27,13 @@ __all__ = [
     "ArrayToArrayStage",
     "ArrayToBytesStage",
     "CodeSpace",
+    "GopStates",
     "Plugin",
     "Predictor",
     "PredictorState",
     "RunContext",
+    "SeparateStates",
+    "SingleState",
 ]
 
 
@@ -116,6 +119,57 @@ class PredictorState(ABC):
         """Feed the reconstructed codes of the frame just predicted."""
 
 
+class GopStates(ABC):
+    """The states of several GOPs of one frame shape run in lock step (a batch): step ``t``
+    predicts and then takes frame ``t`` of each GOP that has one.
+
+    ``members`` are the positions, in the batch, of the GOPs with a frame at this step, in
+    increasing order; they only shrink (GOPs end, none starts late). ``predict`` and
+    ``update`` alternate as :class:`PredictorState`'s do, each GOP's prediction being the one
+    its own :class:`PredictorState` would make.
+    """
+
+    @abstractmethod
+    def predict(
+        self, members: Sequence[int], sides: Sequence[bytes | None]
+    ) -> list[tuple[np.ndarray, bytes]]:
+        """Each member's prediction and side information, as :meth:`PredictorState.predict`."""
+
+    @abstractmethod
+    def update(self, members: Sequence[int], codes: Sequence[np.ndarray]) -> None:
+        """Feed each member's reconstructed codes of the frame just predicted."""
+
+
+class SeparateStates(GopStates):
+    """A batch of GOPs whose states each run on their own."""
+
+    def __init__(self, states: Sequence[PredictorState]) -> None:
+        self.states = list(states)
+
+    def predict(
+        self, members: Sequence[int], sides: Sequence[bytes | None]
+    ) -> list[tuple[np.ndarray, bytes]]:
+        return [self.states[i].predict(s) for i, s in zip(members, sides, strict=True)]
+
+    def update(self, members: Sequence[int], codes: Sequence[np.ndarray]) -> None:
+        for index, frame in zip(members, codes, strict=True):
+            self.states[index].update(frame)
+
+
+class SingleState(PredictorState):
+    """One GOP run through a predictor's batched states (for a predictor that batches
+    natively and builds :meth:`Predictor.start` on :meth:`Predictor.start_batch`)."""
+
+    def __init__(self, states: GopStates) -> None:
+        self.states = states
+
+    def predict(self, side: bytes | None) -> tuple[np.ndarray, bytes]:
+        return self.states.predict([0], [side])[0]
+
+    def update(self, codes: np.ndarray) -> None:
+        self.states.update([0], [codes])
+
+
 class Predictor(Plugin):
     """Predicts each frame of a GOP from the reconstructed frames before it."""
 
@@ -145,6 +199,13 @@ class Predictor(Plugin):
     @abstractmethod
     def start(self, space: CodeSpace, frame_shape: tuple[int, ...]) -> PredictorState:
         """Fresh state at a keyframe; the first prediction of a GOP has no history."""
+
+    def start_batch(self, spaces: Sequence[CodeSpace], frame_shape: tuple[int, ...]) -> GopStates:
+        """Fresh states of a batch of GOPs (one code space each), run in lock step; by default
+        each started on its own. A predictor that runs a network on a device overrides it to
+        run the batch's frames through one network call; each GOP's predictions must then
+        decode as those of :meth:`start` do, whatever batch the decoder puts it in."""
+        return SeparateStates([self.start(space, frame_shape) for space in spaces])
 
 
 class ArrayToArrayStage(Plugin):
@@ -212,6 +273,11 @@ class ArrayToBytesStage(Plugin):
         data = self.encode(residuals)
         return Draft(len(data), lambda: data)
 
+    def draft_batch(self, residuals: Sequence[np.ndarray]) -> list[Draft]:
+        """:meth:`draft` of each of several GOPs' residuals; a stage on a GPU overrides it to
+        code them in one batch."""
+        return [self.draft(gop) for gop in residuals]
+
     @abstractmethod
     def encode(self, residuals: np.ndarray) -> bytes:
         """Encode an unsigned integer array into a self-delimiting byte string."""
@@ -219,3 +285,10 @@ class ArrayToBytesStage(Plugin):
     @abstractmethod
     def decode(self, data: bytes, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """Decode bytes from :meth:`encode`; raise ``StreamError`` on malformed input."""
+
+    def decode_batch(
+        self, streams: Sequence[tuple[bytes, tuple[int, ...], np.dtype]]
+    ) -> list[np.ndarray]:
+        """:meth:`decode` of each ``(data, shape, dtype)``; a stage on a GPU overrides it to
+        decode them in one batch."""
+        return [self.decode(data, shape, dtype) for data, shape, dtype in streams]

@@ -7,7 +7,7 @@ import io
 import logging
 import operator
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -16,6 +16,8 @@ import numpy as np
 
 from tezip.abc import ArrayToBytesStage, Predictor
 from tezip.archive import Archive
+from tezip.batching import batches, gops_per_batch
+from tezip.container.gop import GopRecord
 from tezip.container.storage import ArchiveSource
 from tezip.container.writer import ArchiveWriter, ContainerWriter
 from tezip.errors import InputError, OptionError
@@ -185,9 +187,7 @@ def _write_all(
     """Encode every GOP of ``source`` into ``writer``, on the thread budget in effect;
     returns the number of GOPs."""
     gops = 0
-    groups = packer.groups(source)
-    fewest = packer.fewest_gops(source)
-    for _, record in ordered_map(lambda group: packer.encode(*group), groups, at_least=fewest):
+    for record in _encoded(packer, source):
         packer.write(writer, record)
         log.debug(
             "GOP at frame %d: %d frames, %s, %d bytes coded, %d outliers",
@@ -201,6 +201,20 @@ def _write_all(
         if progress:
             progress(record.count)
     return gops
+
+
+def _encoded(packer: Packer, source: FrameSource) -> Iterator[GopRecord]:
+    """Every GOP of ``source`` coded, in order: on the threads of the budget in effect, or on
+    a GPU a batch at a time (:mod:`tezip.batching`), each batch's host work on them all."""
+    groups = packer.groups(source)
+    if packer.pipeline.on_gpu:
+        most = gops_per_batch(packer.header.frame_shape)
+        for batch in batches(groups, lambda group: group[1].nbytes, most):
+            yield from packer.encode_batch(batch)
+        return
+    fewest = packer.fewest_gops(source)
+    for _, record in ordered_map(lambda group: packer.encode(*group), groups, at_least=fewest):
+        yield record
 
 
 def _devices(predictors: Sequence[Predictor], entropy: ArrayToBytesStage) -> tuple[str, ...]:

@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from tezip.abc import RunContext
-from tezip.container.gop import decode_gop
+from tezip.batching import batches, gops_per_batch
+from tezip.container.gop import GopRecord, decode_gop
 from tezip.container.header import Header
 from tezip.container.reader import ArchiveFile, GopEntry
 from tezip.container.storage import ArchiveSource
 from tezip.device import check_device
-from tezip.errors import InputError, StreamError, TezipWarning
+from tezip.errors import InputError, StreamError, TezipError, TezipWarning
 from tezip.parallel import available, check_threads, ordered_map, within
 from tezip.pipeline import Pipeline
 from tezip.registry import Registry, get_registry
@@ -148,6 +149,12 @@ class Archive:
         self, numbers: Sequence[int], threads: int | None = None
     ) -> Iterator[tuple[int, np.ndarray]]:
         threads = threads or self.threads or available()
+        if self.pipeline.on_gpu:  # a batch at a time, its host work on every thread
+            size = self.header.frame_bytes
+            most = gops_per_batch(self.header.frame_shape)
+            for batch in batches(numbers, lambda number: self.gops[number].count * size, most):
+                yield from self._decoded_batch(batch, threads)
+            return
         if min(threads, len(numbers)) <= 1:
             decode = within(threads, self.decode_gop)
             for number in numbers:
@@ -156,11 +163,28 @@ class Archive:
         yield from ordered_map(self._decode, numbers, threads)
 
     def _decode(self, number: int) -> np.ndarray:
+        return self.pipeline.decode(self._record(number))
+
+    def _decoded_batch(
+        self, numbers: Sequence[int], threads: int
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """GOPs decoded in one batch; where that fails, one at a time, so that the GOPs
+        before the failing one still come out and the error names it."""
+        decode = within(threads, self.pipeline.decode_batch)
+        try:
+            decoded = decode([self._record(number) for number in numbers])
+        except TezipError:
+            for number in numbers:  # raises at the failing one
+                yield number, within(threads, self._decode)(number)
+            return
+        yield from zip(numbers, decoded, strict=True)
+
+    def _record(self, number: int) -> GopRecord:
         entry = self.gops[number]
         record = decode_gop(self._file.payload(entry.section))
         if (record.first, record.count) != (entry.first, entry.count):
             raise StreamError(f"GOP {number} metadata disagrees with the GOP index")
-        return self.pipeline.decode(record)
+        return record
 
     def __getitem__(self, key: Any) -> np.ndarray:
         items = _basic_index(key, self.ndim)

@@ -179,6 +179,11 @@ class Packer:
         """Code the GOP of ``frames`` starting at frame ``first`` (thread-safe)."""
         return self.pipeline.encode(frames, first)
 
+    def encode_batch(self, groups: Sequence[tuple[int, np.ndarray]]) -> list[GopRecord]:
+        """Code GOPs ``(first frame, frames)`` in one batch (for a GPU), the bytes of
+        :meth:`encode`."""
+        return self.pipeline.encode_batch(groups)
+
     def write(self, writer: ContainerWriter, record: GopRecord) -> None:
         """Add a coded GOP to ``writer`` (in any order), after the model it needs when the
         model is embedded and not yet written."""

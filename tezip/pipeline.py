@@ -7,8 +7,8 @@ against the CRC-32 the encoder stored (DESIGN.md section 2).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from tezip.container.layout import crc32
 from tezip.device import gpu_failures
 from tezip.errors import HeaderError, IntegrityError, ModelError, StreamError
 from tezip.parallel import available, thread_map
-from tezip.quantize import Quantizer, quantizer_from_configuration
+from tezip.quantize import Quantized, Quantizer, quantizer_from_configuration
 from tezip.registry import Registry
 from tezip.zstd_frames import compress, decompress_exact
 
@@ -33,19 +33,64 @@ def frame_checksums(frames: np.ndarray) -> list[int]:
     return [crc32(np.ascontiguousarray(frame).data) for frame in little]
 
 
-def _run_predictor(
-    predictor: Predictor, space: CodeSpace, codes: np.ndarray
-) -> tuple[np.ndarray, list[bytes]]:
-    """Encoder loop: wrapped residuals and side information for every frame."""
-    state = predictor.start(space, codes.shape[1:])
-    residuals = np.empty_like(codes)
-    sides = []
-    for index, frame in enumerate(codes):
-        prediction, side = state.predict(None)
-        np.subtract(frame, prediction, out=residuals[index])
-        sides.append(side)
-        state.update(frame)
-    return residuals, sides
+def _in_lock_step(
+    predictor: Predictor,
+    spaces: Sequence[CodeSpace],
+    lengths: Sequence[int],
+    frame_shape: tuple[int, ...],
+    step: Callable[[int, int, np.ndarray, bytes | None], tuple[np.ndarray, bytes]],
+    sides: Callable[[int, int], bytes | None],
+) -> None:
+    """Run ``predictor`` through a batch of GOPs of ``lengths`` frames in lock step: frame
+    ``t`` of GOP ``g`` is predicted given ``sides(g, t)`` (``None`` when encoding), and
+    ``step(g, t, prediction, side)`` returns the frame's codes, which the state is fed."""
+    states = predictor.start_batch(spaces, frame_shape)
+    for index in range(max(lengths)):
+        members = [gop for gop, length in enumerate(lengths) if length > index]
+        predicted = states.predict(members, [sides(gop, index) for gop in members])
+        codes = [step(gop, index, *made) for gop, made in zip(members, predicted, strict=True)]
+        states.update(members, codes)
+
+
+def run_predictor(
+    predictor: Predictor, spaces: Sequence[CodeSpace], codes: Sequence[np.ndarray]
+) -> list[tuple[np.ndarray, list[bytes]]]:
+    """Encoder loop over a batch of GOPs' codes (one frame shape), the predictor running
+    through them in lock step: each GOP's wrapped residuals and side information."""
+    residuals = [np.empty_like(gop) for gop in codes]
+    sides: list[list[bytes]] = [[] for _ in codes]
+
+    def step(gop: int, index: int, prediction: np.ndarray, side: bytes) -> np.ndarray:
+        frame = codes[gop][index]
+        np.subtract(frame, prediction, out=residuals[gop][index])
+        sides[gop].append(side)
+        return frame
+
+    lengths = [len(gop) for gop in codes]
+    _in_lock_step(predictor, spaces, lengths, codes[0].shape[1:], step, lambda *_: None)
+    return list(zip(residuals, sides, strict=True))
+
+
+def reconstruct(
+    predictor: Predictor,
+    spaces: Sequence[CodeSpace],
+    residuals: Sequence[np.ndarray],
+    sides: Sequence[Sequence[bytes]],
+) -> None:
+    """Decoder loop: turn a batch of GOPs' residuals (one frame shape) into their codes in
+    place, frame by frame, given each GOP's side information (empty: none stored), the
+    predictor running through them in lock step."""
+
+    def step(gop: int, index: int, prediction: np.ndarray, _: bytes) -> np.ndarray:
+        codes = residuals[gop][index]
+        np.add(prediction, codes, out=codes)
+        return codes
+
+    def side(gop: int, index: int) -> bytes:
+        return sides[gop][index] if sides[gop] else b""
+
+    lengths = [len(gop) for gop in residuals]
+    _in_lock_step(predictor, spaces, lengths, residuals[0].shape[1:], step, side)
 
 
 def _smaller(best: _Candidate | None, other: _Candidate) -> _Candidate:
@@ -66,6 +111,22 @@ def _finished(candidate: _Candidate) -> _Candidate:
         return candidate
     payload = candidate.draft.finish()
     return replace(candidate, draft=Draft(len(payload), lambda: payload))
+
+
+@dataclass
+class _Gop:
+    """A GOP being coded: its first frame, its frames quantized and its finalist
+    predictors."""
+
+    first: int
+    frames: np.ndarray
+    quantized: Quantized
+    space: CodeSpace
+    finalists: list[int] = field(default_factory=list)
+
+    @property
+    def codes(self) -> np.ndarray:
+        return self.quantized.codes
 
 
 @dataclass
@@ -90,7 +151,7 @@ def _prediction_cost(
     entropy: ArrayToBytesStage,
     share: float,
 ) -> float:
-    residuals, _ = _run_predictor(predictor, space, sample)
+    [(residuals, _)] = run_predictor(predictor, [space], [sample])
     return entropy.trial_cost(residuals, share)
 
 
@@ -198,29 +259,94 @@ class Pipeline:
             pointwise = [pointwise[i] for i in order if costs[i] <= limit or costs[i] == best]
         return pointwise + others
 
+    @property
+    def on_gpu(self) -> bool:
+        """True when a stage or a predictor runs on a GPU: GOPs are then coded in batches
+        (:meth:`encode_batch`, :meth:`decode_batch`), so that each kernel launch or network
+        call covers many of them."""
+        devices = [self.entropy.device, *(p.device or "cpu" for p in self.predictors)]
+        return any(device.startswith("cuda") for device in devices)
+
     def encode(self, frames: np.ndarray, first: int) -> GopRecord:
         """Code one GOP of frames ``(n, *frame_shape)``; with several finalist predictors
         (see :meth:`finalists`) each takes it to the entropy stage's draft and only the
         smallest is finished."""
+        return self.encode_batch([(first, frames)])[0]
+
+    def encode_batch(self, groups: Sequence[tuple[int, np.ndarray]]) -> list[GopRecord]:
+        """Code GOPs ``(first frame, frames)`` as :meth:`encode` codes each, the same bytes:
+        each predictor runs through its GOPs in lock step and the entropy stage drafts all
+        the candidates at once (one GPU batch)."""
+        gops = thread_map(lambda group: self._quantized(*group), groups)
+        with gpu_failures(f"coding the frames from {groups[0][0]}"):
+            for gop in gops:
+                gop.finalists = self.finalists(gop.codes, gop.space)
+            bests = [self._best_of_one(gops[0])] if len(gops) == 1 else self._best_of_batch(gops)
+            payloads = [best.draft.finish() for best in bests]
+        return [
+            self._record(gop, best, payload)
+            for gop, best, payload in zip(gops, bests, payloads, strict=True)
+        ]
+
+    def _quantized(self, first: int, frames: np.ndarray) -> _Gop:
         quantized = self.quantizer.quantize(frames)
-        codes = quantized.codes
-        bits = codes.dtype.itemsize * 8
+        bits = quantized.codes.dtype.itemsize * 8
         space = self.quantizer.space(quantized.offset, bits, quantized.phase)
-        with gpu_failures(f"coding the frames from {first}"):
-            finalists = self.finalists(codes, space)
+        return _Gop(first, frames, quantized, space)
+
+    def _best_of_one(self, gop: _Gop) -> _Candidate:
+        """The smallest candidate of one GOP, its finalists drafted one at a time (a draft
+        holds its tokens), or at once where the budget has a thread for each and they are
+        made on the CPU."""
+        finalists = gop.finalists
+        at_once = available() >= len(finalists) > 1 and self.entropy.device == "cpu"
+
+        def candidate(index: int) -> _Candidate:
+            [(residuals, sides)] = run_predictor(self.predictors[index], [gop.space], [gop.codes])
+            residuals, metas = self._transformed(residuals)
+            return _Candidate(index, sides, metas, self.entropy.draft(residuals))
+
+        best: _Candidate | None = None
+        for made in (thread_map if at_once else map)(candidate, finalists):
+            best = _smaller(best, made)
+        assert best is not None  # there is always a finalist
+        return best
+
+    def _best_of_batch(self, gops: Sequence[_Gop]) -> list[_Candidate]:
+        """The smallest candidate of each GOP: every predictor runs through the GOPs it is a
+        finalist of in lock step, and all the candidates are drafted in one call."""
+        prepared: dict[tuple[int, int], tuple[list[bytes], list[Any], np.ndarray]] = {}
+        for index, predictor in enumerate(self.predictors):
+            members = [number for number, gop in enumerate(gops) if index in gop.finalists]
+            if not members:
+                continue
+            spaces, codes = [gops[n].space for n in members], [gops[n].codes for n in members]
+            made = run_predictor(predictor, spaces, codes)
+            for number, (residuals, sides) in zip(members, made, strict=True):
+                residuals, metas = self._transformed(residuals)
+                prepared[number, index] = (sides, metas, residuals)
+        made = self.entropy.draft_batch([residuals for *_, residuals in prepared.values()])
+        drafts = dict(zip(prepared, made, strict=True))
+        bests = []
+        for number, gop in enumerate(gops):
             best: _Candidate | None = None
-            # one draft at a time (a draft holds its tokens), or at once where the budget has
-            # a thread for each and they are made on the CPU
-            at_once = available() >= len(finalists) > 1 and self.entropy.device == "cpu"
-
-            def candidate(index: int) -> _Candidate:
-                return self._candidate(index, space, codes)
-
-            for made in (thread_map if at_once else map)(candidate, finalists):
-                best = _smaller(best, made)
+            for index in gop.finalists:
+                sides, metas, _ = prepared[number, index]
+                best = _smaller(best, _Candidate(index, sides, metas, drafts[number, index]))
             assert best is not None  # there is always a finalist
-            payload = best.draft.finish()
-        chosen, sides, metas = best.index, best.sides, best.metas
+            bests.append(best)
+        return bests
+
+    def _transformed(self, residuals: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+        """Residuals through the array-to-array stages, with each stage's metadata."""
+        metas = []
+        for stage in self.transforms:
+            residuals, meta = stage.encode(residuals)
+            metas.append(meta)
+        return residuals, metas
+
+    def _record(self, gop: _Gop, best: _Candidate, payload: bytes) -> GopRecord:
+        quantized, frames = gop.quantized, gop.frames
         positions = np.flatnonzero(quantized.outliers)
         exact = b""
         if positions.size:
@@ -228,13 +354,13 @@ class Pipeline:
             values = frames.reshape(-1)[positions].astype(self.dtype.newbyteorder("<"))
             exact = compress(deltas.tobytes() + values.tobytes(), EXACT_LEVEL)
         return GopRecord(
-            first=first,
+            first=gop.first,
             count=len(frames),
-            predictor=chosen,
-            bits=bits,
+            predictor=best.index,
+            bits=gop.space.bits,
             offset=quantized.offset,
-            side=sides if any(sides) else [],
-            stages=metas,
+            side=best.sides if any(best.sides) else [],
+            stages=best.metas,
             crc=frame_checksums(quantized.reconstruction),
             outliers=int(positions.size),
             residuals=payload,
@@ -242,50 +368,74 @@ class Pipeline:
             phase=quantized.phase if self.quantizer.phased else None,
         )
 
-    def _candidate(self, index: int, space: CodeSpace, codes: np.ndarray) -> _Candidate:
-        """Predict a GOP's codes with one predictor and run the coding stages up to the
-        entropy stage's draft."""
-        residuals, sides = _run_predictor(self.predictors[index], space, codes)
-        metas = []
-        for stage in self.transforms:
-            residuals, meta = stage.encode(residuals)
-            metas.append(meta)
-        return _Candidate(index, sides, metas, self.entropy.draft(residuals))
-
     def decode(self, record: GopRecord) -> np.ndarray:
         """Frames of one GOP, each verified against its stored checksum."""
+        return self.decode_batch([record])[0]
+
+    def decode_batch(self, records: Sequence[GopRecord]) -> list[np.ndarray]:
+        """Frames of GOPs, as :meth:`decode` gives each: the entropy stage decodes them in one
+        call (one GPU batch) and each predictor runs through its GOPs in lock step."""
+        checked = [self._checked(record) for record in records]
+        with gpu_failures(f"decoding the frames from {records[0].first}"):
+            residuals = self._residuals(records, checked)
+            spaces = [
+                self.quantizer.space(record.offset, record.bits, phase)
+                for record, (_, _, phase) in zip(records, checked, strict=True)
+            ]
+            for index, predictor in enumerate(self.predictors):
+                members = [n for n, record in enumerate(records) if record.predictor == index]
+                if members:
+                    reconstruct(
+                        predictor,
+                        [spaces[n] for n in members],
+                        [residuals[n] for n in members],
+                        [records[n].side for n in members],
+                    )
+            return [
+                self._frames(record, codes, phase)
+                for record, codes, (_, _, phase) in zip(records, residuals, checked, strict=True)
+            ]
+
+    def _residuals(
+        self, records: Sequence[GopRecord], checked: Sequence[tuple[Any, ...]]
+    ) -> list[np.ndarray]:
+        """GOPs' residuals: their streams decoded in one call, then the array-to-array
+        stages inverted."""
+        coded = [
+            (record.residuals, shape, dtype)
+            for record, (shape, dtype, _) in zip(records, checked, strict=True)
+        ]
+        residuals = []
+        for record, (_, shape, dtype), values in zip(
+            records, coded, self.entropy.decode_batch(coded), strict=True
+        ):
+            if values.shape != shape or values.dtype != dtype:
+                raise StreamError(f"{self.entropy.id} decoded the wrong shape or dtype")
+            inverse = zip(reversed(self.transforms), reversed(record.stages), strict=True)
+            for stage, meta in inverse:
+                values = stage.decode(values, meta)
+            residuals.append(values)
+        return residuals
+
+    def _checked(self, record: GopRecord) -> tuple[tuple[int, ...], np.dtype, int | float]:
+        """A GOP record's residual shape, code dtype and grid phase, checked against the
+        pipeline before anything is decoded."""
         if not 0 <= record.predictor < len(self.predictors):
             raise StreamError(f"GOP names predictor #{record.predictor}, header lists fewer")
         if len(record.stages) != len(self.transforms):
             raise StreamError("GOP stage metadata does not match the pipeline")
         if not -(1 << 63) <= record.offset < 1 << 63:
             raise StreamError("GOP code offset out of range")
-        shape = (record.count, *self.frame_shape)
-        code_dtype = np.dtype(f"uint{record.bits}")
         if self.quantizer.mode == "lossless" and (record.bits, record.offset) != (
             self.dtype.itemsize * 8,
             0,
         ):
             raise StreamError("lossless GOP with a code width other than the dtype's")
         phase = self.quantizer.check_phase(record.phase)
-        with gpu_failures(f"decoding the frames from {record.first}"):
-            return self._decode(record, shape, code_dtype, phase)
+        return (record.count, *self.frame_shape), np.dtype(f"uint{record.bits}"), phase
 
-    def _decode(
-        self, record: GopRecord, shape: tuple[int, ...], code_dtype: np.dtype, phase: int | float
-    ) -> np.ndarray:
-        residuals = self.entropy.decode(record.residuals, shape, code_dtype)
-        if residuals.shape != shape or residuals.dtype != code_dtype:
-            raise StreamError(f"{self.entropy.id} decoded the wrong shape or dtype")
-        for stage, meta in zip(reversed(self.transforms), reversed(record.stages), strict=True):
-            residuals = stage.decode(residuals, meta)
-        space = self.quantizer.space(record.offset, record.bits, phase)
-        state = self.predictors[record.predictor].start(space, self.frame_shape)
-        codes = residuals  # reconstructed in place, frame by frame
-        for index in range(record.count):
-            prediction, _ = state.predict(record.side[index] if record.side else b"")
-            np.add(prediction, residuals[index], out=codes[index])
-            state.update(codes[index])
+    def _frames(self, record: GopRecord, codes: np.ndarray, phase: int | float) -> np.ndarray:
+        """A GOP's frames from its codes, outliers patched, verified."""
         frames = self.quantizer.dequantize(codes, record.offset, phase)
         if record.outliers:
             frames = self._patch_outliers(frames, record)

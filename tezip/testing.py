@@ -20,6 +20,7 @@ import numpy as np
 
 from tezip import parameters
 from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, CodeSpace, Plugin, Predictor
+from tezip.pipeline import reconstruct, run_predictor
 
 SHAPES = ((4, 1, 1), (3, 1, 9), (3, 7, 1), (5, 16, 12), (4, 9, 7, 3))
 
@@ -62,6 +63,7 @@ def check_stage(cls: type[ArrayToArrayStage] | type[ArrayToBytesStage], **option
                 f"{cls.id}.draft says {draft.size} +- {draft.error} bytes, not {len(data)}"
             )
             decoded = decoder.decode(data, array.shape, array.dtype)
+            _check_batches(cls(**options), decoder, array, data)
         else:
             transformed, meta = encoder.encode(array)
             assert transformed.shape == array.shape and transformed.dtype == array.dtype
@@ -73,7 +75,25 @@ def check_stage(cls: type[ArrayToArrayStage] | type[ArrayToBytesStage], **option
         assert np.array_equal(decoded, array), f"{cls.id} round trip differs ({array.dtype})"
 
 
-def _space(dtype: np.dtype) -> CodeSpace:
+def _check_batches(
+    encoder: ArrayToBytesStage, decoder: ArrayToBytesStage, array: np.ndarray, data: bytes
+) -> None:
+    """A batch of GOPs (as on a GPU) is drafted and decoded as each GOP alone is."""
+    name = encoder.id
+    first = array[:1]
+    drafts = encoder.draft_batch([array, first])
+    assert [draft.finish() for draft in drafts] == [data, encoder.encode(first)], (
+        f"{name}.draft_batch finishes other bytes than encode"
+    )
+    streams = [(data, array.shape, array.dtype), (drafts[1].finish(), first.shape, first.dtype)]
+    decoded = decoder.decode_batch(streams)
+    assert len(decoded) == 2 and all(
+        np.array_equal(values, wanted)
+        for values, wanted in zip(decoded, (array, first), strict=False)
+    ), f"{name}.decode_batch differs from decode ({array.dtype})"
+
+
+def space_for(dtype: np.dtype) -> CodeSpace:
     """Codes that are the values themselves (as for lossless unsigned data)."""
     top = np.iinfo(dtype).max
 
@@ -91,27 +111,55 @@ def _space(dtype: np.dtype) -> CodeSpace:
 
 
 def check_predictor(cls: type[Predictor], **options: Any) -> None:
-    """Closed-loop encode/decode of every sample array; predictions must match exactly."""
+    """Closed-loop encode/decode of every sample array, predictions matching exactly; also
+    in batches of GOPs of different lengths (:meth:`Predictor.start_batch`, as on a GPU),
+    coded in a batch and decoded alone, and the other way round."""
     assert isinstance(getattr(cls, "id", None), str) and cls.id, "predictor needs a string id"
     encoder = cls(**options)
     decoder = _rebuilt(cls, encoder.configuration)
     assert decoder.fingerprint == encoder.fingerprint, "fingerprint changes when rebuilt"
     for codes in sample_arrays():
-        space = _space(codes.dtype)
-        writer = encoder.start(space, codes.shape[1:])
-        residuals, sides = np.empty_like(codes), []
-        for index, frame in enumerate(codes):
-            prediction, side = writer.predict(None)
-            assert prediction.shape == frame.shape and prediction.dtype == frame.dtype, (
-                f"{cls.id} prediction has shape {prediction.shape} / {prediction.dtype}"
-            )
-            assert isinstance(side, bytes), f"{cls.id} side information must be bytes"
-            residuals[index] = frame - prediction
-            sides.append(side)
-            writer.update(frame)
-        reader = decoder.start(space, codes.shape[1:])
-        for index, frame in enumerate(codes):
-            prediction, _ = reader.predict(sides[index])
-            rebuilt = prediction + residuals[index]
-            assert np.array_equal(rebuilt, frame), f"{cls.id} decoder diverged at frame {index}"
-            reader.update(rebuilt)
+        space = space_for(codes.dtype)
+        gops = [codes, codes[::-1][: max(1, len(codes) - 1)], codes[: max(1, len(codes) // 2)]]
+        alone = [_coded_alone(cls.id, encoder, space, gop) for gop in gops]
+        batched = run_predictor(encoder, [space] * len(gops), gops)
+        for gop, (residuals, sides) in zip(gops * 2, alone + batched, strict=True):
+            _check_decoded_alone(cls.id, decoder, space, gop, residuals, sides)
+        rebuilt = [residuals.copy() for residuals, _ in alone]
+        reconstruct(decoder, [space] * len(gops), rebuilt, [sides for _, sides in alone])
+        for gop, codes_back in zip(gops, rebuilt, strict=True):
+            assert np.array_equal(codes_back, gop), f"{cls.id} decoder diverged in a batch"
+
+
+def _coded_alone(
+    name: str, encoder: Predictor, space: CodeSpace, codes: np.ndarray
+) -> tuple[np.ndarray, list[bytes]]:
+    """One GOP's residuals and side information from the encoder's own state."""
+    writer = encoder.start(space, codes.shape[1:])
+    residuals, sides = np.empty_like(codes), []
+    for index, frame in enumerate(codes):
+        prediction, side = writer.predict(None)
+        assert prediction.shape == frame.shape and prediction.dtype == frame.dtype, (
+            f"{name} prediction has shape {prediction.shape} / {prediction.dtype}"
+        )
+        assert isinstance(side, bytes), f"{name} side information must be bytes"
+        residuals[index] = frame - prediction
+        sides.append(side)
+        writer.update(frame)
+    return residuals, sides
+
+
+def _check_decoded_alone(
+    name: str,
+    decoder: Predictor,
+    space: CodeSpace,
+    codes: np.ndarray,
+    residuals: np.ndarray,
+    sides: list[bytes],
+) -> None:
+    reader = decoder.start(space, codes.shape[1:])
+    for index, frame in enumerate(codes):
+        prediction, _ = reader.predict(sides[index])
+        rebuilt = prediction + residuals[index]
+        assert np.array_equal(rebuilt, frame), f"{name} decoder diverged at frame {index}"
+        reader.update(rebuilt)

@@ -2,8 +2,9 @@
 
 A model file is untrusted input (``--model``, or embedded in an archive): its architecture
 decides how much memory and compute every frame costs. The architecture alone is checked
-when a model is loaded, the cost of a frame shape when a GOP starts; both are arithmetic on
-the recorded numbers, so a hostile file is refused before a network or a tensor exists.
+when a model is loaded, the cost of one frame of a shape when GOPs of it start (a batch of
+``n`` GOPs costs ``n`` frames a step, which the pipeline bounds); both are arithmetic on the
+recorded numbers, so a hostile file is refused before a network or a tensor exists.
 ``spec/stages/tezip.prednet.md`` states the limits and how the costs are counted.
 """
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tezip.abc import CodeSpace, Predictor, PredictorState, RunContext
+from tezip.abc import CodeSpace, GopStates, Predictor, PredictorState, RunContext, SingleState
 from tezip.errors import InputError
 from tezip_prednet import models
 from tezip_prednet.architecture import Architecture
@@ -74,104 +76,157 @@ class PrednetPredictor(Predictor):
         return None if self._chosen is None else self._chosen[0]
 
     def start(self, space: CodeSpace, frame_shape: tuple[int, ...]) -> PredictorState:
+        return SingleState(self.start_batch([space], frame_shape))
+
+    def start_batch(self, spaces: Sequence[CodeSpace], frame_shape: tuple[int, ...]) -> GopStates:
         model, architecture = self._choose()
         layout = plan_frames(architecture, frame_shape)  # before anything is allocated
         network = models.load(model, self._device)
-        return PrednetState(network, layout, space, frame_shape, self.margin)
+        return PrednetStates(network, layout, spaces, frame_shape, self.margin)
 
 
-class PrednetState(PredictorState):
-    """Recurrent state of one GOP; predictions are snapped as ``snapping`` describes."""
+@dataclass
+class GopHistory:
+    """What one GOP of a batch knows: its code space, its normaliser (from its keyframe) and
+    its last two frames, normalised (frame layout)."""
+
+    space: CodeSpace
+    normaliser: Normaliser | None = None
+    previous: np.ndarray | None = None
+    before: np.ndarray | None = None
+
+    def normalise(self, codes: np.ndarray) -> np.ndarray:
+        """The frame of ``codes`` in network units; a keyframe first fixes the normaliser."""
+        values = self.space.to_values(codes)
+        if self.normaliser is None:
+            self.normaliser = Normaliser.from_keyframe(values, self.space)
+        return self.normaliser.forward(values)
+
+    def remember(self, frame: np.ndarray) -> None:
+        self.before, self.previous = self.previous, frame
+
+    def base(self, linear: bool) -> np.ndarray:
+        """What the correction is added to (normalised): the previous frame, or with a
+        ``linear`` model and two frames of history, their linear extrapolation."""
+        assert self.previous is not None
+        if linear and self.before is not None:
+            return 2 * self.previous - self.before
+        return self.previous
+
+    def predict(
+        self, base: np.ndarray, correction: np.ndarray, side: bytes | None, margin: float
+    ) -> tuple[np.ndarray, bytes]:
+        """Codes of ``base + correction`` snapped to the fixed-point grid, and the side
+        information that snaps them identically elsewhere."""
+        assert self.normaliser is not None
+        bits = self.normaliser.bits
+        scaled = np.ldexp(base + correction, bits)
+        if side is None:
+            grid, side = snap_encode(scaled, tolerance(correction, margin, bits))
+        else:
+            grid = snap_decode(scaled, side)
+        np.clip(grid, np.ldexp(CLIP[0], bits), np.ldexp(CLIP[1], bits), out=grid)
+        codes = self.space.from_values(self.normaliser.inverse(grid))
+        return codes.astype(self.space.dtype, copy=False), side
+
+
+class PrednetStates(GopStates):
+    """Recurrent state of a batch of GOPs in one network batch of ``GOPs x layout.batch``
+    items; predictions are snapped per GOP as ``snapping`` describes."""
 
     def __init__(
         self,
         network: PredNet,
         layout: FrameLayout,
-        space: CodeSpace,
+        spaces: Sequence[CodeSpace],
         frame_shape: tuple[int, ...],
         margin: float,
     ) -> None:
         import torch
 
-        use_threads(torch)  # this GOP's thread runs the network
+        use_threads(torch)  # this batch's thread runs the network
         self.torch = torch
-        self.network, self.space, self.margin = network, space, margin
+        self.network, self.layout, self.margin = network, layout, margin
         self.frame_shape = frame_shape
-        self.batch = layout.batch
-        self.padding = (layout.height - frame_shape[0], layout.width - frame_shape[1])
-        self.normaliser: Normaliser | None = None
-        self.previous: np.ndarray | None = None  # last frame, normalised (frame layout)
-        self.before: np.ndarray | None = None  # the frame before it
+        self.gops = [GopHistory(space) for space in spaces]
+        self.rows: list[int] = []  # the GOPs whose items the state tensors hold, in order
         self.state: State | None = None
         self.pending: tuple[list[Tensor], list[Tensor], Tensor] | None = None
         self.parameter = next(network.parameters())
+        self.linear = network.architecture.base == "linear"
 
-    def predict(self, side: bytes | None) -> tuple[np.ndarray, bytes]:
-        if self.normaliser is None or self.previous is None:  # keyframe: no history
-            return np.zeros(self.frame_shape, self.space.dtype), b""
-        correction = self._advance()
+    def predict(
+        self, members: Sequence[int], sides: Sequence[bytes | None]
+    ) -> list[tuple[np.ndarray, bytes]]:
+        gops = [self.gops[m] for m in members]
+        if self.state is None:  # keyframes: no history
+            return [(np.zeros(self.frame_shape, gop.space.dtype), b"") for gop in gops]
+        self._keep(members)
+        bases = [gop.base(self.linear) for gop in gops]
         with np.errstate(invalid="ignore"):
-            correction = np.clip(np.nan_to_num(correction), CLIP[0] - CLIP[1], CLIP[1] - CLIP[0])
-        bits = self.normaliser.bits
-        scaled = np.ldexp(self._base() + correction, bits)
-        if side is None:
-            grid, side = snap_encode(scaled, tolerance(correction, self.margin, bits))
-        else:
-            grid = snap_decode(scaled, side)
-        np.clip(grid, np.ldexp(CLIP[0], bits), np.ldexp(CLIP[1], bits), out=grid)
-        codes = self.space.from_values(self.normaliser.inverse(grid))
-        return codes.astype(self.space.dtype, copy=False).reshape(self.frame_shape), side
+            corrections = np.clip(
+                np.nan_to_num(self._advance(bases)), CLIP[0] - CLIP[1], CLIP[1] - CLIP[0]
+            )
+        return [
+            gop.predict(base, correction, side, self.margin)
+            for gop, base, correction, side in zip(gops, bases, corrections, sides, strict=True)
+        ]
 
-    def update(self, codes: np.ndarray) -> None:
-        values = self.space.to_values(codes).reshape(self.frame_shape)
-        if self.normaliser is None:
-            self.normaliser = Normaliser.from_keyframe(values, self.space)
-            self.state = self._initial()
-            self._advance()
-        frame = self.normaliser.forward(values)
-        assert self.pending is not None and self.state is not None
+    def update(self, members: Sequence[int], codes: Sequence[np.ndarray]) -> None:
+        gops = [self.gops[m] for m in members]
+        frames = [gop.normalise(frame) for gop, frame in zip(gops, codes, strict=True)]
+        if self.state is None:
+            self._first_step(members)
+        assert self.pending is not None
         r, c, predicted = self.pending
         with self.torch.no_grad():
-            errors = self.network.bottom_up(r, self._tensor(frame), predicted)
+            errors = self.network.bottom_up(r, self._tensor(frames), predicted)
         self.state, self.pending = (r, c, errors), None
-        self.before, self.previous = self.previous, frame
+        for gop, frame in zip(gops, frames, strict=True):
+            gop.remember(frame)
 
-    def _initial(self) -> State:
-        height, width = (n + p for n, p in zip(self.frame_shape[:2], self.padding, strict=True))
-        return self.network.initial_state(self.batch, height, width, self.parameter)
+    def _first_step(self, members: Sequence[int]) -> None:
+        """At the keyframes: a zero state for the members' items and its top-down pass."""
+        layout, items = self.layout, len(members) * self.layout.batch
+        self.rows = list(members)
+        self.state = self.network.initial_state(items, layout.height, layout.width, self.parameter)
+        self._advance(None)
 
-    def _advance(self) -> np.ndarray:
-        """Run the top-down pass; the correction to the previous frame, in frame layout."""
+    def _keep(self, members: Sequence[int]) -> None:
+        """Drop the items of the GOPs that have ended from every state tensor."""
+        if list(members) == self.rows:
+            return
+        assert self.state is not None
+        per_gop = self.layout.batch
+        kept = [self.rows.index(m) * per_gop + i for m in members for i in range(per_gop)]
+        index = self.torch.tensor(kept, device=self.parameter.device)
+        r, c, errors = ([t.index_select(0, index) for t in group] for group in self.state)
+        self.state = (r, c, errors)
+        self.rows = list(members)
+
+    def _advance(self, bases: list[np.ndarray] | None) -> np.ndarray:
+        """Run the top-down pass; each GOP's correction to ``bases`` (zeros when ``None``),
+        in frame layout."""
         assert self.state is not None
         with self.torch.no_grad():
             r, c = self.network.top_down(self.state)
             correction = self.network.correction(r)
-            base = (
-                self.torch.zeros_like(correction)
-                if self.previous is None
-                else self._tensor(self._base())
-            )
+            base = self.torch.zeros_like(correction) if bases is None else self._tensor(bases)
         self.pending = (r, c, base + correction)
-        return self._frame(correction)
+        return self._frames(correction)
 
-    def _base(self) -> np.ndarray:
-        """What the correction is added to (normalised): the previous frame, or with a
-        ``linear`` model and two frames of history, their linear extrapolation."""
-        assert self.previous is not None
-        if self.network.architecture.base == "linear" and self.before is not None:
-            return 2 * self.previous - self.before
-        return self.previous
-
-    def _tensor(self, frame: np.ndarray) -> Tensor:
-        """Frame layout ``(H, W[, C])`` -> padded network batch ``(B, C', H', W')``."""
-        planes = frame.reshape(*self.frame_shape[:2], -1).transpose(2, 0, 1)
-        pad = ((0, 0), (0, self.padding[0]), (0, self.padding[1]))
+    def _tensor(self, frames: list[np.ndarray]) -> Tensor:
+        """Frames ``(H, W[, C])`` -> padded network batch ``(GOPs x B, C', H', W')``."""
+        height, width = self.frame_shape[:2]
+        planes = np.stack(frames).reshape(len(frames), height, width, -1).transpose(0, 3, 1, 2)
+        pad = ((0, 0), (0, 0), (0, self.layout.height - height), (0, self.layout.width - width))
         planes = np.pad(planes, pad, mode="edge").astype(np.float32)
-        batch = planes.reshape(self.batch, -1, *planes.shape[1:])
+        batch = planes.reshape(-1, planes.shape[1] // self.layout.batch, *planes.shape[2:])
         return self.torch.from_numpy(batch).to(self.parameter.device)
 
-    def _frame(self, batch: Tensor) -> np.ndarray:
-        """Network batch -> float64 frame layout, padding cropped."""
+    def _frames(self, batch: Tensor) -> np.ndarray:
+        """Network batch -> float64 frames ``(GOPs, *frame_shape)``, padding cropped."""
         height, width = self.frame_shape[:2]
-        planes = batch.detach().cpu().numpy().reshape(-1, *batch.shape[2:])[:, :height, :width]
-        return planes.transpose(1, 2, 0).reshape(self.frame_shape).astype(np.float64)
+        items = batch.detach().cpu().numpy()
+        planes = items.reshape(len(self.rows), -1, *items.shape[2:])[:, :, :height, :width]
+        return planes.transpose(0, 2, 3, 1).reshape(-1, *self.frame_shape).astype(np.float64)

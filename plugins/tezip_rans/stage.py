@@ -130,43 +130,107 @@ class RansStage(ArrayToBytesStage):
         """Encode GOPs, each as :meth:`encode` does; on a GPU the GOPs of one field shape
         share every kernel launch."""
         if self.device == "cuda":  # exhaustive choices are made on the CPU: the same bytes
-            batch = [
-                _prepared(_checked(residuals), _smallest(residuals, self.effort).gop.choices)
-                if self.effort == EXHAUSTIVE
-                else prepare(residuals, self.effort)
-                for residuals in gops
-            ]
+            batch = thread_map(self._prepared, gops)
             coded = _coded_on_gpu(batch)
             return [gop.written(*result) for gop, result in zip(batch, coded, strict=True)]
         return [_smallest(residuals, self.effort).stream() for residuals in gops]
 
-    def decode(self, data: bytes, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        dtype = np.dtype(dtype)
-        if dtype.kind != "u" or len(shape) not in (3, 4) or min(shape, default=0) < 1:
-            raise InputError("tezip.rans decodes non-empty unsigned arrays (frames, H, W[, C])")
-        parsed = stream.read(bytes(data), tuple(shape), dtype.itemsize * 8, self.version)
-        planes = planes_of(tuple(shape), dtype.itemsize * 8)
-        sizes = kernels.partition_sizes((shape[0], planes, shape[1], shape[2]), parsed.rows)
-        held = np.array([end - start for start, end in parsed.rans]) * ELEMENTS_PER_BYTE
-        if (sizes > held).any():  # checked before the field is allocated
-            raise StreamError("tezip.rans stream is too short for the elements it declares")
-        field_shape = (shape[0], planes, shape[1], shape[2])
-        values = field_dtype(dtype.itemsize * 8)
-        if self.device == "cuda":
-            from tezip_rans import cudacoder  # numba's CUDA target only where it runs
+    def draft_batch(self, residuals: Sequence[np.ndarray]) -> list[Draft]:
+        """On a GPU, every GOP coded in one batch (:meth:`encode_batch`): exact sizes."""
+        if self.device != "cuda":
+            return super().draft_batch(residuals)
+        return [Draft(len(data), lambda data=data: data) for data in self.encode_batch(residuals)]
 
-            uploaded = cudacoder.upload([bytes(data)], [parsed])
-            on_device, statuses = cudacoder.decode(uploaded, field_shape, values)
-            field = on_device.copy_to_host()[0]
-            band = int(np.argmax(statuses[0] != 0))
-            status = int(statuses[0, band])
-        else:
-            field = np.empty(field_shape, values)
-            status, band = _decode(bytes(data), parsed, field)
-        if status:
-            raise StreamError(f"tezip.rans partition {band} is damaged: {_FAILURES[status]}")
-        choices = parsed.choices
-        return from_field(field, choices.offset_binary, choices.relative, tuple(shape), dtype)
+    def _prepared(self, residuals: np.ndarray) -> Prepared:
+        """A GOP with the choices of the stage's effort (exhaustive ones made on the CPU)."""
+        if self.effort == EXHAUSTIVE:
+            return _prepared(_checked(residuals), _smallest(residuals, self.effort).gop.choices)
+        return prepare(residuals, self.effort)
+
+    def decode(self, data: bytes, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        return self.decode_batch([(data, shape, dtype)])[0]
+
+    def decode_batch(
+        self, streams: Sequence[tuple[bytes, tuple[int, ...], np.dtype]]
+    ) -> list[np.ndarray]:
+        """Decode streams, each as :meth:`decode`; on a GPU the streams of one field shape and
+        partition height share every upload and kernel launch."""
+        parsed = [
+            _parsed(bytes(data), tuple(shape), np.dtype(dtype), self.version)
+            for data, shape, dtype in streams
+        ]
+        decoded = _decoded_on_gpu(parsed) if self.device == "cuda" else map(_decoded, parsed)
+        return [
+            from_field(field, gop.choices.offset_binary, gop.choices.relative, gop.shape, gop.dtype)
+            for gop, field in zip(parsed, decoded, strict=True)
+        ]
+
+
+@dataclass
+class _Parsed:
+    """A stream to decode: its bytes, what :func:`stream.read` found in them, the array it
+    decodes to and its field's shape and dtype."""
+
+    data: bytes
+    stream: stream.Stream
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    field_shape: tuple[int, int, int, int]
+    values: np.dtype
+
+    @property
+    def choices(self) -> Choices:
+        return self.stream.choices
+
+
+def _parsed(data: bytes, shape: tuple[int, ...], dtype: np.dtype, version: int) -> _Parsed:
+    """A stream parsed and checked against the array it declares, before any field is
+    allocated."""
+    if dtype.kind != "u" or len(shape) not in (3, 4) or min(shape, default=0) < 1:
+        raise InputError("tezip.rans decodes non-empty unsigned arrays (frames, H, W[, C])")
+    parsed = stream.read(data, shape, dtype.itemsize * 8, version)
+    planes = planes_of(shape, dtype.itemsize * 8)
+    field_shape = (shape[0], planes, shape[1], shape[2])
+    sizes = kernels.partition_sizes(field_shape, parsed.rows)
+    held = np.array([end - start for start, end in parsed.rans]) * ELEMENTS_PER_BYTE
+    if (sizes > held).any():  # checked before the field is allocated
+        raise StreamError("tezip.rans stream is too short for the elements it declares")
+    return _Parsed(data, parsed, shape, dtype, field_shape, field_dtype(dtype.itemsize * 8))
+
+
+def _damaged(status: int, band: int) -> StreamError:
+    return StreamError(f"tezip.rans partition {band} is damaged: {_FAILURES[status]}")
+
+
+def _decoded(gop: _Parsed) -> np.ndarray:
+    """A parsed stream's field, decoded on the CPU."""
+    field = np.empty(gop.field_shape, gop.values)
+    status, band = _decode(gop.data, gop.stream, field)
+    if status:
+        raise _damaged(status, band)
+    return field
+
+
+def _decoded_on_gpu(batch: Sequence[_Parsed]) -> list[np.ndarray]:
+    """Parsed streams' fields, decoded on a GPU: one upload and launch per field shape and
+    partition height; the first damaged stream of the batch raises."""
+    from tezip_rans import cudacoder  # numba's CUDA target only where it runs
+
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for index, gop in enumerate(batch):
+        groups.setdefault((gop.field_shape, gop.values, gop.stream.rows), []).append(index)
+    decoded: list[tuple[np.ndarray, np.ndarray]] = [None] * len(batch)  # type: ignore[list-item]
+    for (shape, values, _), members in groups.items():
+        streams = [batch[i] for i in members]
+        uploaded = cudacoder.upload([g.data for g in streams], [g.stream for g in streams])
+        on_device, statuses = cudacoder.decode(uploaded, shape, values)
+        for index, field, status in zip(members, on_device.copy_to_host(), statuses, strict=True):
+            decoded[index] = (field, status)
+    for _, status in decoded:
+        if status.any():
+            band = int(np.argmax(status != 0))
+            raise _damaged(int(status[band]), band)
+    return [field for field, _ in decoded]
 
 
 #: a coded field: its context-to-table map, its tables and, per partition, the rANS bytes
