@@ -4,6 +4,7 @@ kernels to compile without a GPU names every kernel there is."""
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 from tool_modules import load_tool
@@ -26,6 +27,18 @@ def test_the_benchmark_checks_and_measures_a_tiny_batch() -> None:
         "transfers",
     ]
     assert "2 GOPs of 2 x 5 x 5, 2 partitions of 50" in rows[0]
+
+
+def test_the_end_to_end_benchmark_packs_unpacks_and_checks_every_pipeline(tmp_path: Path) -> None:
+    """Here on the CPU: the rows, and the cross-device check that runs beside them."""
+    tool = load_tool("gpu_check")
+    model = tool.untrained_original_model(tmp_path / "original.tezm")
+    rows = list(tool.bench_pipeline(5, 16, "cpu", model))
+    assert [row.split(" | ")[:2] for row in rows] == [
+        [f"| {label}, 5 frames of 16 x 16, on cpu", step]
+        for label in ("default level", "PredNet, slim generic model", "PredNet, original size")
+        for step in ("pack", "unpack")
+    ]
 
 
 def test_the_compile_check_names_every_kernel() -> None:

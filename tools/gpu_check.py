@@ -13,7 +13,10 @@ about 1 GiB of codes resident on the device: the repository's real cell frames
 time, as previous-frame residuals in GOPs of 16 frames. It checks the first GOPs' streams
 against the CPU coder byte for byte, and prints for each kernel the measured GB/s (bytes
 of codes per second) beside the prediction of spec/stages/tezip.rans.md section 11 for the
-partitions the batch has, and the grid quantizer's passes on 256 MiB of float32. Nothing
+partitions the batch has, and the grid quantizer's passes on 256 MiB of float32. Last, it
+packs and unpacks 2048 cell frames of 256 x 256 end to end on the GPU (GOPs in batches):
+the default pipeline, and PredNet with the generic slim model and with an original-size
+one, in frames/s, each archive's first GOP decoded again on the CPU and checked. Nothing
 is claimed that it did not measure.
 
 ``--ptx`` compiles every kernel with numba-cuda for compute capability 9.0 and reports each
@@ -37,6 +40,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -187,6 +191,57 @@ def bench_grid(mib: float) -> Iterator[str]:
     yield f"| grid quantizer, {size} float32 | second pass | {size * 4 / second / 1e9:.1f} | - |"
 
 
+def untrained_original_model(path: Path) -> Path:
+    """A PredNet of the original paper's size (48, 96, 192 channels), random weights: for
+    speed only (its predictions are poor)."""
+    import torch
+
+    from tezip_prednet import models
+    from tezip_prednet.architecture import Architecture
+    from tezip_prednet.network import PredNet
+
+    torch.manual_seed(0)
+    network = PredNet(Architecture.preset("original", 1))
+    torch.nn.init.normal_(network.ahat[0].weight, std=0.01)
+    path.write_bytes(models.to_model_file(network, {"seed": 0}).to_bytes())
+    return path
+
+
+def bench_pipeline(count: int, side: int, device: str, model: Path) -> Iterator[str]:
+    """Rows of ``tezip.encode`` / ``tezip.decode`` end to end on ``device`` (GOPs in GPU
+    batches), lossless, on ``count`` cell frames of ``side`` x ``side``: the default
+    pipeline, PredNet with the generic (slim) model and with an original-size one. Each
+    archive's first GOP is decoded again on the CPU and checked against the frames."""
+    import tezip
+
+    frames = np.ascontiguousarray(np.resize(cell_frames(side), (count, side, side)))
+    runs = {
+        "default level": {},
+        "PredNet, slim generic model": {"predictor": "tezip.prednet"},
+        "PredNet, original size": {
+            "predictor": "tezip.prednet",
+            "model": model,
+            "embed_model": True,
+        },
+    }
+    for label, options in runs.items():
+        tezip.decode(tezip.encode(frames[:2], device=device, **options))  # compiled, loaded
+        packing, data = timed(
+            lambda options=options: tezip.encode(frames, device=device, **options)
+        )
+        with tezip.open(data, device=device) as archive:
+            unpacking, decoded = timed(lambda archive=archive: archive[:])
+            first = archive.gops[0].count
+        if not np.array_equal(decoded, frames):
+            raise SystemExit(f"{label}: unpacking on {device} gave other frames")
+        if not np.array_equal(tezip.unpack(data, slice(0, first), device="cpu"), frames[:first]):
+            raise SystemExit(f"{label}: packed on {device}, the CPU decodes other frames")
+        title = f"{label}, {count} frames of {side} x {side}, on {device}"
+        for step, seconds in (("pack", packing), ("unpack", unpacking)):
+            rate = f"{count / seconds:.0f} frames/s, {frames.nbytes / seconds / 1e6:.0f} MB/s"
+            yield f"| {title} | {step} | {rate} | ratio {frames.nbytes / len(data):.2f} |"
+
+
 def bench(args: argparse.Namespace) -> None:
     name, sms, clock = device_facts()
     print(f"\n{name}: {sms} multiprocessors, {clock / 1e9:.2f} GHz\n")
@@ -201,6 +256,10 @@ def bench(args: argparse.Namespace) -> None:
             print(row, flush=True)
     for row in bench_grid(args.grid_mib):
         print(row, flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        model = untrained_original_model(Path(folder) / "original.tezm")
+        for row in bench_pipeline(args.frames, 256, "cuda", model):
+            print(row, flush=True)
 
 
 def test() -> int:
@@ -306,8 +365,6 @@ def _ptxas() -> str | None:
 def _registers(ptxas: str | None, code: str) -> str:
     if ptxas is None:
         return ""
-    import tempfile
-
     with tempfile.NamedTemporaryFile("w", suffix=".ptx") as source:
         source.write(code)
         source.flush()
@@ -330,6 +387,7 @@ def main() -> None:
     parser.add_argument("--gop", type=int, default=16, help="frames per GOP")
     parser.add_argument("--check", type=int, default=2, help="GOPs checked against the CPU")
     parser.add_argument("--grid-mib", type=float, default=256, help="MiB of float32 frames")
+    parser.add_argument("--frames", type=int, default=2048, help="frames packed end to end")
     args = parser.parse_args()
     if args.ptx:
         sys.exit(ptx())
