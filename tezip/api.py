@@ -20,6 +20,7 @@ from tezip.batching import batches, gops_per_batch
 from tezip.container.gop import GopRecord
 from tezip.container.storage import ArchiveSource
 from tezip.container.writer import ArchiveWriter, ContainerWriter
+from tezip.devicearrays import device_array, host_array
 from tezip.errors import InputError, OptionError
 from tezip.io import ArraySource, FrameSource, open_sink
 from tezip.packing import DEFAULT_LEVEL, Packer, PackInput, prepare
@@ -90,8 +91,8 @@ def pack(
     registry: Registry | None = None,
     grid_phase: bool = True,
 ) -> PackResult:
-    """Compress frames (an array ``(n, H, W[, C])`` or a path an input plugin reads: a
-    ``.npy`` file, an image folder, a TIFF stack ...).
+    """Compress frames (an array ``(n, H, W[, C])``, NumPy's or one on a GPU such as CuPy's,
+    or a path an input plugin reads: a ``.npy`` file, an image folder, a TIFF stack ...).
 
     Lossless by default; ``abs``/``rel``/``pwrel`` bound the error of every element in the
     output dtype (:meth:`ErrorBound.fitted` says when a bound is coded losslessly or warned
@@ -142,11 +143,12 @@ def pack(
     return PackResult(output, len(source), gops, input_bytes, size, devices)
 
 
-def encode(data: np.ndarray, *, threads: int | None = None, **options: Any) -> bytes:
-    """The ``.tez`` archive of an array ``(n, H, W[, C])`` as bytes, built in memory;
-    ``options`` are :func:`pack`'s (``abs=``, ``level=``, ``gop=`` ...)."""
+def encode(data: Any, *, threads: int | None = None, **options: Any) -> bytes:
+    """The ``.tez`` archive of an array ``(n, H, W[, C])`` as bytes, built in memory (a
+    NumPy array, or one on a GPU: :mod:`tezip.devicearrays`); ``options`` are
+    :func:`pack`'s (``abs=``, ``level=``, ``gop=`` ...)."""
     check_threads(threads)
-    packer, source = prepare(ArraySource(np.asarray(data)), **options)
+    packer, source = prepare(ArraySource(host_array(data)), **options)
     stream = io.BytesIO()
     writer = ContainerWriter(stream, packer.header)
     with budget(threads):
@@ -160,13 +162,19 @@ def decode(
     out: np.ndarray | None = None,
     *,
     threads: int | None = None,
-) -> np.ndarray:
+    device: str = "auto",
+) -> Any:
     """The frames of an archive held in memory (as :func:`encode` returns it), decoded into
     ``out`` when given (an array of the archive's shape and dtype; when decoding fails, the
-    frames before the failing group of frames are already in it), on ``threads``."""
-    with Archive(data, threads=threads) as archive:
+    frames before the failing group of frames are already in it), on ``threads``.
+    ``device="cuda"`` decodes on a GPU and returns the frames there (a CuPy array, or
+    numba-cuda's without CuPy: :mod:`tezip.devicearrays`) instead of filling ``out``."""
+    if out is not None and device == "cuda":
+        raise OptionError("fills a NumPy array; with device='cuda' the frames are returned", "out")
+    with Archive(data, threads=threads, device=device) as archive:
         if out is None:
-            return archive[...]
+            frames = archive[...]
+            return device_array(frames) if device == "cuda" else frames
         if out.shape != archive.shape or out.dtype != archive.dtype:
             raise InputError(
                 f"out is {out.dtype}{list(out.shape)}, the archive holds "

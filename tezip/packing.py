@@ -27,6 +27,7 @@ from tezip.container.header import Header
 from tezip.container.layout import MODEL_SECTION
 from tezip.container.writer import ContainerWriter
 from tezip.device import check_device
+from tezip.devicearrays import host_array, on_gpu
 from tezip.errors import OptionError, TezipWarning
 from tezip.gops import GopPolicy, fewest_gops, plan
 from tezip.io import ArraySource, FrameSource, open_source
@@ -48,11 +49,12 @@ PackInput = np.ndarray | str | os.PathLike[str] | FrameSource
 
 
 def frame_source(data: PackInput) -> FrameSource:
-    """``data`` as a frame source: an array, a path any input plugin reads, or a source."""
+    """``data`` as a frame source: an array (also one on a GPU, copied to the host), a path
+    any input plugin reads, or a source."""
     if isinstance(data, FrameSource):
         return data
-    if isinstance(data, np.ndarray):
-        return ArraySource(data)
+    if isinstance(data, np.ndarray) or on_gpu(data):
+        return ArraySource(host_array(data))
     return open_source(data)
 
 
