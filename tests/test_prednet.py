@@ -28,6 +28,7 @@ from tezip.container.reader import ArchiveFile
 from tezip.container.writer import ArchiveWriter
 from tezip.errors import DependencyError, InputError, IntegrityError, ModelError, TezipError
 from tezip.inspection import describe_archive, format_description
+from tezip.pipeline import Pipeline
 from tezip.registry import get_registry
 from tezip.testing import check_predictor, space_for
 
@@ -1104,3 +1105,29 @@ def test_a_batch_on_the_gpu_decodes_alone_on_the_cpu_and_the_other_way(tmp_path:
     ):
         decoded = decode(decoder, encode(coder, gops))
         assert all_equal(decoded, gops)
+
+
+def test_a_network_on_a_gpu_decodes_groups_in_batches(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoding settles the network's device before the first group where a GPU may be, so
+    that the groups go to it in batches."""
+    from tezip_prednet import predictor
+
+    data = frames((9, 8, 8))
+    archive = tmp_path / "a.tez"
+    tezip.pack(data, archive, predictor="tezip.prednet", model=model, gop=3, device="cpu")
+    monkeypatch.setattr(predictor, "driver_present", lambda: True)
+    monkeypatch.setattr(predictor, "describe_device", lambda _: "cuda (Test GPU)")
+    batches: list[int] = []
+    decode_batch = Pipeline.decode_batch
+
+    def recorded(self: Pipeline, records: list) -> list[np.ndarray]:
+        batches.append(len(records))
+        return decode_batch(self, records)
+
+    monkeypatch.setattr(Pipeline, "decode_batch", recorded)
+    np.testing.assert_array_equal(tezip.unpack(archive, model=model), data)
+    assert batches == [3]
+    np.testing.assert_array_equal(tezip.unpack(archive, model=model, device="cpu"), data)
+    assert batches == [3, 1, 1, 1]  # on the CPU, group by group

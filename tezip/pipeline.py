@@ -8,7 +8,7 @@ against the CRC-32 the encoder stored (DESIGN.md section 2).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,7 @@ def _in_lock_step(
     spaces: Sequence[CodeSpace],
     lengths: Sequence[int],
     frame_shape: tuple[int, ...],
-    step: Callable[[int, int, np.ndarray, bytes | None], tuple[np.ndarray, bytes]],
+    step: Callable[[int, int, np.ndarray, bytes], np.ndarray],
     sides: Callable[[int, int], bytes | None],
 ) -> None:
     """Run ``predictor`` through a batch of GOPs of ``lengths`` frames in lock step: frame
@@ -122,7 +122,7 @@ class _Gop:
     frames: np.ndarray
     quantized: Quantized
     space: CodeSpace
-    finalists: list[int] = field(default_factory=list)
+    finalists: list[int]
 
     @property
     def codes(self) -> np.ndarray:
@@ -277,10 +277,8 @@ class Pipeline:
         """Code GOPs ``(first frame, frames)`` as :meth:`encode` codes each, the same bytes:
         each predictor runs through its GOPs in lock step and the entropy stage drafts all
         the candidates at once (one GPU batch)."""
-        gops = thread_map(lambda group: self._quantized(*group), groups)
         with gpu_failures(f"coding the frames from {groups[0][0]}"):
-            for gop in gops:
-                gop.finalists = self.finalists(gop.codes, gop.space)
+            gops = thread_map(lambda group: self._quantized(*group), groups)
             bests = [self._best_of_one(gops[0])] if len(gops) == 1 else self._best_of_batch(gops)
             payloads = [best.draft.finish() for best in bests]
         return [
@@ -289,10 +287,11 @@ class Pipeline:
         ]
 
     def _quantized(self, first: int, frames: np.ndarray) -> _Gop:
+        """A GOP quantized, with its finalist predictors."""
         quantized = self.quantizer.quantize(frames)
         bits = quantized.codes.dtype.itemsize * 8
         space = self.quantizer.space(quantized.offset, bits, quantized.phase)
-        return _Gop(first, frames, quantized, space)
+        return _Gop(first, frames, quantized, space, self.finalists(quantized.codes, space))
 
     def _best_of_one(self, gop: _Gop) -> _Candidate:
         """The smallest candidate of one GOP, its finalists drafted one at a time (a draft
@@ -391,10 +390,10 @@ class Pipeline:
                         [residuals[n] for n in members],
                         [records[n].side for n in members],
                     )
-            return [
-                self._frames(record, codes, phase)
-                for record, codes, (_, _, phase) in zip(records, residuals, checked, strict=True)
-            ]
+            phases = [phase for _, _, phase in checked]
+            return thread_map(
+                lambda item: self._frames(*item), list(zip(records, residuals, phases, strict=True))
+            )
 
     def _residuals(
         self, records: Sequence[GopRecord], checked: Sequence[tuple[Any, ...]]

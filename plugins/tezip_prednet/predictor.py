@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tezip.abc import CodeSpace, GopStates, Predictor, PredictorState, RunContext, SingleState
-from tezip.errors import InputError
+from tezip.device import driver_present
+from tezip.errors import DependencyError, InputError
 from tezip_prednet import models
 from tezip_prednet.architecture import Architecture
 from tezip_prednet.limits import FrameLayout, plan_frames
@@ -59,6 +60,19 @@ class PrednetPredictor(Predictor):
             self._choose()
         else:
             self.fingerprint = context.fingerprint
+            self._settle_device()
+
+    def _settle_device(self) -> None:
+        """Decoding: settle the device now where a GPU may be (its driver loads) and torch
+        imports, so that the pipeline knows to decode GOPs in GPU batches; elsewhere nothing
+        is imported and the first GOP settles it."""
+        if self._context.device == "cpu" or not driver_present():
+            return
+        try:
+            self._device = torch_device(self._context.device)
+        except DependencyError:
+            return  # no torch: a GOP that needs the network says so
+        self.device = describe_device(self._device)
 
     def _choose(self) -> tuple[bytes, Architecture]:
         """The model and its checked architecture, chosen once (GOPs may start in several
