@@ -41,16 +41,28 @@ def test_the_end_to_end_benchmark_packs_unpacks_and_checks_every_pipeline(tmp_pa
     ]
 
 
-def test_the_compile_check_names_every_kernel() -> None:
+def test_the_compile_check_names_every_kernel_with_its_arguments() -> None:
+    """Every kernel is listed, each with as many arguments as it takes (a stale list made
+    ``--ptx`` fail on the decoder once)."""
     from numba.cuda.simulator.kernel import FakeCUDAKernel
 
+    tool = load_tool("gpu_check")
     listed = {
-        (module, name) for module, _, kernels in load_tool("gpu_check").KERNELS for name in kernels
+        (module, name): specs.split()
+        for module, _, kernels in tool.KERNELS
+        for name, specs in kernels.items()
     }
     defined = {
-        (module.__name__, name)
+        (module.__name__, name): value
         for module in (cudakernels, gridcuda)
         for name, value in inspect.getmembers(module)
         if isinstance(value, FakeCUDAKernel) and not value._device
     }
-    assert len(defined) == 10 and defined <= listed
+    assert len(defined) == 10 and defined.keys() <= listed.keys()
+    for key, kernel in defined.items():
+        assert len(listed[key]) == len(inspect.signature(kernel.py_func).parameters), key
+    examples = list(tool.kernel_examples())
+    assert all(
+        len(arguments) == len(listed[tuple(name.split("[")[0].rsplit(".", 1))])
+        for name, _, arguments in examples
+    )

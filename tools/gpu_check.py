@@ -283,7 +283,7 @@ KERNELS = (
             "deinterleave": "V:5 int V:5",
             "analyse": "V:5 int i8:3 i8:3 u2:2 u1:2 u1:1 i8:1 i8:1 u1:5",
             "encode": "u2:2 u1:2 i8:1 int i8:2 u8:3 u1:1 i8:1 i8:1",
-            "decode": "u1:1 i8:2 i8:2 i8:2 int i8:3 i8:3 u4:1 i8:2 V:5 u1:5 i8:1",
+            "decode": "u1:1 i8:2 i8:2 i8:2 int i8:3 u1:3 u1:1 u4:1 i8:2 V:5 u1:5 i8:1",
             "gather": "u1:1 i8:1 i8:1 i8:1 u1:1",
         },
     ),
