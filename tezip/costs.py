@@ -91,14 +91,17 @@ def mode_costs(pairs: np.ndarray) -> np.ndarray:
     bits = pairs.dtype.itemsize * 8
     words = pairs.view(f"uint{bits}")  # signed pairs wrap alike
     five = words if pairs.ndim == 5 else words[..., None]
-    return _mode_bits(five, bits, channels_of(pairs, 4) >= 2)
+    # one compiled form for every width and layout (a sample: the copy is small)
+    wide = np.ascontiguousarray(five, np.uint64)
+    return _mode_bits(wide, bits, channels_of(pairs, 4) >= 2)
 
 
 @njit(cache=True, nogil=True)
 def _mode_bits(pairs: np.ndarray, bits: int, channels: bool) -> np.ndarray:
-    """:func:`mode_costs` in one pass over row pairs ``(n, k, 2, W, C)`` of unsigned words
-    (``channels``: the reference-relative modes too), each residual read as a signed
-    ``bits``-wide integer and costed as :func:`estimated_bits` does."""
+    """:func:`mode_costs` in one pass over row pairs ``(n, k, 2, W, C)`` of ``bits``-wide
+    unsigned words held in 64 bits (``channels``: the reference-relative modes too), each
+    residual read as a signed ``bits``-wide integer and costed as :func:`estimated_bits`
+    does."""
     frames, count, _, width, depth = pairs.shape
     modes = len(MODES)
     out = np.zeros((2 * modes if channels else modes, frames), np.float64)
@@ -122,7 +125,8 @@ def _mode_bits(pairs: np.ndarray, bits: int, channels: bool) -> np.ndarray:
                             if c != REFERENCE_CHANNEL:
                                 magnitude = _magnitude(related, shift, number, word)
                             totals[modes + mode] += magnitude
-        out[:, frame] = totals[: len(out)]
+        for row in range(len(out)):  # element by element: a slice assignment compiles a
+            out[row, frame] = totals[row]  # shape check and its message, seconds on first use
     return out
 
 

@@ -63,7 +63,9 @@ def _merge_sorted(histograms: np.ndarray, limit: int) -> np.ndarray:
     alive = np.ones(count, np.bool_)
     following = np.arange(1, count + 1)
     preceding = np.arange(-1, count - 1)
-    cost = np.array([_bits(merged[i]) for i in range(count)])
+    cost = np.empty(count)
+    for i in range(count):
+        cost[i] = _bits(merged[i])
     joined = np.full(count, np.inf)  # bits of i merged with its follower
     gain = np.full(count, np.inf)  # extra bits of merging i with its follower
     heap = [(np.inf, count)]  # (gain, i): typed by this entry, taken out below
@@ -81,7 +83,8 @@ def _merge_sorted(histograms: np.ndarray, limit: int) -> np.ndarray:
         if extra >= 0 and segments <= limit:
             break
         other = following[best]
-        merged[best] += merged[other]
+        for token in range(merged.shape[1]):  # no slice: see tezip.costs._mode_bits
+            merged[best, token] += merged[other, token]
         cost[best] = joined[best]  # the same float as _bits(merged[best])
         alive[other] = False
         following[best] = following[other]
