@@ -238,3 +238,28 @@ def test_cupy_fields_are_coded_where_they_are() -> None:
     uploaded = cudacoder.upload(streams, parsed)
     values, statuses = cudacoder.decode(uploaded, fields.shape[1:], field_dtype(8))
     assert not statuses.any() and bool(cupy.array_equal(cupy.asarray(values), fields))
+
+
+def test_a_batch_with_a_damaged_stream_fails_as_that_stream_does_alone(
+    short_partitions: None,
+) -> None:
+    """Streams decoded in one batch give each stream's values, and the batch fails with the
+    first damaged stream's own error, on both devices."""
+    rng = np.random.default_rng(9)
+    arrays = [rng.laplace(0, 30, (2, 8, 6)).astype(np.int64).astype(np.uint16) for _ in range(3)]
+    streams = [on("cpu").encode(array) for array in arrays]
+    batch = [(data, array.shape, array.dtype) for data, array in zip(streams, arrays, strict=True)]
+    for where in ("cpu", "cuda"):
+        for values, array in zip(on(where).decode_batch(batch), arrays, strict=True):
+            np.testing.assert_array_equal(values, array)
+    body = stream.read(streams[1], arrays[1].shape, 16).rans[0][0]
+    for _ in range(12):
+        damaged = bytearray(streams[1])
+        damaged[rng.integers(body, len(damaged))] ^= 1 << rng.integers(0, 8)
+        alone = outcome("cpu", bytes(damaged), arrays[1])
+        if not isinstance(alone, str):
+            continue  # the damage went unnoticed by the coder (the frame checksums catch it)
+        for where in ("cpu", "cuda"):
+            with pytest.raises(StreamError) as failed:
+                on(where).decode_batch([batch[0], (bytes(damaged), *batch[1][1:]), batch[2]])
+            assert str(failed.value) == alone
