@@ -11,13 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tezip
-from tezip import batching, device
+from tezip import batching
 from tezip.container.reader import ArchiveFile
-from tezip.devicetwins import simulated
 from tezip.errors import TezipError
 from tezip.pipeline import Pipeline
-from tezip_rans import cudacoder
-from tezip_rans import stage as rans_stage
 
 
 @given(st.lists(st.integers(0, 50), max_size=30), st.integers(1, 60), st.integers(1, 5))
@@ -116,37 +113,3 @@ def test_a_damaged_gop_in_a_batch_fails_where_it_does_alone(
         tezip.decode(bytes(damaged), out)
     assert str(batch.value) == str(alone.value)
     np.testing.assert_array_equal(out[:4], data[:4])  # the GOP before the damaged one
-
-
-@pytest.mark.skipif(not simulated(), reason="runs numba's CUDA simulator")
-def test_an_archive_coded_in_gpu_batches_is_the_cpu_archive(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The twins code and decode every GOP of a batch in shared launches, byte for byte."""
-    monkeypatch.setattr(rans_stage, "partition_rows", lambda shape: min(3, shape[2]))
-    monkeypatch.setitem(device.DETECTORS, "numba-cuda", lambda: True)
-    launches = []
-    code, decode = cudacoder.code, cudacoder.decode
-
-    def counted(function: object, name: str) -> object:
-        def run(*args: object) -> object:
-            launches.append((name, len(args[0]) if name == "code" else args[0].count))
-            return function(*args)  # type: ignore[operator]
-
-        return run
-
-    monkeypatch.setattr(cudacoder, "code", counted(code, "code"))
-    monkeypatch.setattr(cudacoder, "decode", counted(decode, "decode"))
-    device.sees_gpu.cache_clear()
-    try:
-        data = sequence()[:, :7, :5]
-        tezip.pack(data, tmp_path / "gpu.tez", device="cuda", gop=4, abs=1)
-        tezip.pack(data, tmp_path / "cpu.tez", device="cpu", gop=4, abs=1)
-        assert (tmp_path / "gpu.tez").read_bytes() == (tmp_path / "cpu.tez").read_bytes()
-        np.testing.assert_array_equal(
-            tezip.unpack(tmp_path / "cpu.tez", device="cuda"), tezip.unpack(tmp_path / "cpu.tez")
-        )
-    finally:
-        device.sees_gpu.cache_clear()
-    # one launch per field shape: the two GOPs of four frames share one, the last its own
-    assert ("code", 2) in launches and ("decode", 2) in launches

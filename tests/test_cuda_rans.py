@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -263,3 +264,38 @@ def test_a_batch_with_a_damaged_stream_fails_as_that_stream_does_alone(
             with pytest.raises(StreamError) as failed:
                 on(where).decode_batch([batch[0], (bytes(damaged), *batch[1][1:]), batch[2]])
             assert str(failed.value) == alone
+
+
+def test_an_archive_coded_in_gpu_batches_is_the_cpu_archive(
+    short_partitions: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Packed and unpacked on a GPU, the GOPs of a batch share launches, byte for byte."""
+    from tezip_rans import cudacoder
+
+    monkeypatch.setitem(device.DETECTORS, "numba-cuda", lambda: True)
+    launches = []
+    code, decode = cudacoder.code, cudacoder.decode
+
+    def counted(function: Any, name: str) -> Any:
+        def run(*args: Any) -> Any:
+            launches.append((name, len(args[0]) if name == "code" else args[0].count))
+            return function(*args)
+
+        return run
+
+    monkeypatch.setattr(cudacoder, "code", counted(code, "code"))
+    monkeypatch.setattr(cudacoder, "decode", counted(decode, "decode"))
+    device.sees_gpu.cache_clear()
+    try:
+        rng = np.random.default_rng(12)
+        data = np.cumsum(rng.integers(0, 3, (11, 7, 5)), axis=0).astype(np.uint8)
+        tezip.pack(data, tmp_path / "gpu.tez", device="cuda", gop=4, abs=1)
+        tezip.pack(data, tmp_path / "cpu.tez", device="cpu", gop=4, abs=1)
+        assert (tmp_path / "gpu.tez").read_bytes() == (tmp_path / "cpu.tez").read_bytes()
+        np.testing.assert_array_equal(
+            tezip.unpack(tmp_path / "cpu.tez", device="cuda"), tezip.unpack(tmp_path / "cpu.tez")
+        )
+    finally:
+        device.sees_gpu.cache_clear()
+    # one launch per field shape: the two GOPs of four frames share one, the last its own
+    assert ("code", 2) in launches and ("decode", 2) in launches
