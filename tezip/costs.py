@@ -88,12 +88,15 @@ def mode_costs(pairs: np.ndarray) -> np.ndarray:
     pairs' width, and with colour those four again less the reference channel."""
     if pairs.dtype.kind not in "ui":
         raise TypeError(f"mode costs are estimated on integers, not {pairs.dtype}")
-    bits = pairs.dtype.itemsize * 8
-    words = pairs.view(f"uint{bits}")  # signed pairs wrap alike
-    five = words if pairs.ndim == 5 else words[..., None]
-    # one compiled form for every width and layout (a sample: the copy is small)
-    wide = np.ascontiguousarray(five, np.uint64)
-    return _mode_bits(wide, bits, channels_of(pairs, 4) >= 2)
+    return _mode_bits(wide_words(pairs), pairs.dtype.itemsize * 8, channels_of(pairs, 4) >= 2)
+
+
+def wide_words(pairs: np.ndarray) -> np.ndarray:
+    """Integer row pairs ``(n, k, 2, W[, C])`` as unsigned words (signed ones wrap alike)
+    held in 64 bits, ``(n, k, 2, W, C)`` and contiguous: one compiled form of a kernel for
+    every width and layout (pairs are a sample, so the copy is small)."""
+    words = pairs.view(f"uint{pairs.dtype.itemsize * 8}")
+    return np.ascontiguousarray(words if pairs.ndim == 5 else words[..., None], np.uint64)
 
 
 @njit(cache=True, nogil=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from tezip.costs import bit_magnitude, mode_costs, row_bands
+from tezip.costs import bit_magnitude, mode_costs, row_bands, wide_words
 from tezip_rans import elements as el
 from tezip_rans import kernels, model
 from tezip_rans.field import REFERENCE, can_relate, planes_of, to_field, value_ranges
@@ -352,7 +352,7 @@ def estimate(pairs: np.ndarray) -> np.ndarray:
     costs = list(mode_costs(pairs)) if pairs.shape[1] else [np.zeros(len(pairs))]
     if pairs.shape[1] and pairs.shape[3] > 1:
         bits = pairs.dtype.itemsize * 8
-        five = pairs if pairs.ndim == 5 else pairs[..., None]
+        five = wide_words(pairs)
         for offset_binary in (False, True):
             costs.append(_med_bits(five, bits, offset_binary, False))
             if five.shape[4] >= 2:
