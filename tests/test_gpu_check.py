@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tool_modules import load_tool
 
@@ -37,8 +38,29 @@ def test_the_end_to_end_benchmark_packs_unpacks_and_checks_every_pipeline(tmp_pa
     assert [row.split(" | ")[:2] for row in rows] == [
         [f"| {label}, 5 frames of 16 x 16, on cpu", step]
         for label in ("default level", "PredNet, slim generic model", "PredNet, original size")
-        for step in ("pack", "unpack")
+        for step in ("pack", "unpack", "unpacked", "decoded elsewhere")
     ]
+    assert all(row.split(" | ")[2] == "exact" for row in rows if "decoded" in row)
+
+
+def test_a_gop_that_decodes_otherwise_elsewhere_is_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tezip
+
+    tool = load_tool("gpu_check")
+    frames = np.arange(3 * 4 * 4, dtype=np.uint8).reshape(3, 4, 4)
+    data = tezip.encode(frames, gop=1)
+    assert tool.decoded_elsewhere(data, frames, "cpu") == "exact"
+    assert tool.decoded_elsewhere(data, frames + 1, "cpu") == (
+        "FAILED alone on cpu: other frames; FAILED on the CPU: other frames"
+    )
+
+    def refused(*_: object, **__: object) -> np.ndarray:
+        raise tezip.TezipError("a checksum failed")
+
+    monkeypatch.setattr(tezip, "unpack", refused)
+    assert "FAILED on the CPU: a checksum failed" in tool.decoded_elsewhere(data, frames, "cpu")
 
 
 def test_the_compile_check_names_every_kernel_with_its_arguments() -> None:
