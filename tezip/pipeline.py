@@ -324,8 +324,8 @@ class Pipeline:
             for number, (residuals, sides) in zip(members, made, strict=True):
                 residuals, metas = self._transformed(residuals)
                 prepared[number, index] = (sides, metas, residuals)
-        made = self.entropy.draft_batch([residuals for *_, residuals in prepared.values()])
-        drafts = dict(zip(prepared, made, strict=True))
+        drafted = self.entropy.draft_batch([residuals for *_, residuals in prepared.values()])
+        drafts = dict(zip(prepared, drafted, strict=True))
         bests = []
         for number, gop in enumerate(gops):
             best: _Candidate | None = None
