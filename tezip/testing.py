@@ -89,7 +89,7 @@ def _check_batches(
     decoded = decoder.decode_batch(streams)
     assert len(decoded) == 2 and all(
         np.array_equal(values, wanted)
-        for values, wanted in zip(decoded, (array, first), strict=False)
+        for values, wanted in zip(decoded, (array, first), strict=True)
     ), f"{name}.decode_batch differs from decode ({array.dtype})"
 
 
