@@ -23,11 +23,15 @@ is claimed that it did not measure.
 one's registers (with ``ptxas`` where the CUDA toolkit wheels have it): proof, without a GPU,
 that the twins compile for one.
 
-On a lent machine whose Python has numba-cuda, CuPy, pytest and hypothesis but not
-zstandard, bring its wheel (``/.whl/`` is ignored) and install tezip without the network::
+On a lent machine whose Python has numba-cuda, CuPy, torch, pytest and hypothesis but not
+tezip's zstandard and zlib-ng, bring their wheels in ``.whl/`` (git ignores it, so a device
+run carries it by name) and install tezip without the network (these steps were checked in
+a clone with a bare Python holding the same packages)::
 
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
-        --platform manylinux_2_17_x86_64 -d .whl zstandard==0.25.0      # here, once
+        --implementation cp --platform manylinux_2_28_x86_64 \
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        -d .whl zstandard==0.25.0 zlib-ng==1.1.0                        # here, once
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl \
         && export PYTHONPATH=/tmp/site \
         && python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . \
