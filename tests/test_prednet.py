@@ -1131,3 +1131,23 @@ def test_a_network_on_a_gpu_decodes_groups_in_batches(
     assert batches == [3]
     np.testing.assert_array_equal(tezip.unpack(archive, model=model, device="cpu"), data)
     assert batches == [3, 1, 1, 1]  # on the CPU, group by group
+
+
+def test_a_torch_that_fails_to_load_fails_only_a_group_that_needs_it(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settling the device early, where a GPU driver is, must not make an archive whose
+    groups never use the network undecodable."""
+    from tezip_prednet import predictor
+
+    data = frames((6, 8, 8))
+    archive = tmp_path / "a.tez"
+    tezip.pack(data, archive, predictor="tezip.prednet,tezip.zero", model=model, gop=3)
+    assert gop_predictors(archive) == ["tezip.zero", "tezip.zero"]
+
+    def broken(_: str) -> str:
+        raise OSError("libcudart.so: cannot open shared object file")
+
+    monkeypatch.setattr(predictor, "driver_present", lambda: True)
+    monkeypatch.setattr(predictor, "torch_device", broken)
+    np.testing.assert_array_equal(tezip.unpack(archive), data)

@@ -11,7 +11,7 @@ import numpy as np
 
 from tezip.abc import CodeSpace, GopStates, Predictor, PredictorState, RunContext, SingleState
 from tezip.device import driver_present
-from tezip.errors import DependencyError, InputError
+from tezip.errors import InputError
 from tezip_prednet import models
 from tezip_prednet.architecture import Architecture
 from tezip_prednet.limits import FrameLayout, plan_frames
@@ -69,10 +69,11 @@ class PrednetPredictor(Predictor):
         if self._context.device == "cpu" or not driver_present():
             return
         try:
-            self._device = torch_device(self._context.device)
-        except DependencyError:
-            return  # no torch: a GOP that needs the network says so
-        self.device = describe_device(self._device)
+            device = torch_device(self._context.device)
+            described = describe_device(device)
+        except Exception:  # no torch, or none that works: a GOP that needs it says so
+            return
+        self._device, self.device = device, described
 
     def _choose(self) -> tuple[bytes, Architecture]:
         """The model and its checked architecture, chosen once (GOPs may start in several
