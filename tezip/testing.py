@@ -81,11 +81,11 @@ def _check_batches(
     """A batch of GOPs (as on a GPU) is drafted and decoded as each GOP alone is."""
     name = encoder.id
     first = array[:1]
-    drafts = encoder.draft_batch([array, first])
-    assert [draft.finish() for draft in drafts] == [data, encoder.encode(first)], (
+    finished = [draft.finish() for draft in encoder.draft_batch([array, first])]
+    assert finished == [data, encoder.encode(first)], (
         f"{name}.draft_batch finishes other bytes than encode"
     )
-    streams = [(data, array.shape, array.dtype), (drafts[1].finish(), first.shape, first.dtype)]
+    streams = [(data, array.shape, array.dtype), (finished[1], first.shape, first.dtype)]
     decoded = decoder.decode_batch(streams)
     assert len(decoded) == 2 and all(
         np.array_equal(values, wanted)
