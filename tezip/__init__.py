@@ -14,6 +14,7 @@ import logging
 
 __version__ = "0.1.0"
 
+from tezip import kernelcache  # noqa: F401  (first: checks the caches of the kernels below)
 from tezip.api import PackResult, UnpackResult, decode, encode, open, pack, unpack, unpack_to
 from tezip.errors import TezipError
 from tezip.hookspecs import hookimpl
