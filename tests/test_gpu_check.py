@@ -4,6 +4,9 @@ kernels to compile without a GPU names every kernel there is."""
 from __future__ import annotations
 
 import inspect
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +91,22 @@ def test_the_compile_check_names_every_kernel_with_its_arguments() -> None:
         len(arguments) == len(listed[tuple(name.split("[")[0].rsplit(".", 1))])
         for name, _, arguments in examples
     )
+
+
+def test_no_kernel_fuses_a_multiply_and_an_add() -> None:
+    """Compiled for a GPU (where NVVM can: a CUDA toolkit or numba-cuda's wheels), no kernel
+    has a fused multiply-add: its single rounding would reconstruct other floats than the
+    CPU kernels (the float quantizer's second pass had one)."""
+    tool = load_tool("gpu_check")
+    environment = {**os.environ, "NUMBA_ENABLE_CUDASIM": "0"}
+    result = subprocess.run(
+        [sys.executable, str(tool.ROOT / "tools" / "gpu_check.py"), "--ptx"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    fused = tool.FUSED_FAILURE in result.stdout
+    if not fused and "_float_codes[f8]: " not in result.stdout:
+        pytest.skip(f"no CUDA compiler here: {(result.stdout + result.stderr)[-300:]}")
+    assert not fused, result.stdout

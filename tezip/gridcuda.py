@@ -15,11 +15,23 @@ import numpy as np
 from numba import cuda
 
 from tezip import gridkernels
-from tezip.devicetwins import twin_module
+from tezip.devicetwins import simulated, twin_module
+
+
+def _rounded_product() -> Any:
+    """The device's product that no compiler fuses with an addition (the simulator runs the
+    CPU's, which rounds the same)."""
+    if simulated():
+        return cuda.jit(device=True)(gridkernels.product.py_func)
+    from numba.cuda import libdevice
+
+    return libdevice.dmul_rn
+
 
 grid = twin_module(
     gridkernels,
     ("integer_q", "integer_value", "float_q", "float_q_checked", "integer_code", "float_code"),
+    {"product": _rounded_product()},
 )
 
 #: threads per block (a power of two: the range reduction halves it)

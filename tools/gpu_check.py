@@ -21,7 +21,8 @@ is claimed that it did not measure.
 
 ``--ptx`` compiles every kernel with numba-cuda for compute capability 9.0 and reports each
 one's registers (with ``ptxas`` where the CUDA toolkit wheels have it): proof, without a GPU,
-that the twins compile for one.
+that the twins compile for one, and that none fuses a multiply and an add (NVVM does by
+default; the CPU kernels round each operation, so a fused one would code other bytes).
 
 On a lent machine whose Python has numba-cuda, CuPy, torch, pytest and hypothesis but not
 tezip's zstandard and zlib-ng, bring their wheels in ``.whl/`` (git ignores it, so a device
@@ -304,7 +305,7 @@ def test() -> int:
 KERNELS = (
     (
         "tezip_rans.cudakernels",
-        ("i4", "i8"),
+        ("i2", "i4", "i8"),
         {
             "interleave": "V:5 int V:5",
             "deinterleave": "V:5 int V:5",
@@ -331,6 +332,11 @@ KERNELS = (
         },
     ),
 )
+
+
+#: a fused multiply-add in PTX, and what ``--ptx`` reports of a kernel that has one
+FUSED = "fma."
+FUSED_FAILURE = "fuses a multiply and an add, rounding once where the CPU rounds twice"
 
 
 def kernel_examples() -> Iterator[tuple[str, Any, tuple[Any, ...]]]:
@@ -370,6 +376,10 @@ def ptx() -> int:
         except Exception as error:  # a kernel that does not compile is what this reports
             failures += 1
             print(f"{name}: FAILED {type(error).__name__}: {error}")
+            continue
+        if FUSED in code:  # the CPU kernels round every product and sum on its own
+            failures += 1
+            print(f"{name}: FAILED: {FUSED_FAILURE}")
             continue
         print(f"{name}: {len(code.splitlines())} lines of PTX{_registers(ptxas, code)}")
     return 1 if failures else 0
