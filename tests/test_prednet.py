@@ -38,9 +38,9 @@ from tezip_prednet import limits, models  # noqa: E402
 from tezip_prednet.architecture import PRESETS, Architecture  # noqa: E402
 from tezip_prednet.modelfile import MAGIC, ModelFile, fingerprint  # noqa: E402
 from tezip_prednet.network import PredNet  # noqa: E402
-from tezip_prednet.normalise import SCHEME  # noqa: E402
+from tezip_prednet.normalise import SCHEME, Normaliser  # noqa: E402
 from tezip_prednet.predictor import PrednetPredictor, PrednetStates  # noqa: E402
-from tezip_prednet.snapping import snap_decode, snap_encode  # noqa: E402
+from tezip_prednet.snapping import snapped_values  # noqa: E402
 
 CUDA = torch.cuda.is_available()
 
@@ -195,14 +195,50 @@ def test_an_unknown_base_is_a_model_error(model: Path) -> None:
 
 
 def test_snapping_records_ambiguous_elements() -> None:
-    scaled = np.array([0.5 + 1e-9, 2.5 - 1e-9, 7.2, -3.5 + 1e-9])
-    band = np.full(scaled.shape, 1e-6)
-    rounded, side = snap_encode(scaled, band)
-    assert rounded.tolist() == [1, 2, 7, -3] and side
-    shifted = scaled + np.array([-2e-9, 2e-9, 0, -2e-9])  # another device's floats
-    assert not np.array_equal(np.floor(shifted + 0.5), rounded)
-    assert np.array_equal(snap_decode(shifted, side), rounded)
-    assert snap_encode(scaled, np.zeros(4))[1] == b""
+    # bits 4: grid units of 1/16; low 10 and scale 2 map grid point g to 10 + g / 8
+    normaliser = Normaliser(low=10.0, scale=2.0, bits=4)
+    base = np.array([1.0, 0.5, 0.25, -0.5])
+    near = [0.5 + 1e-9, 2.5 - 1e-9, 7.2, -3.5 + 1e-9]  # grid units, three near a boundary
+    correction = np.array(near) / 16 - base
+    values, side = snapped_values(normaliser, base, correction, 1e-6, None)
+    assert (values * 8 - 80).tolist() == [1, 2, 7, -3] and side
+    shifted = correction + np.array([-2e-9, 2e-9, 0, -2e-9]) / 16  # another device's floats
+    alone, _ = snapped_values(normaliser, base, shifted, 0.0, None)
+    assert not np.array_equal(alone, values)
+    assert np.array_equal(snapped_values(normaliser, base, shifted, 1e-6, side)[0], values)
+    assert snapped_values(normaliser, base, correction, 0.0, None)[1] == b""
+
+
+def test_snapping_clips_corrections_and_predictions() -> None:
+    normaliser = Normaliser(low=0.0, scale=1.0, bits=4)
+    base = np.array([0.0, 0.0, 2.9, -1.9, 0.5], np.float64)
+    correction = np.array([np.nan, np.inf, 1.0, -np.inf, -7.0], np.float32)
+    values, _ = snapped_values(normaliser, base, correction, 1e-5, None)
+    # NaN -> 0; corrections clipped to [-5, 5], predictions to [-2, 3]
+    assert values.tolist() == [0.0, 3.0, 3.0, -2.0, -2.0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(4, 16),
+    st.sampled_from([1e-5, 1e-3]),
+)
+def test_snapping_is_the_same_wherever_the_floats_move_within_the_margin(
+    seed: int, bits: int, margin: float
+) -> None:
+    """Another device's corrections, off by well under the band, snap to the same values."""
+    rng = np.random.default_rng(seed)
+    normaliser = Normaliser(low=float(rng.normal()), scale=float(rng.uniform(0.1, 10)), bits=bits)
+    base = rng.uniform(-2, 3, 4096)
+    grid = np.floor(base * 2**bits) + rng.integers(-3, 4, base.size) + 0.5  # boundaries
+    correction = grid / 2**bits - base + rng.normal(0, 2.0**-bits * margin * 1e-3, base.size)
+    values, side = snapped_values(normaliser, base, correction, margin, None)
+    assert np.array_equal(snapped_values(normaliser, base, correction, margin, side)[0], values)
+    band = margin * (np.abs(correction) + 1e-3)  # the band's half-width, in c's units
+    moved = correction + rng.uniform(-0.4, 0.4, base.size) * band
+    assert not np.array_equal(snapped_values(normaliser, base, moved, 0.0, None)[0], values)
+    assert np.array_equal(snapped_values(normaliser, base, moved, margin, side)[0], values)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ A GOP decodes on its own, so its scale comes from its first (reconstructed) fram
 0, maximum 1, clipped to ``CLIP`` beyond. Training normalises each clip by its first frame
 the same way, so one model fits data of any dtype and range. ``bits`` is the fixed-point
 resolution of predictions: a few bits finer than the code grid, at most ``MAX_BITS``.
+Values come back from the grid in ``snapping``, in the same pass as the rounding.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from tezip.abc import CodeSpace
 
@@ -42,14 +44,18 @@ class Normaliser:
         return cls(low, scale, bits)
 
     def forward(self, values: np.ndarray) -> np.ndarray:
-        """Normalised float64 values; NaN becomes 0."""
-        with np.errstate(invalid="ignore", over="ignore"):
-            out = (values - self.low) / self.scale
-        return np.clip(np.nan_to_num(out, nan=0.0), *CLIP)
+        """Normalised float64 values, in ``CLIP``; NaN becomes 0."""
+        values = np.asarray(values, dtype=np.float64)
+        out = np.empty(values.shape, np.float64)
+        _forward(np.ascontiguousarray(values).reshape(-1), self.low, self.scale, out.reshape(-1))
+        return out
 
-    def inverse(self, grid: np.ndarray) -> np.ndarray:
-        """Values from fixed-point integers (float64 arithmetic, identical everywhere)."""
-        return self.low + np.ldexp(grid, -self.bits) * self.scale
+
+@njit(cache=True, nogil=True)
+def _forward(values: np.ndarray, low: float, scale: float, out: np.ndarray) -> None:
+    for i in range(values.size):
+        x = (values[i] - low) / scale
+        out[i] = 0.0 if np.isnan(x) else min(max(x, CLIP[0]), CLIP[1])
 
 
 def _bits(space: CodeSpace, middle: float, scale: float) -> int:

@@ -16,8 +16,8 @@ from tezip_prednet import models
 from tezip_prednet.architecture import Architecture
 from tezip_prednet.limits import FrameLayout, plan_frames
 from tezip_prednet.modelfile import ModelFile, fingerprint
-from tezip_prednet.normalise import CLIP, Normaliser
-from tezip_prednet.snapping import snap_decode, snap_encode, tolerance
+from tezip_prednet.normalise import Normaliser
+from tezip_prednet.snapping import snapped_values
 from tezip_prednet.torchenv import describe_device, torch_device, use_threads
 
 if TYPE_CHECKING:
@@ -134,14 +134,8 @@ class GopHistory:
         """Codes of ``base + correction`` snapped to the fixed-point grid, and the side
         information that snaps them identically elsewhere."""
         assert self.normaliser is not None
-        bits = self.normaliser.bits
-        scaled = np.ldexp(base + correction, bits)
-        if side is None:
-            grid, side = snap_encode(scaled, tolerance(correction, margin, bits))
-        else:
-            grid = snap_decode(scaled, side)
-        np.clip(grid, np.ldexp(CLIP[0], bits), np.ldexp(CLIP[1], bits), out=grid)
-        codes = self.space.from_values(self.normaliser.inverse(grid))
+        values, side = snapped_values(self.normaliser, base, correction, margin, side)
+        codes = self.space.from_values(values)
         return codes.astype(self.space.dtype, copy=False), side
 
 
@@ -178,10 +172,7 @@ class PrednetStates(GopStates):
             return [(np.zeros(self.frame_shape, gop.space.dtype), b"") for gop in gops]
         self._keep(members)
         bases = [gop.base(self.linear) for gop in gops]
-        with np.errstate(invalid="ignore"):
-            corrections = np.clip(
-                np.nan_to_num(self._advance(bases)), CLIP[0] - CLIP[1], CLIP[1] - CLIP[0]
-            )
+        corrections = self._advance(bases)
         return [
             gop.predict(base, correction, side, self.margin)
             for gop, base, correction, side in zip(gops, bases, corrections, sides, strict=True)
@@ -231,17 +222,22 @@ class PrednetStates(GopStates):
         return self._frames(correction)
 
     def _tensor(self, frames: list[np.ndarray]) -> Tensor:
-        """Frames ``(H, W[, C])`` -> padded network batch ``(GOPs x B, C', H', W')``."""
+        """Frames ``(H, W[, C])`` -> network batch ``(GOPs x B, C', H', W')``, float32, padded
+        by repeating the last row and column."""
         height, width = self.frame_shape[:2]
-        planes = np.stack(frames).reshape(len(frames), height, width, -1).transpose(0, 3, 1, 2)
-        pad = ((0, 0), (0, 0), (0, self.layout.height - height), (0, self.layout.width - width))
-        planes = np.pad(planes, pad, mode="edge").astype(np.float32)
-        batch = planes.reshape(-1, planes.shape[1] // self.layout.batch, *planes.shape[2:])
+        layout = self.layout
+        channels = frames[0].size // (height * width)
+        planes = np.empty((len(frames), channels, layout.height, layout.width), np.float32)
+        for plane, frame in zip(planes, frames, strict=True):
+            plane[:, :height, :width] = frame.reshape(height, width, channels).transpose(2, 0, 1)
+        planes[:, :, height:, :width] = planes[:, :, height - 1 : height, :width]
+        planes[:, :, :, width:] = planes[:, :, :, width - 1 : width]
+        batch = planes.reshape(-1, channels // layout.batch, layout.height, layout.width)
         return self.torch.from_numpy(batch).to(self.parameter.device)
 
     def _frames(self, batch: Tensor) -> np.ndarray:
-        """Network batch -> float64 frames ``(GOPs, *frame_shape)``, padding cropped."""
+        """Network batch -> float32 frames ``(GOPs, *frame_shape)``, padding cropped."""
         height, width = self.frame_shape[:2]
         items = batch.detach().cpu().numpy()
         planes = items.reshape(len(self.rows), -1, *items.shape[2:])[:, :, :height, :width]
-        return planes.transpose(0, 2, 3, 1).reshape(-1, *self.frame_shape).astype(np.float64)
+        return planes.transpose(0, 2, 3, 1).reshape(-1, *self.frame_shape)
