@@ -110,3 +110,11 @@ def test_no_kernel_fuses_a_multiply_and_an_add() -> None:
     if not fused and "_float_codes[f8]: " not in result.stdout:
         pytest.skip(f"no CUDA compiler here: {(result.stdout + result.stderr)[-300:]}")
     assert not fused, result.stdout
+
+
+def test_the_network_drift_row_measures_one_device_against_the_cpu() -> None:
+    """Here the CPU against itself: no difference, and none beyond the band."""
+    tool = load_tool("gpu_check")
+    row = tool.network_drift(tool.cell_frames(24)[:4], "cpu")
+    assert row.startswith("| PredNet corrections, cpu against the CPU, 4 frames of 24 x 24 |")
+    assert "largest difference 0.0e+00" in row and "| 0 of 2304 elements moved" in row

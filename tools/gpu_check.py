@@ -16,8 +16,9 @@ of codes per second) beside the prediction of spec/stages/tezip.rans.md section 
 partitions the batch has, and the grid quantizer's passes on 256 MiB of float32. Last, it
 packs and unpacks 2048 cell frames of 256 x 256 end to end on the GPU (GOPs in batches):
 the default pipeline, and PredNet with the generic slim model and with an original-size
-one, in frames/s, each archive's first GOP decoded again on the CPU and checked. Nothing
-is claimed that it did not measure.
+one, in frames/s, each archive's first GOP decoded again on the CPU and checked; and how far
+PredNet's corrections on the GPU lie from the CPU's, against the margin that covers them.
+Nothing is claimed that it did not measure.
 
 ``--ptx`` compiles every kernel with numba-cuda for compute capability 9.0 and reports each
 one's registers (with ``ptxas`` where the CUDA toolkit wheels have it): proof, without a GPU,
@@ -270,6 +271,45 @@ def decoded_elsewhere(data: bytes, frames: np.ndarray, device: str) -> str:
     return "; ".join(failed) or "exact"
 
 
+def network_drift(frames: np.ndarray, device: str) -> str:
+    """A row: how far the slim generic PredNet's corrections on ``device`` lie from the
+    CPU's for the same inputs (one GOP of ``frames``, each device fed the true frames), and
+    how many elements that moves by their ambiguity band or more (spec/stages/
+    tezip.prednet.md): had one lain that near a rounding boundary, the side information
+    would not cover it and the GOP would fail its checksum on the other device."""
+    from tezip.abc import RunContext
+    from tezip.testing import space_for
+    from tezip_prednet.predictor import DEFAULT_MARGIN, PrednetPredictor
+
+    corrections = {}
+    for where in (device, "cpu"):
+        predictor = PrednetPredictor()
+        predictor.bind(RunContext(where))
+        states = predictor.start_batch([space_for(frames.dtype)], frames.shape[1:])
+        seen: list[np.ndarray] = []
+
+        def recorded(bases: Any, advance: Any = states._advance, seen: list = seen) -> Any:
+            seen.append(advance(bases))  # the network's step, and what it output
+            return seen[-1]
+
+        states._advance = recorded
+        for frame in frames:
+            states.predict([0], [None])
+            states.update([0], [frame])
+        corrections[where] = np.stack(seen).astype(np.float64)
+    drift = np.abs(corrections[device] - corrections["cpu"])
+    band = DEFAULT_MARGIN * (np.abs(corrections["cpu"]) + 1e-3)
+    largest = float(np.abs(corrections["cpu"]).max()) or 1.0
+    title = f"PredNet corrections, {device} against the CPU, {len(frames)} frames of " + (
+        " x ".join(map(str, frames.shape[1:3]))
+    )
+    return (
+        f"| {title} | largest difference {drift.max():.1e} ({drift.max() / largest:.1e} of the "
+        f"largest correction) | {int((drift >= band).sum())} of {drift.size} elements moved by "
+        f"their band or more (at worst {float((drift / band).max()):.2g} bands) |"
+    )
+
+
 def bench(args: argparse.Namespace) -> None:
     name, sms, clock = device_facts()
     print(f"\n{name}: {sms} multiprocessors, {clock / 1e9:.2f} GHz\n")
@@ -288,6 +328,7 @@ def bench(args: argparse.Namespace) -> None:
         model = untrained_original_model(Path(folder) / "original.tezm")
         for row in bench_pipeline(args.frames, 256, "cuda", model):
             print(row, flush=True)
+    print(network_drift(cell_frames(256), "cuda"), flush=True)
 
 
 def test() -> int:
