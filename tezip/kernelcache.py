@@ -20,11 +20,15 @@ import hashlib
 import importlib.util
 import os
 import sys
+from abc import ABC
 from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
-from numba.core.caching import CacheImpl, _CacheLocator
+try:
+    from numba.core.caching import CacheImpl, _CacheLocator
+except ImportError:  # a numba without these internals: its own stamps only (a test fails)
+    CacheImpl, _CacheLocator = None, ABC  # type: ignore[assignment,misc]
 
 
 def is_tracked(module: str) -> bool:
@@ -68,8 +72,9 @@ class FreshKernelLocator(_CacheLocator):
 def keep_kernel_caches_fresh() -> None:
     """Put :class:`FreshKernelLocator` first among numba's locators (idempotent); it applies
     to the kernels defined after this call."""
-    if FreshKernelLocator not in CacheImpl._locator_classes:
-        CacheImpl._locator_classes.insert(0, FreshKernelLocator)
+    locators = getattr(CacheImpl, "_locator_classes", None)
+    if isinstance(locators, list) and FreshKernelLocator not in locators:
+        locators.insert(0, FreshKernelLocator)
 
 
 @cache
