@@ -3,8 +3,10 @@
 The encoder counts tokens per ``(plane, context)``, then merges contexts into clusters that
 share a table where the bytes a table costs exceed what separate statistics save (contexts
 sorted by their mean token, neighbours merged greedily: JPEG XL's histogram clustering in
-one dimension). Each cluster's counts become frequencies summing to ``TOTAL`` with every seen
-token kept at least 1, so every coded token stays codable.
+one dimension), then moves each context to the table that codes it in the fewest bits and
+sums the tables again, as k-means does, while that saves bits. Each cluster's counts become
+frequencies summing to ``TOTAL`` with every seen token kept at least 1, so every coded token
+stays codable.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from tezip_rans.rans import PROBABILITY_BITS, TOTAL
 
 #: most tables one GOP may use (their decode tables stay in cache)
 MAX_TABLES = 64
+#: most rounds of moving contexts between tables after the merge (:func:`cluster`)
+REFINE_ROUNDS = 2
 
 
 @njit(cache=True)
@@ -49,7 +53,13 @@ def _summed_bits(first: np.ndarray, second: np.ndarray, paired: bool, share: flo
         if count > 0:
             bits -= count * np.log2(count / total)
             used += 1
-    return bits + share * 8.0 * (1.0 + 1.5 * used)
+    return bits + _table_bits(used, share)
+
+
+@njit(cache=True)
+def _table_bits(used: int, share: float) -> float:
+    """``share`` of the approximate size of a table with ``used`` tokens."""
+    return share * 8.0 * (1.0 + 1.5 * used)
 
 
 @njit(cache=True)
@@ -137,28 +147,149 @@ def cluster(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     tokens = np.arange(histogram.shape[1])
     mean = (rows * tokens).sum(axis=1) / rows.sum(axis=1)
     order = np.argsort(mean, kind="stable")
-    labels = _merge_sorted(rows[order], MAX_TABLES)
-    mapping[used[order]] = labels
+    rows = rows[order]
+    labels = _merge_sorted(rows, MAX_TABLES)
     tables = np.zeros((labels[-1] + 1, histogram.shape[1]), np.int64)
-    np.add.at(tables, labels, rows[order])
+    np.add.at(tables, labels, rows)
+    labels, tables = _refined(rows, labels, tables)
+    mapping[used[order]] = labels
     return mapping, tables
+
+
+@njit(cache=True, nogil=True)
+def _refined(
+    rows: np.ndarray, labels: np.ndarray, tables: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The merge's clusters improved by reassignment, as k-means does: each context moves to
+    the table that codes its tokens in the fewest bits (its own unless another is strictly
+    cheaper), the tables are summed again, and again, while the tokens' bits plus the
+    tables' estimated size go down. (Plain loops throughout: NumPy's functions compile for
+    seconds in numba, and this runs in every first pack.)"""
+    cost = _neg_log(tables)
+    bits = _clustered_bits(rows, labels, tables, cost)
+    for _ in range(REFINE_ROUNDS):
+        moved = _nearest_tables(rows, labels, cost)
+        if moved is labels:
+            break
+        moved, summed = _summed(rows, moved)
+        moved_cost = _neg_log(summed)
+        moved_bits = _clustered_bits(rows, moved, summed, moved_cost)
+        if moved_bits >= bits:
+            break
+        labels, tables, cost, bits = moved, summed, moved_cost, moved_bits
+    return labels, tables
+
+
+@njit(cache=True, nogil=True)
+def _neg_log(tables: np.ndarray) -> np.ndarray:
+    """Bits of each token in each table, as :func:`normalise` makes its frequencies, token
+    by token (``(tokens, tables)``); infinite where a table cannot code the token."""
+    cost = np.empty((tables.shape[1], tables.shape[0]))
+    for table in range(tables.shape[0]):
+        frequencies = _normalised(tables[table])
+        for token in range(tables.shape[1]):
+            frequency = frequencies[token]
+            cost[token, table] = PROBABILITY_BITS - np.log2(frequency) if frequency else np.inf
+    return cost
+
+
+@njit(cache=True, nogil=True)
+def _nearest_tables(rows: np.ndarray, labels: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Each row's cheapest table under ``cost`` (:func:`_neg_log`), its own where no other is
+    strictly cheaper; ``labels`` itself where no row moves."""
+    tables = cost.shape[1]
+    bits = np.empty(tables)
+    out = labels
+    for i in range(rows.shape[0]):
+        for table in range(tables):
+            bits[table] = 0.0
+        for token in range(rows.shape[1]):
+            count = rows[i, token]
+            if count:
+                for table in range(tables):
+                    bits[table] += count * cost[token, table]
+        best, chosen = bits[labels[i]], labels[i]
+        for table in range(tables):
+            if bits[table] < best:
+                best, chosen = bits[table], table
+        if chosen != labels[i]:
+            if out is labels:
+                out = labels.copy()
+            out[i] = chosen
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _summed(rows: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels renumbered without the tables no row chose, and each table's summed counts."""
+    renumbered = np.zeros(len(rows) + 1, np.int64)  # labels are fewer than the rows
+    for label in labels:
+        renumbered[label] = 1
+    count = 0
+    for label in range(len(renumbered)):
+        if renumbered[label]:
+            renumbered[label] = count
+            count += 1
+    summed = np.zeros((count, rows.shape[1]), np.int64)
+    out = np.empty(len(labels), np.int64)
+    for i in range(rows.shape[0]):
+        out[i] = renumbered[labels[i]]
+        for token in range(rows.shape[1]):
+            summed[out[i], token] += rows[i, token]
+    return out, summed
+
+
+@njit(cache=True, nogil=True)
+def _clustered_bits(
+    rows: np.ndarray, labels: np.ndarray, tables: np.ndarray, cost: np.ndarray
+) -> float:
+    """The tokens' bits under the tables (``cost``: :func:`_neg_log`), plus the tables'
+    estimated size."""
+    bits = 0.0
+    for i in range(rows.shape[0]):
+        for token in range(rows.shape[1]):
+            if rows[i, token]:
+                bits += rows[i, token] * cost[token, labels[i]]
+    for table in range(tables.shape[0]):
+        used = 0
+        for token in range(tables.shape[1]):
+            used += tables[table, token] > 0
+        bits += _table_bits(used, 1.0)
+    return bits
 
 
 def normalise(counts: np.ndarray) -> np.ndarray:
     """Frequencies summing to ``TOTAL`` from counts: each seen token at least 1, none all of
     ``TOTAL`` (a table has two tokens at least, so that every token costs some bits and a
     stream's length bounds how many elements it can hold: spec/stages/tezip.rans.md)."""
-    seen = np.flatnonzero(counts)
-    if len(seen) < 2:  # give the only token (or token 0) a neighbour of frequency 1
-        only = int(seen[0]) if len(seen) else 0
-        counts = counts.copy()
-        counts[only] = max(int(counts[only]), TOTAL)
-        counts[only - 1 if only else 1] = 1
-    total = counts.sum()
-    frequencies = np.where(counts > 0, np.maximum(1, counts * TOTAL // total), 0)
+    return _normalised(np.asarray(counts, np.int64))
+
+
+@njit(cache=True, nogil=True)
+def _normalised(counts: np.ndarray) -> np.ndarray:
+    seen = 0
+    for count in counts:
+        seen += count > 0
+    if seen < 2:  # give the only token (or token 0) a neighbour of frequency 1
+        only = 0
+        for token in range(len(counts)):
+            if counts[token] > 0:
+                only = token
+        widened = np.zeros(len(counts), np.int64)
+        widened[only] = max(counts[only], TOTAL)
+        widened[only - 1 if only else 1] = 1
+        counts = widened
+    total = 0
+    for count in counts:
+        total += count
+    frequencies = np.zeros(len(counts), np.int64)
+    difference = TOTAL
+    for token in range(len(counts)):
+        if counts[token] > 0:
+            frequencies[token] = max(1, counts[token] * TOTAL // total)
+            difference -= frequencies[token]
     # hand the rounding difference to the largest entries, never below 1
-    difference = TOTAL - int(frequencies.sum())
-    order = np.argsort(-frequencies, kind="stable")
+    order = _by_size(frequencies)
     index = 0
     while difference != 0:
         target = order[index % len(order)]
@@ -168,6 +299,21 @@ def normalise(counts: np.ndarray) -> np.ndarray:
             difference -= step
         index += 1
     return frequencies
+
+
+@njit(cache=True, nogil=True)
+def _by_size(values: np.ndarray) -> np.ndarray:
+    """Indices of ``values`` from the largest down, equals in index order (a stable
+    insertion sort: a library sort compiles for seconds, and tables are short)."""
+    order = np.arange(len(values))
+    for i in range(1, len(values)):
+        index = order[i]
+        j = i
+        while j > 0 and values[order[j - 1]] < values[index]:
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = index
+    return order
 
 
 def tables(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
