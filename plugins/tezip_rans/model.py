@@ -168,8 +168,8 @@ def _refined(
     cost = _neg_log(tables)
     bits = _clustered_bits(rows, labels, tables, cost)
     for _ in range(REFINE_ROUNDS):
-        moved = _nearest_tables(rows, labels, cost)
-        if moved is labels:
+        moved, changed = _nearest_tables(rows, labels, cost)
+        if not changed:
             break
         moved, summed = _summed(rows, moved)
         moved_cost = _neg_log(summed)
@@ -194,12 +194,15 @@ def _neg_log(tables: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _nearest_tables(rows: np.ndarray, labels: np.ndarray, cost: np.ndarray) -> np.ndarray:
+def _nearest_tables(
+    rows: np.ndarray, labels: np.ndarray, cost: np.ndarray
+) -> tuple[np.ndarray, bool]:
     """Each row's cheapest table under ``cost`` (:func:`_neg_log`), its own where no other is
-    strictly cheaper; ``labels`` itself where no row moves."""
+    strictly cheaper; and whether any row moved."""
     tables = cost.shape[1]
     bits = np.empty(tables)
-    out = labels
+    out = labels.copy()
+    changed = False
     for i in range(rows.shape[0]):
         for table in range(tables):
             bits[table] = 0.0
@@ -213,10 +216,8 @@ def _nearest_tables(rows: np.ndarray, labels: np.ndarray, cost: np.ndarray) -> n
             if bits[table] < best:
                 best, chosen = bits[table], table
         if chosen != labels[i]:
-            if out is labels:
-                out = labels.copy()
-            out[i] = chosen
-    return out
+            out[i], changed = chosen, True
+    return out, changed
 
 
 @njit(cache=True, nogil=True)
