@@ -45,9 +45,9 @@ class Normaliser:
 
     def forward(self, values: np.ndarray) -> np.ndarray:
         """Normalised float64 values, in ``CLIP``; NaN becomes 0."""
-        values = np.asarray(values, dtype=np.float64)
+        values = np.ascontiguousarray(values, dtype=np.float64)
         out = np.empty(values.shape, np.float64)
-        _forward(np.ascontiguousarray(values).reshape(-1), self.low, self.scale, out.reshape(-1))
+        _forward(values.reshape(-1), self.low, self.scale, out.reshape(-1))
         return out
 
 
