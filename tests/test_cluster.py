@@ -69,7 +69,7 @@ def test_every_block_reports_progress(client: Any, frames: np.ndarray, tmp_path:
 def test_a_learned_predictor_is_refused_before_the_input_is_read(
     client: Any, tmp_path: Path
 ) -> None:
-    with pytest.raises(OptionError, match="point-wise predictors only"):
+    with pytest.raises(OptionError, match="classical predictors only"):
         pack_on_cluster(
             tmp_path / "missing.npy", tmp_path / "c.tez", client=client, predictor="tezip.prednet"
         )

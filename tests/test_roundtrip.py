@@ -22,7 +22,9 @@ SHAPES = st.tuples(
 ).map(lambda t: t[:3] if t[3] is None else t)
 OPTIONS = st.fixed_dictionaries(
     {
-        "predictor": st.sampled_from(["auto", "tezip.zero", "tezip.previous", "tezip.linear"]),
+        "predictor": st.sampled_from(
+            ["auto", "tezip.zero", "tezip.previous", "tezip.linear", "tezip.motion"]
+        ),
         "gop": st.sampled_from([1, 2, "auto", 64]),
     }
 )

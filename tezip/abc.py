@@ -118,6 +118,11 @@ class PredictorState(ABC):
     def update(self, codes: np.ndarray) -> None:
         """Feed the reconstructed codes of the frame just predicted."""
 
+    def observe(self, codes: np.ndarray) -> None:  # noqa: B027 (optional, no-op by default)
+        """Encoder only, before :meth:`predict`: the codes of the frame to be predicted, for
+        a predictor that searches for side information (motion vectors) which the decoder
+        then reads instead. By default ignored."""
+
 
 class GopStates(ABC):
     """The states of several GOPs of one frame shape run in lock step (a batch): step ``t``
@@ -139,6 +144,10 @@ class GopStates(ABC):
     def update(self, members: Sequence[int], codes: Sequence[np.ndarray]) -> None:
         """Feed each member's reconstructed codes of the frame just predicted."""
 
+    def observe(self, members: Sequence[int], codes: Sequence[np.ndarray]) -> None:  # noqa: B027
+        """Encoder only: each member's codes of the frame to be predicted, as
+        :meth:`PredictorState.observe`. By default ignored."""
+
 
 class SeparateStates(GopStates):
     """A batch of GOPs whose states each run on their own."""
@@ -155,6 +164,10 @@ class SeparateStates(GopStates):
         for index, frame in zip(members, codes, strict=True):
             self.states[index].update(frame)
 
+    def observe(self, members: Sequence[int], codes: Sequence[np.ndarray]) -> None:
+        for index, frame in zip(members, codes, strict=True):
+            self.states[index].observe(frame)
+
 
 class SingleState(PredictorState):
     """One GOP run through a predictor's batched states (for a predictor that batches
@@ -169,6 +182,9 @@ class SingleState(PredictorState):
     def update(self, codes: np.ndarray) -> None:
         self.states.update([0], [codes])
 
+    def observe(self, codes: np.ndarray) -> None:
+        self.states.observe([0], [codes])
+
 
 class Predictor(Plugin):
     """Predicts each frame of a GOP from the reconstructed frames before it."""
@@ -181,6 +197,12 @@ class Predictor(Plugin):
     #: True when an element's prediction depends only on that element's own history, so the
     #: encoder may compare predictors on a subsample of rows (``--predictor auto``).
     pointwise: ClassVar[bool] = False
+    #: True when the encoder may judge a predictor that is not point-wise against the best
+    #: point-wise one on a few consecutive whole frames of each GOP
+    #: (:data:`tezip.pipeline.SCREEN_FRAMES`),
+    #: rather than coding every GOP with it in full; ``auto`` offers such tezip predictors
+    #: where :meth:`useful_for` the frames.
+    screened: ClassVar[bool] = False
 
     def bind(self, context: RunContext) -> None:
         """Load models and pick the device before use; learned predictors set ``fingerprint``
@@ -195,6 +217,16 @@ class Predictor(Plugin):
     def model_file(self) -> bytes | None:
         """The bytes of the model in use, for ``--embed-model``; ``None`` without a model."""
         return None
+
+    def screening(self) -> Predictor:
+        """The predictor a screened one is judged by on the screen's samples: itself, or a
+        cheaper approximation of it (a shorter search) that predicts no better."""
+        return self
+
+    def useful_for(self, frame_shape: tuple[int, ...]) -> bool:
+        """Whether ``--predictor auto`` should offer this predictor for frames of
+        ``frame_shape``; named explicitly, it is used whatever this says."""
+        return True
 
     @abstractmethod
     def start(self, space: CodeSpace, frame_shape: tuple[int, ...]) -> PredictorState:

@@ -129,15 +129,18 @@ def pack_on_cluster(
     ``options``, GOPs encoded by the workers of ``client`` (a ``distributed.Client``), or
     of a client of ``scheduler`` (:func:`client_for`: an address, or ``"local"`` for a
     ``LocalCluster`` of ``threads`` processes). Learned predictors (which would need their
-    model on every worker) are refused."""
+    model on every worker), neither point-wise nor screened, are refused."""
     if client is None:
         with client_for(scheduler, threads) as own:
             return pack_on_cluster(
                 data, path, client=own, overwrite=overwrite, progress=progress, **options
             )
     settings = configure(**options)
-    if any(not predictor.pointwise for predictor in settings.predictors):
-        raise OptionError("packing on a cluster takes point-wise predictors only", "predictor")
+    if any(not (p.pointwise or p.screened) for p in settings.predictors):
+        raise OptionError(
+            "packing on a cluster takes tezip's classical predictors only, no learned ones",
+            "predictor",
+        )
     packer, source = prepare(data, settings)
     header = pack_msgpack(packer.header.to_record())
     encoding = pickle.dumps(packer.pipeline.encoding)

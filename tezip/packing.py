@@ -58,12 +58,15 @@ def frame_source(data: PackInput) -> FrameSource:
     return open_source(data)
 
 
-def _predictor_ids(registry: Registry, predictor: str) -> list[str]:
-    """Candidate predictors chosen among per GOP: a comma-separated list of ids, in which
-    ``auto`` stands for tezip's own point-wise predictors (so that what an archive needs to
-    decode does not depend on which third-party plugins happened to be installed)."""
+def _predictor_ids(registry: Registry, predictor: str) -> tuple[list[str], set[str]]:
+    """Candidate predictors chosen among per GOP, from a comma-separated list of ids, in
+    which ``auto`` stands for tezip's own point-wise and screened predictors (so that what an
+    archive needs to decode does not depend on which third-party plugins happened to be
+    installed); and the ids that only ``auto`` offered."""
     automatic = sorted(
-        i for i, cls in registry.predictors.items() if cls.pointwise and i.startswith("tezip.")
+        i
+        for i, cls in registry.predictors.items()
+        if (cls.pointwise or cls.screened) and i.startswith("tezip.")
     )
     names = [name.strip() for name in predictor.split(",") if name.strip()]
     if not names:
@@ -72,15 +75,17 @@ def _predictor_ids(registry: Registry, predictor: str) -> list[str]:
             "predictor",
         )
     expanded = [i for name in names for i in (automatic if name == "auto" else [name])]
-    return list(dict.fromkeys(expanded))
+    return list(dict.fromkeys(expanded)), set(automatic) - set(names)
 
 
 def _predictors(
     registry: Registry, predictor: str, options: dict[str, Any] | None
-) -> list[Predictor]:
-    """The candidate predictors, each given the ``options`` it declares; an option that no
-    candidate declares is an ``OptionError`` naming what each one takes."""
-    classes = {i: registry.predictor_class(i) for i in _predictor_ids(registry, predictor)}
+) -> tuple[list[Predictor], set[str]]:
+    """The candidate predictors, each given the ``options`` it declares, and the ids that
+    only ``auto`` offered; an option that no candidate declares is an ``OptionError`` naming
+    what each one takes."""
+    ids, offered = _predictor_ids(registry, predictor)
+    classes = {i: registry.predictor_class(i) for i in ids}
     options = options or {}
     for key in options:
         if not any(parameters.takes(cls, key) for cls in classes.values()):
@@ -91,7 +96,7 @@ def _predictors(
     return [
         registry.predictor(i, {k: v for k, v in options.items() if parameters.takes(cls, k)})
         for i, cls in classes.items()
-    ]
+    ], offered
 
 
 def level_coder(
@@ -157,7 +162,7 @@ class Packer:
 
     @classmethod
     def from_header(cls, header: Header, encoding: Encoding | None = None) -> Packer:
-        """The packer a worker rebuilds from a header (point-wise predictors; no models)
+        """The packer a worker rebuilds from a header (classical predictors; no models)
         and the pack's ``encoding``."""
         pipeline = Pipeline.from_header(header, get_registry(), encoding=encoding)
         policy = GopPolicy(header.gop.get("policy") == "auto", int(header.gop["size"]))
@@ -230,13 +235,18 @@ class Settings:
     encoding: Encoding
     embed_model: bool
     grid_phase: bool
+    #: ids of the predictors that only ``auto`` offered: left out for frames they are not
+    #: useful for (``Predictor.useful_for``)
+    offered: frozenset[str] = frozenset()
 
     def packer(
         self, frames: FrameSource, quantizer: Quantizer, policy: GopPolicy | None = None
     ) -> Packer:
         """The header and pipeline for ``frames`` quantized by ``quantizer`` (cut into GOPs
         by ``policy``, the options' by default)."""
-        policy = (policy or self.policy).for_frames(tuple(frames.frame_shape))
+        shape = tuple(frames.frame_shape)
+        policy = (policy or self.policy).for_frames(shape)
+        predictors = [p for p in self.predictors if p.id not in self.offered or p.useful_for(shape)]
         header = Header(
             frames=len(frames),
             frame_shape=tuple(frames.frame_shape),
@@ -244,13 +254,13 @@ class Settings:
             source=frames.describe(),
             bound=self.bound.record(getattr(quantizer, "tolerance", None)),
             quantizer=quantizer.configuration,
-            predictors=[_predictor_record(p) for p in self.predictors],
+            predictors=[_predictor_record(p) for p in predictors],
             stages=[s.describe() for s in self.stages],
             gop=policy.record(),
             writer=f"tezip {__version__}",
         )
         pipeline = Pipeline.from_header(header, self.registry, self.context, self.encoding)
-        return Packer(header, pipeline, quantizer, policy, self.predictors, self.embed_model)
+        return Packer(header, pipeline, quantizer, policy, predictors, self.embed_model)
 
 
 def configure(
@@ -276,7 +286,7 @@ def configure(
     registry = registry or get_registry()
     bound = ErrorBound.from_options(lossless=lossless, abs=abs, rel=rel, pwrel=pwrel)
     policy = GopPolicy.parse(gop)
-    predictors = _predictors(registry, predictor, predictor_options)
+    predictors, offered = _predictors(registry, predictor, predictor_options)
     entropy, entropy_options = level_coder(level, entropy, entropy_options)
     stages = _stages(registry, entropy, entropy_options, spatial)
     context = RunContext(check_device(device), () if model is None else (read_model(model),))
@@ -294,7 +304,16 @@ def configure(
         )
     encoding = Encoding(level >= THOROUGH_LEVEL, tuple(entropy_options.items()))
     return Settings(
-        registry, bound, policy, predictors, stages, context, encoding, embed_model, grid_phase
+        registry,
+        bound,
+        policy,
+        predictors,
+        stages,
+        context,
+        encoding,
+        embed_model,
+        grid_phase,
+        frozenset(offered),
     )
 
 

@@ -25,6 +25,15 @@ from tezip.registry import Registry
 from tezip.zstd_frames import compress, decompress_exact
 
 EXACT_LEVEL = 3  # zstd level for outliers (rare; speed matters more than size)
+#: runs of consecutive frames, and frames in each, on which screened predictors are
+#: compared with point-wise ones (:func:`screen_windows`)
+SCREEN_WINDOWS = 2
+SCREEN_FRAMES = 4
+SCREEN_SPACING = 16
+#: the rows of each band of the frames they are compared on, and the share of a GOP's
+#: elements the bands make up at most (where a band is no more)
+SCREEN_ROWS = 32
+SCREEN_SHARE = 128
 
 
 def frame_checksums(frames: np.ndarray) -> list[int]:
@@ -40,13 +49,17 @@ def _in_lock_step(
     frame_shape: tuple[int, ...],
     step: Callable[[int, int, np.ndarray, bytes], np.ndarray],
     sides: Callable[[int, int], bytes | None],
+    shown: Callable[[int, int], np.ndarray] | None = None,
 ) -> None:
     """Run ``predictor`` through a batch of GOPs of ``lengths`` frames in lock step: frame
-    ``t`` of GOP ``g`` is predicted given ``sides(g, t)`` (``None`` when encoding), and
-    ``step(g, t, prediction, side)`` returns the frame's codes, which the state is fed."""
+    ``t`` of GOP ``g`` is predicted given ``sides(g, t)`` (``None`` when encoding) after the
+    states observe ``shown(g, t)`` (encoding), and ``step(g, t, prediction, side)`` returns
+    the frame's codes, which the state is fed."""
     states = predictor.start_batch(spaces, frame_shape)
     for index in range(max(lengths)):
         members = [gop for gop, length in enumerate(lengths) if length > index]
+        if shown is not None:
+            states.observe(members, [shown(gop, index) for gop in members])
         predicted = states.predict(members, [sides(gop, index) for gop in members])
         codes = [step(gop, index, *made) for gop, made in zip(members, predicted, strict=True)]
         states.update(members, codes)
@@ -66,8 +79,11 @@ def run_predictor(
         sides[gop].append(side)
         return frame
 
+    def frame(gop: int, index: int) -> np.ndarray:
+        return codes[gop][index]
+
     lengths = [len(gop) for gop in codes]
-    _in_lock_step(predictor, spaces, lengths, codes[0].shape[1:], step, lambda *_: None)
+    _in_lock_step(predictor, spaces, lengths, codes[0].shape[1:], step, lambda *_: None, frame)
     return list(zip(residuals, sides, strict=True))
 
 
@@ -155,6 +171,43 @@ def _prediction_cost(
     return entropy.trial_cost(residuals, share)
 
 
+def screen_windows(codes: np.ndarray) -> list[list[np.ndarray]]:
+    """Where screened predictors are compared with point-wise ones: runs of
+    :data:`SCREEN_FRAMES` consecutive frames spread over the GOP, one per
+    :data:`SCREEN_SPACING` frames (at least one, at most :data:`SCREEN_WINDOWS`), each as
+    bands of :data:`SCREEN_ROWS` rows spread over the frames' height, as many as about
+    1 / :data:`SCREEN_SHARE` of the GOP's elements take (at least one). A predictor that is
+    not point-wise runs on each band: a small sample of both time and space."""
+    count, height = codes.shape[:2]
+    windows = min(SCREEN_WINDOWS, max(1, count // SCREEN_SPACING))
+    starts = np.linspace(0, max(0, count - SCREEN_FRAMES), windows + 2)[1:-1]
+    firsts = np.unique(np.rint(starts).astype(np.intp))
+    band = min(height, SCREEN_ROWS)
+    row_elements = codes[0, 0].size
+    wanted = codes.size / SCREEN_SHARE / (len(firsts) * SCREEN_FRAMES * band * row_elements)
+    bands = int(min(height // band, max(1, wanted)))
+    tops = np.rint(
+        np.linspace(0, height - band, bands + 2)[1:-1] if bands > 1 else [(height - band) // 2]
+    )
+    return [
+        [codes[first : first + SCREEN_FRAMES, top : top + band] for top in tops.astype(np.intp)]
+        for first in firsts
+    ]
+
+
+def _window_cost(
+    predictor: Predictor, space: CodeSpace, bands: Sequence[np.ndarray], entropy: ArrayToBytesStage
+) -> float:
+    """Bytes of the frames past the second of a few consecutive frames (where every built-in
+    predictor has its history), as bands, coded with ``predictor``: the entropy stage's
+    draft of their residuals, bands side by side, and their side information."""
+    made = run_predictor(predictor, [space] * len(bands), [np.ascontiguousarray(b) for b in bands])
+    counted = slice(2, None) if len(bands[0]) > 2 else slice(None)
+    residuals = np.concatenate([residuals[counted] for residuals, _ in made], axis=1)
+    side = sum(len(s) for _, sides in made for s in sides[counted])
+    return entropy.draft(residuals).size + side
+
+
 @dataclass(frozen=True)
 class Encoding:
     """How an encoder searches: choices that shape the bytes but that no decoder needs, so
@@ -236,17 +289,20 @@ class Pipeline:
 
         Point-wise predictors are ranked on the entropy stage's trial sample by its trial
         cost and only the cheapest goes on, with those the stage cannot tell from it (its
-        ``trial_margin``), or all of them when ``thorough``; predictors
-        that are not point-wise (learned, stateful) cannot be judged on a sample, so each of
+        ``trial_margin``), or all of them when ``thorough``; screened predictors are then
+        judged against the cheapest on a few whole frames (:meth:`_screened`); other
+        predictors that are not point-wise (learned) cannot be judged on a sample, so each of
         them goes on too. A single candidate or a GOP of one frame needs no comparison.
         """
         if len(self.predictors) == 1 or len(codes) == 1:
             return [0]
         pointwise = [i for i, p in enumerate(self.predictors) if p.pointwise]
-        others = [i for i, p in enumerate(self.predictors) if not p.pointwise]
+        screened = [i for i, p in enumerate(self.predictors) if p.screened and not p.pointwise]
+        others = [i for i, p in enumerate(self.predictors) if not (p.pointwise or p.screened)]
         if self.encoding.thorough:
-            return pointwise + others
-        if len(pointwise) > 1 and codes.shape[1] >= 2:
+            return pointwise + screened + others
+        sampled = codes.shape[1] >= 2
+        if len(pointwise) > 1 and sampled:
             sample = self.entropy.trial_sample(codes)
             share = sample.size / codes.size
             costs = [
@@ -257,7 +313,26 @@ class Pipeline:
             limit = best * (1 + self.entropy.trial_margin)
             order = np.argsort(costs, kind="stable")
             pointwise = [pointwise[i] for i in order if costs[i] <= limit or costs[i] == best]
-        return pointwise + others
+        if pointwise and screened and sampled:
+            screened = self._screened(codes, space, pointwise[0], screened)
+        return pointwise + screened + others
+
+    def _screened(
+        self, codes: np.ndarray, space: CodeSpace, cheapest: int, screened: list[int]
+    ) -> list[int]:
+        """The ``screened`` predictors worth coding this GOP with in full: those whose drafts
+        of :func:`screen_windows` are smaller than the ``cheapest`` point-wise one's. The
+        point-wise finalists stay: drafts of a few frames carry their tables' whole cost, so
+        they only rank (at coarse bounds motion compensation won the windows of a GOP that
+        the frames coded alone coded 2% smaller)."""
+        windows = screen_windows(codes)
+
+        def cost(index: int) -> float:
+            predictor = self.predictors[index].screening()
+            return sum(_window_cost(predictor, space, window, self.entropy) for window in windows)
+
+        plain = cost(cheapest)
+        return [index for index in screened if cost(index) < plain]
 
     @property
     def on_gpu(self) -> bool:

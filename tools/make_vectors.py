@@ -363,6 +363,22 @@ def _uint32(rng: np.random.Generator) -> np.ndarray:
     return np.where(values < 2**32, values, 0).astype(np.uint32)
 
 
+def _panning(channels: int) -> Callable[[np.random.Generator], np.ndarray]:
+    """Four frames of 40 x 48 that pan across a blocky scene by (1, -2) a frame, with a
+    little noise: ``tezip.motion`` finds vectors; with colour, a difference between the
+    channels that stays in place (the blocks take mode 1 where it pays)."""
+
+    def make(rng: np.random.Generator) -> np.ndarray:
+        scene = np.kron(rng.integers(40, 200, (14, 16)), np.ones((4, 4)))
+        frames = np.stack([scene[4 + t : 44 + t, 12 - 2 * t : 60 - 2 * t] for t in range(4)])
+        if channels > 1:
+            still = np.kron(rng.integers(-20, 20, (10, 12)), np.ones((4, 4)))
+            frames = np.stack([frames + still, frames, frames - still], axis=-1)
+        return np.clip(frames + rng.integers(0, 3, frames.shape), 0, 255).astype(np.uint8)
+
+    return make
+
+
 VALID_VECTORS = [
     ValidVector("uint8_lossless", "uint8, lossless, default options", _uint8, {}),
     ValidVector(
@@ -482,6 +498,19 @@ VALID_VECTORS = [
         "uint16, --abs 1, tezip.density (tile 8)",
         _uint16,
         {**NEW_DEFAULTS, "abs": 1, "entropy": "tezip.density"},
+    ),
+    ValidVector(
+        "motion_rgb",
+        "RGB uint8 panning, lossless, tezip.motion: vectors and block modes as side information",
+        _panning(3),
+        {**NEW_DEFAULTS, "predictor": "tezip.motion"},
+    ),
+    ValidVector(
+        "motion_abs",
+        "uint8 panning, --abs 2, tezip.motion with blocks of 8 and reach 4",
+        _panning(1),
+        {**NEW_DEFAULTS, "abs": 2, "predictor": "tezip.motion",
+         "predictor_options": {"block": 8, "reach": 4}},
     ),
     ValidVector(
         "prednet_uint8",
@@ -864,6 +893,14 @@ INVALID_VECTORS = [
     InvalidVector("phase_missing", "GOP 0 of a phased grid records no phase", STREAM,
                   "not a number in [0, step)", _gop(lambda m: m.pop("phase")),
                   source="rans_uint16_previous"),
+    InvalidVector("motion_side_cut", "frame 1's tezip.motion side information cut to a byte",
+                  STREAM, "tezip.motion side information ends before the last vector",
+                  _gop(lambda m: m["side"].__setitem__(1, m["side"][1][:1])),
+                  structural=False, source="motion_rgb"),
+    InvalidVector("motion_side_reach", "a tezip.motion vector beyond the reach of 4",
+                  STREAM, "tezip.motion side information holds a vector beyond the search range",
+                  _gop(lambda m: m["side"].__setitem__(1, b"\x01" + b"\xff" * 80)),
+                  structural=False, source="motion_abs"),
     InvalidVector("phase_unphased", "a GOP of an unphased grid records a phase", STREAM,
                   "the quantizer has none", _gop(lambda m: m.update(phase=1))),
 ]
