@@ -509,8 +509,12 @@ VALID_VECTORS = [
         "motion_abs",
         "uint8 panning, --abs 2, tezip.motion with blocks of 8 and reach 4",
         _panning(1),
-        {**NEW_DEFAULTS, "abs": 2, "predictor": "tezip.motion",
-         "predictor_options": {"block": 8, "reach": 4}},
+        {
+            **NEW_DEFAULTS,
+            "abs": 2,
+            "predictor": "tezip.motion",
+            "predictor_options": {"block": 8, "reach": 4},
+        },
     ),
     ValidVector(
         "prednet_uint8",
