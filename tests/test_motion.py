@@ -191,6 +191,16 @@ def test_auto_offers_motion_for_frames_of_two_blocks_or_more(tmp_path: Path) -> 
     assert _predictor_ids(explicit) == ["tezip.motion"]
 
 
+def test_the_fast_levels_leave_motion_out_of_auto(tmp_path: Path) -> None:
+    path = tmp_path / "fast.tez"
+    tezip.pack(panning(3, (32, 32), (0, 1)), path, level=3)
+    assert "tezip.motion" not in _predictor_ids(path)
+    tezip.pack(
+        panning(3, (32, 32), (0, 1)), path, level=3, predictor="auto,tezip.motion", overwrite=True
+    )
+    assert "tezip.motion" in _predictor_ids(path)
+
+
 def test_auto_codes_a_pan_with_motion_and_smaller(tmp_path: Path) -> None:
     frames = panning(12, (96, 128, 3), (2, -3))
     auto, classic = tmp_path / "auto.tez", tmp_path / "classic.tez"

@@ -42,6 +42,8 @@ LEVELS = range(1, 10)
 DEFAULT_LEVEL = 5
 #: from this level on, every built-in predictor codes each GOP in full and the smallest wins
 THOROUGH_LEVEL = 8
+#: from this level on, ``auto`` offers the screened predictors too (motion compensation)
+SCREENED_LEVEL = 4
 DEFAULT_SPATIAL = "tezip.lorenzo"
 
 #: what ``tezip.pack`` reads frames from
@@ -58,15 +60,17 @@ def frame_source(data: PackInput) -> FrameSource:
     return open_source(data)
 
 
-def _predictor_ids(registry: Registry, predictor: str) -> tuple[list[str], set[str]]:
+def _predictor_ids(
+    registry: Registry, predictor: str, screened: bool
+) -> tuple[list[str], set[str]]:
     """Candidate predictors chosen among per GOP, from a comma-separated list of ids, in
-    which ``auto`` stands for tezip's own point-wise and screened predictors (so that what an
-    archive needs to decode does not depend on which third-party plugins happened to be
-    installed); and the ids that only ``auto`` offered."""
+    which ``auto`` stands for tezip's own point-wise predictors and, with ``screened``, its
+    screened ones (so that what an archive needs to decode does not depend on which
+    third-party plugins happened to be installed); and the ids that only ``auto`` offered."""
     automatic = sorted(
         i
         for i, cls in registry.predictors.items()
-        if (cls.pointwise or cls.screened) and i.startswith("tezip.")
+        if (cls.pointwise or (screened and cls.screened)) and i.startswith("tezip.")
     )
     names = [name.strip() for name in predictor.split(",") if name.strip()]
     if not names:
@@ -79,12 +83,12 @@ def _predictor_ids(registry: Registry, predictor: str) -> tuple[list[str], set[s
 
 
 def _predictors(
-    registry: Registry, predictor: str, options: dict[str, Any] | None
+    registry: Registry, predictor: str, options: dict[str, Any] | None, screened: bool
 ) -> tuple[list[Predictor], set[str]]:
-    """The candidate predictors, each given the ``options`` it declares, and the ids that
-    only ``auto`` offered; an option that no candidate declares is an ``OptionError`` naming
-    what each one takes."""
-    ids, offered = _predictor_ids(registry, predictor)
+    """The candidate predictors (``auto`` with its screened ones where ``screened``), each
+    given the ``options`` it declares, and the ids that only ``auto`` offered; an option that
+    no candidate declares is an ``OptionError`` naming what each one takes."""
+    ids, offered = _predictor_ids(registry, predictor, screened)
     classes = {i: registry.predictor_class(i) for i in ids}
     options = options or {}
     for key in options:
@@ -286,7 +290,8 @@ def configure(
     registry = registry or get_registry()
     bound = ErrorBound.from_options(lossless=lossless, abs=abs, rel=rel, pwrel=pwrel)
     policy = GopPolicy.parse(gop)
-    predictors, offered = _predictors(registry, predictor, predictor_options)
+    screened = isinstance(level, int) and level >= SCREENED_LEVEL
+    predictors, offered = _predictors(registry, predictor, predictor_options, screened)
     entropy, entropy_options = level_coder(level, entropy, entropy_options)
     stages = _stages(registry, entropy, entropy_options, spatial)
     context = RunContext(check_device(device), () if model is None else (read_model(model),))
