@@ -35,7 +35,7 @@ from tezip_classic.motion_field import predicted
 #: its vector's bits
 SMALLEST_MAGNITUDE = 0.5
 #: the most rounds of each pattern (starts, large diamond, small diamond) a walk takes
-STEPS = np.array([[1, 8, 2], [1, 0, 2]])
+STEPS = np.array([[1, 8, 2], [1, 0, 1]])
 #: the same for a short search (to judge motion compensation by, not to code with)
 SHORT_STEPS = np.array([[1, 1, 1], [1, 0, 0]])
 #: a limit no block reaches
@@ -146,43 +146,50 @@ def _channel_bits(
     previous: np.ndarray,
     current: np.ndarray,
     box: tuple[int, int, int, int],
-    vector: tuple[int, int, int],
+    dy: int,
+    dx: int,
     rows: np.ndarray,
-) -> int:
+) -> tuple[int, int]:
     """About the bits, in sixteenths, that the entropy stage would spend on the channels
-    other than the reference in the block ``box`` predicted as ``vector`` ``(dy, dx, mode)``
-    says: ``16 log2(1 + |e|)`` over the errors ``e`` of the median edge detector on their
-    residuals relative to the reference channel's. ``rows`` ``(2, block)``: scratch."""
+    other than the reference in the block ``box`` predicted by the previous frame moved by
+    ``(dy, dx)``, in mode 1 (by the moved reference channel: their difference from it
+    stays) and in mode 0 (moved too): ``16 log2(1 + |e|)`` over the errors ``e`` of the
+    median edge detector on their residuals relative to the reference channel's. ``rows``
+    ``(2, 2, block)``: scratch."""
     height, width, channels = previous.shape
     top, left, bottom, right = box
-    dy, dx, mode = vector
-    total = 0
+    count = right - left
+    kept, moving = 0, 0
     for channel in range(channels):
         if channel == REFERENCE_CHANNEL:
             continue
         for y in range(top, bottom):
             source = min(max(y + dy, 0), height - 1)
-            above, here = rows[(y - top + 1) & 1], rows[(y - top) & 1]
-            for x in range(left, right):
-                i = x - left
-                # mode 1: predicted by the moved reference, the difference stays
-                residual = np.int64(current[y, x, channel]) - np.int64(
-                    current[y, x, REFERENCE_CHANNEL]
+            here, above = rows[(y - top) & 1], rows[(y - top + 1) & 1]
+            for i in range(count):
+                origin = min(max(left + i + dx, 0), width - 1)
+                difference = np.int64(current[y, left + i, channel]) - np.int64(
+                    current[y, left + i, REFERENCE_CHANNEL]
                 )
-                if not mode:
-                    column = min(max(x + dx, 0), width - 1)
-                    residual += np.int64(previous[source, column, REFERENCE_CHANNEL]) - np.int64(
-                        previous[source, column, channel]
-                    )
+                here[0, i] = difference
+                here[1, i] = difference - (
+                    np.int64(previous[source, origin, channel])
+                    - np.int64(previous[source, origin, REFERENCE_CHANNEL])
+                )
+            for way in range(2):  # 0: kept (mode 1), 1: moving (mode 0)
+                line, up = here[way], above[way]
+                bits = _bits(line[0] - (up[0] if y > top else 0))
                 if y == top:
-                    guess = here[i - 1] if i > 0 else 0
-                elif i == 0:
-                    guess = above[i]
+                    for i in range(1, count):
+                        bits += _bits(line[i] - line[i - 1])
                 else:
-                    guess = _median_edge(here[i - 1], above[i], above[i - 1])
-                total += _bits(residual - guess)
-                here[i] = residual
-    return total
+                    for i in range(1, count):
+                        bits += _bits(line[i] - _median_edge(line[i - 1], up[i], up[i - 1]))
+                if way == 0:
+                    kept += bits
+                else:
+                    moving += bits
+    return kept, moving
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -273,6 +280,7 @@ def search(
     field = np.zeros((rows, columns, 3), np.int64)
     starts = np.zeros((6, 2), np.int64)
     scratch = np.zeros((2, block), np.int64)
+    modes = np.zeros((2, 2, block), np.int64)
     for row in range(rows):
         for column in range(columns):
             box = (
@@ -304,7 +312,6 @@ def search(
             field[row, column, 0] = best_y
             field[row, column, 1] = best_x
             if channels > REFERENCE_CHANNEL:
-                kept = _channel_bits(previous, current, box, (best_y, best_x, 1), scratch)
-                moving = _channel_bits(previous, current, box, (best_y, best_x, 0), scratch)
+                kept, moving = _channel_bits(previous, current, box, best_y, best_x, modes)
                 field[row, column, 2] = 1 if kept < moving else 0
     return field
