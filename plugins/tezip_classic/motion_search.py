@@ -66,6 +66,22 @@ def _median_edge(west: int, north: int, northwest: int) -> int:
     return max(min(west, north), min(max(west, north), gradient))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _row_bits(line: np.ndarray, above: np.ndarray, count: int, first: bool) -> int:
+    """``16 log2(1 + |e|)`` over the first ``count`` residuals of a block's row, ``e`` the
+    median edge detector's errors given the row ``above`` (west differences on the block's
+    ``first`` row)."""
+    if first:
+        bits = _bits(line[0])
+        for i in range(1, count):
+            bits += _bits(line[i] - line[i - 1])
+        return bits
+    bits = _bits(line[0] - above[0])
+    for i in range(1, count):
+        bits += _bits(line[i] - _median_edge(line[i - 1], above[i], above[i - 1]))
+    return bits
+
+
 @njit(cache=True, nogil=True)
 def _roughness(
     previous: np.ndarray,
@@ -128,14 +144,7 @@ def _mismatch(
             here[i] = np.int64(current[y, left + i, reference]) - np.int64(
                 previous[source, column, reference]
             )
-        if y == top:
-            total += _bits(here[0])
-            for i in range(1, count):
-                total += _bits(here[i] - here[i - 1])
-        else:
-            total += _bits(here[0] - above[0])
-            for i in range(1, count):
-                total += _bits(here[i] - _median_edge(here[i - 1], above[i], above[i - 1]))
+        total += _row_bits(here, above, count, y == top)
         if total > limit:
             break
     return total
@@ -177,14 +186,7 @@ def _channel_bits(
                     - np.int64(previous[source, origin, REFERENCE_CHANNEL])
                 )
             for way in range(2):  # 0: kept (mode 1), 1: moving (mode 0)
-                line, up = here[way], above[way]
-                bits = _bits(line[0] - (up[0] if y > top else 0))
-                if y == top:
-                    for i in range(1, count):
-                        bits += _bits(line[i] - line[i - 1])
-                else:
-                    for i in range(1, count):
-                        bits += _bits(line[i] - _median_edge(line[i - 1], up[i], up[i - 1]))
+                bits = _row_bits(here[way], above[way], count, y == top)
                 if way == 0:
                     kept += bits
                 else:
