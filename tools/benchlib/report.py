@@ -243,8 +243,9 @@ def render(doc: dict, images: dict[str, str]) -> str:
         "Every decoded stack is checked in float64 on its output dtype against the bound "
         "(lossless: bit-exact); failures are shown, never dropped. tezip = its defaults "
         "(level 5: per GOP the best of the classical predictors tezip.zero / tezip.previous / "
-        "tezip.linear, entropy stage tezip.rans); tezip-1 / tezip-9 = the same at `--level "
-        "1` (fastest, entropy stage tezip.zstd) / `--level 9` (smallest); tezip+density = the "
+        "tezip.linear and the motion-compensated tezip.motion, entropy stage tezip.rans); "
+        "tezip-1 / tezip-9 = the same at `--level 1` (fastest, entropy stage tezip.zstd, no "
+        "tezip.motion) / `--level 9` (smallest); tezip+density = the "
         "defaults with `--entropy tezip.density`; best peer = the highest ratio among peers "
         f"that passed the check; {FLOOR} = zstd level 19 on the raw array, the lossless "
         "floor; baseline = previous frame + quantize + zstd -9.",
