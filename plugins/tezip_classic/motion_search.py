@@ -37,7 +37,7 @@ SMALLEST_MAGNITUDE = 0.5
 #: the most rounds of each pattern (starts, large diamond, small diamond) a walk takes
 STEPS = np.array([[1, 8, 2], [1, 0, 1]])
 #: the same for a short search (to judge motion compensation by, not to code with)
-SHORT_STEPS = np.array([[1, 1, 1], [1, 0, 0]])
+SHORT_STEPS = np.array([[1, 0, 1], [1, 0, 0]])
 #: a limit no block reaches
 BIG = 1 << 62
 #: 16 log2(1 + e) of the errors small enough to look up
