@@ -17,6 +17,7 @@ from tezip.abc import ArrayToArrayStage, ArrayToBytesStage, CodeSpace, Draft, Pr
 from tezip.container.gop import GopRecord
 from tezip.container.header import Header, informative_text
 from tezip.container.layout import crc32
+from tezip.costs import row_pairs
 from tezip.device import gpu_failures
 from tezip.errors import HeaderError, IntegrityError, ModelError, StreamError
 from tezip.parallel import available, thread_map
@@ -325,8 +326,9 @@ class Pipeline:
     ) -> list[int]:
         """The ``screened`` predictors worth coding this GOP with in full: those whose
         residuals of :func:`screen_windows` (with their side information) the entropy stage
-        drafts smaller than the ``cheapest`` point-wise one's. One whose trial cost there is
-        more than :data:`SCREEN_MARGIN` above is dropped without drafts. The point-wise
+        drafts smaller than the ``cheapest`` point-wise one's. One whose estimated bits there
+        (the stage's ``estimate`` over their rows) are more than :data:`SCREEN_MARGIN` above
+        is dropped without drafts. The point-wise
         finalists stay: drafts of a few frames carry their tables' whole cost, so they only
         rank (at coarse bounds motion compensation won the windows of a GOP that the frames
         coded alone coded 2% smaller)."""
@@ -337,8 +339,8 @@ class Pipeline:
             return [_window_residuals(predictor, space, window) for window in windows]
 
         def estimate(runs: list[tuple[np.ndarray, int]]) -> float:
-            share = sum(residuals.size for residuals, _ in runs) / codes.size
-            return sum(self.entropy.trial_cost(r, share) + 8 * side for r, side in runs)
+            pairs = [(row_pairs(r, r[0].size), side) for r, side in runs]
+            return sum(float(self.entropy.estimate(p).sum()) + 8 * side for p, side in pairs)
 
         def drafted(runs: list[tuple[np.ndarray, int]]) -> float:
             return sum(self.entropy.draft(residuals).size + side for residuals, side in runs)
