@@ -211,6 +211,17 @@ def test_auto_codes_a_pan_with_motion_and_smaller(tmp_path: Path) -> None:
     assert np.array_equal(tezip.unpack(auto), frames)
 
 
+@pytest.mark.parametrize("entropy", ["tezip.density", "tezip.zstd"])
+def test_motion_is_screened_for_every_entropy_stage(tmp_path: Path, entropy: str) -> None:
+    """The screen ranks by what every entropy stage takes (its estimate and drafts), not by
+    what only tezip.rans accepts."""
+    frames = panning(12, (96, 128, 3), (2, -3))
+    path = tmp_path / "a.tez"
+    tezip.pack(frames, path, entropy=entropy)
+    assert "tezip.motion" in _predictor_ids(path)
+    assert np.array_equal(tezip.unpack(path), frames)
+
+
 def test_auto_leaves_motion_out_where_nothing_moves(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     frames = (texture((96, 96)) + rng.integers(0, 3, (10, 96, 96))).astype(np.uint8)
