@@ -215,7 +215,7 @@ def test_auto_codes_a_pan_with_motion_and_smaller(tmp_path: Path) -> None:
 def test_motion_is_screened_for_every_entropy_stage(tmp_path: Path, entropy: str) -> None:
     """The screen ranks by what every entropy stage takes (its estimate and drafts), not by
     what only tezip.rans accepts."""
-    frames = panning(12, (96, 128, 3), (2, -3))
+    frames = panning(12, (96, 128), (2, -3))
     path = tmp_path / "a.tez"
     tezip.pack(frames, path, entropy=entropy)
     assert "tezip.motion" in _predictor_ids(path)
