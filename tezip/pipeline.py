@@ -35,7 +35,7 @@ SCREEN_SPACING = 16
 #: elements the bands make up at most (where a band is no more)
 SCREEN_ROWS = 32
 SCREEN_SHARE = 128
-#: how far above the point-wise predictor's trial cost a screened one's may lie and still be
+#: how far above the point-wise predictor's estimate a screened one's may lie and still be
 #: drafted (of 40 GOPs over 12 sets, every one that motion compensation won in the drafts
 #: was within 3% there; static data lay 4-25% above)
 SCREEN_MARGIN = 0.03
@@ -294,7 +294,7 @@ class Pipeline:
         Point-wise predictors are ranked on the entropy stage's trial sample by its trial
         cost and only the cheapest goes on, with those the stage cannot tell from it (its
         ``trial_margin``), or all of them when ``thorough``; screened predictors are then
-        judged against the cheapest on a few whole frames (:meth:`_screened`); other
+        judged against the cheapest on a few bands of frames (:meth:`_screened`); other
         predictors that are not point-wise (learned) cannot be judged on a sample, so each of
         them goes on too. A single candidate or a GOP of one frame needs no comparison.
         """
@@ -328,10 +328,10 @@ class Pipeline:
         residuals of :func:`screen_windows` (with their side information) the entropy stage
         drafts smaller than the ``cheapest`` point-wise one's. One whose estimated bits there
         (the stage's ``estimate`` over their rows) are more than :data:`SCREEN_MARGIN` above
-        is dropped without drafts. The point-wise
-        finalists stay: drafts of a few frames carry their tables' whole cost, so they only
-        rank (at coarse bounds motion compensation won the windows of a GOP that the frames
-        coded alone coded 2% smaller)."""
+        is dropped without drafts. The point-wise finalists stay: drafts of a few frames
+        carry their tables' whole cost, so they only rank (at coarse bounds motion
+        compensation won the windows of a GOP that the frames coded alone coded 2%
+        smaller)."""
         windows = screen_windows(codes)
 
         def made(index: int) -> list[tuple[np.ndarray, int]]:
