@@ -198,10 +198,9 @@ class Predictor(Plugin):
     #: encoder may compare predictors on a subsample of rows (``--predictor auto``).
     pointwise: ClassVar[bool] = False
     #: True when the encoder may judge a predictor that is not point-wise against the best
-    #: point-wise one on a few consecutive whole frames of each GOP
-    #: (:data:`tezip.pipeline.SCREEN_FRAMES`),
-    #: rather than coding every GOP with it in full; ``auto`` offers such tezip predictors
-    #: where :meth:`useful_for` the frames.
+    #: point-wise one on bands of a few consecutive frames of each GOP
+    #: (:func:`tezip.pipeline.screen_windows`), rather than coding every GOP with it in full;
+    #: ``auto`` offers such tezip predictors where :meth:`useful_for` the frames.
     screened: ClassVar[bool] = False
 
     def bind(self, context: RunContext) -> None:

@@ -253,7 +253,7 @@ class Settings:
         predictors = [p for p in self.predictors if p.id not in self.offered or p.useful_for(shape)]
         header = Header(
             frames=len(frames),
-            frame_shape=tuple(frames.frame_shape),
+            frame_shape=shape,
             dtype=frames.dtype.name,
             source=frames.describe(),
             bound=self.bound.record(getattr(quantizer, "tolerance", None)),

@@ -21,8 +21,27 @@ MAX_RANGE = 128
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _median(a: int, b: int, c: int) -> int:
+def median(a: int, b: int, c: int) -> int:
+    """The median of three, without branches."""
     return max(min(a, b), min(max(a, b), c))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def golomb(difference: int) -> tuple[int, int]:
+    """A signed exponential-Golomb code: ``(value, width)``, written as ``width`` zero bits
+    and then the ``width + 1`` binary digits of ``value`` (the zigzag of ``difference``,
+    plus one)."""
+    value = (2 * difference if difference >= 0 else -2 * difference - 1) + 1
+    width = 0
+    while (value >> width) > 1:
+        width += 1
+    return value, width
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bit(data: np.ndarray, position: int) -> int:
+    """Bit ``position`` of ``data``, most significant bit of each byte first."""
+    return (data[position >> 3] >> (7 - (position & 7))) & 1
 
 
 @njit(cache=True, nogil=True)
@@ -38,7 +57,7 @@ def predicted(vectors: np.ndarray, row: int, column: int, axis: int) -> int:
         right = vectors[row - 1, column + 1, axis]
     else:
         right = vectors[row - 1, column - 1, axis] if column > 0 else top
-    return _median(left, top, right)
+    return median(left, top, right)
 
 
 @njit(cache=True, nogil=True)
@@ -54,11 +73,7 @@ def _encoded(vectors: np.ndarray, modes: bool) -> np.ndarray:
                 position += 1
             for axis in range(2):
                 difference = vectors[row, column, axis] - predicted(vectors, row, column, axis)
-                value = 2 * difference if difference >= 0 else -2 * difference - 1
-                value += 1
-                width = 0
-                while (value >> width) > 1:
-                    width += 1
+                value, width = golomb(difference)
                 position += width  # the prefix: ``width`` zeros
                 for bit in range(width, -1, -1):
                     if (value >> bit) & 1:
@@ -88,14 +103,14 @@ def _decoded(data: np.ndarray, vectors: np.ndarray, limit: int, modes: bool) -> 
             if modes:
                 if position >= total:
                     return 1
-                vectors[row, column, 2] = (data[position >> 3] >> (7 - (position & 7))) & 1
+                vectors[row, column, 2] = _bit(data, position)
                 position += 1
             for axis in range(2):
                 width = 0
                 while True:
                     if position >= total:
                         return 1
-                    if (data[position >> 3] >> (7 - (position & 7))) & 1:
+                    if _bit(data, position):
                         break
                     width += 1
                     position += 1
@@ -105,7 +120,7 @@ def _decoded(data: np.ndarray, vectors: np.ndarray, limit: int, modes: bool) -> 
                     return 1
                 value = 0
                 for _ in range(width + 1):
-                    value = (value << 1) | ((data[position >> 3] >> (7 - (position & 7))) & 1)
+                    value = (value << 1) | _bit(data, position)
                     position += 1
                 value -= 1
                 difference = value >> 1 if value & 1 == 0 else -((value + 1) >> 1)
@@ -116,7 +131,7 @@ def _decoded(data: np.ndarray, vectors: np.ndarray, limit: int, modes: bool) -> 
     if (position + 7) >> 3 != data.size:
         return 4
     for bit in range(position, total):
-        if (data[bit >> 3] >> (7 - (bit & 7))) & 1:
+        if _bit(data, bit):
             return 4
     return 0
 

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from tezip.spatial import REFERENCE_CHANNEL
-from tezip_classic.motion_field import predicted
+from tezip_classic.motion_field import golomb, median, predicted
 
 #: a block's residual magnitude assumed at least this, so that a perfect match still weighs
 #: its vector's bits
@@ -61,9 +61,8 @@ def _bits(error: int) -> int:
 @njit(cache=True, nogil=True, inline="always")
 def _median_edge(west: int, north: int, northwest: int) -> int:
     """The median edge detector's prediction (LOCO-I): the median of west, north and
-    west + north - northwest, without branches."""
-    gradient = west + north - northwest
-    return max(min(west, north), min(max(west, north), gradient))
+    west + north - northwest."""
+    return median(west, north, west + north - northwest)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -198,14 +197,7 @@ def _channel_bits(
 def _vector_bits(dy: int, dx: int) -> int:
     """Bits of the signed exponential-Golomb codes of a vector's difference from its
     prediction (motion_field)."""
-    bits = 0
-    for difference in (dy, dx):
-        value = (2 * difference if difference >= 0 else -2 * difference - 1) + 1
-        width = 0
-        while (value >> width) > 1:
-            width += 1
-        bits += 2 * width + 1
-    return bits
+    return 2 * (golomb(dy)[1] + golomb(dx)[1]) + 2
 
 
 @njit(cache=True, nogil=True)
