@@ -24,8 +24,9 @@ from tezip.abc import RunContext
 from tezip.cli import cli
 from tezip.devicetwins import simulated
 from tezip.errors import StreamError
-from tezip_rans import kernels, stream
+from tezip_rans import elements, kernels, stream
 from tezip_rans import stage as rans_stage
+from tezip_rans.choices import Choices
 from tezip_rans.field import field_dtype, planes_of, to_field
 from tezip_rans.stage import EFFORTS, RansStage
 
@@ -75,6 +76,31 @@ def test_every_effort_codes_the_same_bytes_on_both_devices(
     array = np.cumsum(rng.integers(0, 3, (3, 6, 7)), axis=2) + rng.integers(0, 9, (3, 6, 7))
     array = array.astype(np.uint16)
     assert on("cuda", effort).encode(array) == on("cpu", effort).encode(array)
+
+
+@pytest.mark.parametrize("mode", elements.PREDICTORS)
+def test_every_spatial_predictor_codes_and_decodes_alike(
+    short_partitions: None, mode: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each predictor forced on every plane of a colour GOP (the fitted one with weights of
+    every sign), so that the twins' predictions and their west-west neighbours are proven
+    element for element."""
+    chosen = rans_stage.choose
+    weights = [23, -5, 9, -14] if mode == elements.FITTED else [0] * 4
+
+    def forced(residuals: np.ndarray, effort: int) -> Choices:
+        choices = chosen(residuals, effort)
+        choices.parameters[:, 0] = mode
+        choices.parameters[:, elements.WEIGHTS :] = weights
+        return Choices(choices.offset_binary, choices.relative, choices.parameters)
+
+    monkeypatch.setattr(rans_stage, "choose", forced)
+    rng = np.random.default_rng(mode)
+    array = (np.cumsum(rng.integers(-3, 9, (2, 6, 7, 3)), axis=2) % 4096).astype(np.uint16)
+    data = on("cpu").encode(array)
+    assert stream.read(data, array.shape, 16).choices.parameters[:, 0].tolist() == [mode] * 3
+    assert on("cuda").encode(array) == data
+    np.testing.assert_array_equal(on("cuda").decode(data, array.shape, array.dtype), array)
 
 
 def test_a_batch_of_gops_is_one_launch(short_partitions: None) -> None:

@@ -121,23 +121,67 @@ def test_every_spatial_predictor_round_trips_in_its_versions(
 ) -> None:
     array = np.random.default_rng(mode).integers(0, 4000, (3, 20, 24, 3), dtype=np.uint16)
     chosen = rans_stage.choose
+    weights = [11, -3, 9, -7] if mode == elements.FITTED else [0] * 4
 
     def forced(residuals: np.ndarray, effort: int) -> Choices:
         choices = chosen(residuals, effort)
         choices.parameters[:, 0] = mode
-        return choices
+        choices.parameters[:, elements.WEIGHTS :] = weights
+        return Choices(choices.offset_binary, choices.relative, choices.parameters)
 
     monkeypatch.setattr(rans_stage, "choose", forced)
     data = RansStage().encode(array)
-    assert stream.read(data, array.shape, 16).choices.parameters[:, 0].tolist() == [mode] * 3
+    parameters = stream.read(data, array.shape, 16).choices.parameters
+    assert parameters[:, 0].tolist() == [mode] * 3
+    assert parameters[:, elements.WEIGHTS :].tolist() == [weights] * 3
     np.testing.assert_array_equal(RansStage().decode(data, array.shape, array.dtype), array)
-    first = RansStage()
-    first.version = 1  # what the registry makes of a header naming version 1
-    if mode in elements.PREDICTORS_OF_VERSION[1]:
-        np.testing.assert_array_equal(first.decode(data, array.shape, array.dtype), array)
-    else:
-        with pytest.raises(StreamError, match="unknown to version 1"):
-            first.decode(data, array.shape, array.dtype)
+    for version, known in elements.PREDICTORS_OF_VERSION.items():
+        older = RansStage()
+        older.version = version  # what the registry makes of a header naming that version
+        if mode in known:
+            np.testing.assert_array_equal(older.decode(data, array.shape, array.dtype), array)
+        else:
+            with pytest.raises(StreamError, match=f"unknown to version {version}"):
+                older.decode(data, array.shape, array.dtype)
+
+
+def test_the_fitted_predictor_is_the_weighted_sum_the_spec_gives() -> None:
+    """``W + ((a (N - W) + b (NW - W) + c (NE - W) + d (WW - W) + 16) >> 5)``, rounding
+    half up and flooring negative sums, clamped to the plane's range."""
+    weights = (np.int64(40), np.int64(-8), np.int64(12), np.int64(-13))
+    west, north, northwest, northeast, westwest = 1000, 1010, 990, 1030, 1020
+    total = 40 * 10 - 8 * -10 + 12 * 30 - 13 * 20
+    expected = 1000 + ((total + 16) >> 5)
+    assert expected == 1000 + (580 + 16) // 32
+    got = elements.predict(
+        elements.FITTED, west, north, northwest, northeast, westwest, weights, -(2**15), 2**15
+    )
+    assert got == expected
+    assert elements.predict(elements.FITTED, 5, 0, 0, 0, 0, weights, 0, 100) == 5 + (
+        (40 * -5 + 8 * 5 - 12 * 5 + 13 * 5 + 16) >> 5
+    )
+    assert elements.predict(elements.FITTED, 90, 200, 90, 90, 90, weights, 0, 100) == 100
+
+
+def test_a_fit_finds_the_weights_that_made_the_frames() -> None:
+    """Frames made by a known linear rule of their west, north-east and west-west neighbours,
+    plus a little noise, give those weights back (in the format's units of 1/32)."""
+    rng = np.random.default_rng(3)
+    frames = np.zeros((2, 64, 80))
+    frames[:, 0] = rng.normal(0, 50, (2, 80))
+    frames[:, :, :2] = rng.normal(0, 50, (2, 64, 2))
+    for y in range(1, 64):
+        for x in range(2, 79):
+            west, northeast, westwest = (
+                frames[:, y, x - 1],
+                frames[:, y - 1, x + 1],
+                frames[:, y, x - 2],
+            )
+            frames[:, y, x] = (
+                west + 0.5 * (northeast - west) - 0.25 * (westwest - west) + rng.normal(0, 2, 2)
+            )
+    weights = choices.fit_weights(np.round(frames).astype(np.int64)[:, None])
+    assert np.abs(weights - [0, 0, 16, -8]).max() <= 1
 
 
 def _misleading_overlay() -> np.ndarray:

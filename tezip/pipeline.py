@@ -39,6 +39,11 @@ SCREEN_SHARE = 128
 #: drafted (of 40 GOPs over 12 sets, every one that motion compensation won in the drafts
 #: was within 3% there; static data lay 4-25% above)
 SCREEN_MARGIN = 0.03
+#: a screened predictor whose windows' drafts come within this fraction of the point-wise
+#: one's is coded in full too: windows hold about 1/128 of a GOP, and their drafts rank
+#: options closer than this by chance (grayscott: motion compensation 0.4% behind on the
+#: windows, 0.9% ahead over the GOP)
+SCREEN_TIE = 0.01
 
 
 def frame_checksums(frames: np.ndarray) -> list[int]:
@@ -326,7 +331,8 @@ class Pipeline:
     ) -> list[int]:
         """The ``screened`` predictors worth coding this GOP with in full: those whose
         residuals of :func:`screen_windows` (with their side information) the entropy stage
-        drafts smaller than the ``cheapest`` point-wise one's. One whose estimated bits there
+        drafts smaller than the ``cheapest`` point-wise one's, or within :data:`SCREEN_TIE`
+        of it. One whose estimated bits there
         (the stage's ``estimate`` over their rows) are more than :data:`SCREEN_MARGIN` above
         is dropped without drafts. The point-wise finalists stay: drafts of a few frames
         carry their tables' whole cost, so they only rank (at coarse bounds motion
@@ -353,7 +359,7 @@ class Pipeline:
             if estimate(runs) > plain_estimate * (1 + SCREEN_MARGIN):
                 continue
             plain_size = drafted(plain) if plain_size is None else plain_size
-            if drafted(runs) < plain_size:
+            if drafted(runs) < plain_size * (1 + SCREEN_TIE):
                 kept.append(index)
         return kept
 

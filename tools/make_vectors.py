@@ -349,6 +349,17 @@ def _noisy(signal: float) -> Callable[[np.random.Generator], np.ndarray]:
     return make
 
 
+def _streaked(rng: np.random.Generator) -> np.ndarray:
+    """16-bit frames of pixel noise smeared along the rows (as a detector read out line by
+    line with a slow amplifier), where ``tezip.rans``'s fitted predictor (version 3) codes
+    smallest: its weights on the west-west and north-east neighbours follow the smear."""
+    noise = rng.normal(0, 80, (3, 16, 28))
+    smeared = noise[..., 2:-2] + 0.8 * (noise[..., 1:-3] + noise[..., 3:-1]) + 0.3 * (
+        noise[..., :-4] + noise[..., 4:]
+    )
+    return (_smooth(rng, (3, 16, 24), 200) + 3000 + smeared).astype(np.uint16)
+
+
 def _mid_grey(rng: np.random.Generator) -> np.ndarray:
     """Smooth 8-bit frames around mid-grey: read as two's complement, their codes would
     jump between 127 and -128 wherever they cross 128, so ``tezip.rans`` reads them in
@@ -479,6 +490,13 @@ VALID_VECTORS = [
         "rans_smooth",
         "noisier uint16, lossless, tezip.zero: tezip.rans version 2, predictor 6 (smooth)",
         _noisy(100),
+        {**NEW_DEFAULTS, "predictor": "tezip.zero"},
+    ),
+    ValidVector(
+        "rans_fitted",
+        "row-smeared noisy uint16, lossless, tezip.zero: tezip.rans version 3, predictor 7 "
+        "(fitted)",
+        _streaked,
         {**NEW_DEFAULTS, "predictor": "tezip.zero"},
     ),
     ValidVector(
@@ -656,6 +674,18 @@ def _rans_initial_state(s: Source) -> bytes:
         s.payload(s.offset("GOPD"))[blob - s.offset("GOPD") - 12 :], shape, 16
     ).rans[0]
     return s.patch(blob + start, bytes([s.data[blob + start] ^ 0x10]), fix=s.offset("GOPD"))
+
+
+def _rans_heavy_weight(s: Source) -> bytes:
+    """Overwrite the first two weights of GOP 0's fitted plane (one byte each, after the
+    layout byte, the plane's flags and its thresholds) with ``ff 7f``: one varint of 16383."""
+    from tezip_rans import kernels, model, stream
+
+    blob = s.gop_blob(0, 0)
+    shape = (s.spec.index[0][2], *s.spec.header["frame_shape"])
+    parsed = stream.read(s.payload(s.offset("GOPD"))[blob - s.offset("GOPD") - 12 :], shape, 16)
+    thresholds = parsed.choices.parameters[0, 1 : kernels.STORED]
+    return s.patch(blob + 2 + len(model.varints(thresholds)), b"\xff\x7f", fix=s.offset("GOPD"))
 
 
 def _rans_short_stream(s: Source) -> bytes:
@@ -885,6 +915,16 @@ INVALID_VECTORS = [
                   "spatial predictor unknown to version 1",
                   _header(lambda h: h["stages"][-1].update(version=1)),
                   structural=False, source="rans_average"),
+    InvalidVector("rans_fitted_in_version_2", "tezip.rans version 2 in the header, its stream "
+                  "naming the fitted predictor of version 3", STREAM,
+                  "spatial predictor unknown to version 2",
+                  _header(lambda h: h["stages"][-1].update(version=2)),
+                  structural=False, source="rans_fitted"),
+    InvalidVector("rans_fitted_weight", "GOP 0's fitted plane stores a weight as the varint "
+                  "16383 (at most 256 may be stored), CRC fixed", STREAM,
+                  "holds a number above 256",
+                  _rans_heavy_weight,
+                  structural=False, source="rans_fitted"),
     InvalidVector("rans_initial_state", "GOP 0's first tezip.rans partition starts in another "
                   "state, CRC fixed", STREAM, "partition 0 is damaged", _rans_initial_state,
                   structural=False, source="rans_uint16_previous"),

@@ -44,6 +44,31 @@ class Choices:
     offset_binary: np.ndarray  # per plane, bool
     relative: np.ndarray  # per plane, bool: coded relative to the reference plane
     parameters: np.ndarray  # (planes, kernels.PARAMETERS) int64, ranges included
+    #: per plane, the best fixed predictor where the fitted one beat it on the sample by
+    #: less than :data:`FIT_SURE` (the encoder drafts both over the whole GOP: see
+    #: :func:`unfitted`); else the plane's predictor
+    fixed: np.ndarray | None = None
+
+
+#: the fitted predictor is taken without drafting the GOP with the best fixed one too where
+#: it codes the sample at least this much smaller. Over the benchmark data a sample's gain
+#: was about twice the GOP's, and the fitted predictor lost over the GOP only where it had
+#: won the sample by less than 1.5% (a detector's rings, a simulation's fronts)
+FIT_SURE = 0.02
+
+
+def unfitted(choices: Choices) -> Choices | None:
+    """The choices with every plane that took the fitted predictor on a narrow win (see
+    :attr:`Choices.fixed`) given its best fixed one instead, or None where there is none."""
+    if choices.fixed is None:
+        return None
+    narrow = (choices.parameters[:, 0] == el.FITTED) & (choices.fixed != el.FITTED)
+    if not narrow.any():
+        return None
+    parameters = choices.parameters.copy()
+    parameters[narrow, 0] = choices.fixed[narrow]
+    parameters[narrow, el.WEIGHTS :] = 0
+    return Choices(choices.offset_binary, choices.relative, parameters)
 
 
 def sample_budget(residuals: np.ndarray, share: int) -> int:
@@ -153,12 +178,51 @@ def thresholds(typical: float, scale: float) -> tuple[int, int, int]:
     return t1, t2, t3
 
 
-def _row(mode: int, typical: float, scale: float, span: np.ndarray) -> np.ndarray:
+#: the weights of a plane whose predictor is not the fitted one
+_UNFITTED = np.zeros(4, np.int64)
+
+
+def _row(
+    mode: int, typical: float, scale: float, span: np.ndarray, weights: np.ndarray = _UNFITTED
+) -> np.ndarray:
     """A plane's parameter row: predictor, gradient thresholds, error-class thresholds at
-    half and twice the typical gradient (errors scale like gradients), value range."""
+    half and twice the typical gradient (errors scale like gradients), value range and the
+    fitted predictor's weights (zero unless ``mode`` is that predictor)."""
     u1 = _scaled(0.5 * typical, 0)
     u2 = _scaled(2.0 * typical, u1 + 1)
-    return np.array([[mode, *thresholds(typical, scale), u1, u2, *span]], np.int64)
+    weights = weights if mode == el.FITTED else _UNFITTED
+    return np.array([[mode, *thresholds(typical, scale), u1, u2, *span, *weights]], np.int64)
+
+
+def fit_weights(single: np.ndarray) -> np.ndarray:
+    """The fitted predictor's weights (:func:`tezip_rans.elements.fitted`) for a sample plane
+    ``(frames, 1, bands * SAMPLE_ROWS, W)``: the least absolute deviations fit (iteratively
+    reweighted least squares) of each element's difference from its west by its other
+    neighbours' differences from it, over the sample's inner elements, rounded to the
+    format's units and limit."""
+    frames, _, height, width = single.shape
+    rows = min(SAMPLE_ROWS, height)
+    if width < 4 or rows < 2:
+        return _UNFITTED
+    bands = single[:, 0, : height // rows * rows].reshape(frames, -1, rows, width)
+    below, above = bands[:, :, 1:].astype(np.float64), bands[:, :, :-1].astype(np.float64)
+    west = below[..., 1:-2]
+    taps = (above[..., 2:-1], above[..., 1:-2], above[..., 3:], below[..., :-3])
+    design = np.stack([(tap - west).ravel() for tap in taps], axis=1)[::_FIT_STRIDE]
+    target = (below[..., 2:-1] - west).ravel()[::_FIT_STRIDE]
+    if not (np.isfinite(design).all() and np.isfinite(target).all()):
+        return _UNFITTED
+    weights = np.ones(len(target))
+    for _ in range(_FIT_ROUNDS):
+        solution = np.linalg.lstsq(design * weights[:, None], target * weights, rcond=None)[0]
+        weights = 1.0 / np.sqrt(np.abs(target - design @ solution) + 1.0)
+    units = np.rint(solution * (1 << el.FIT_SHIFT))
+    return np.clip(units, -el.FIT_LIMIT, el.FIT_LIMIT).astype(np.int64)
+
+
+#: the fit reads every this-many inner elements of a sample, and reweights this often
+_FIT_STRIDE = 2
+_FIT_ROUNDS = 4
 
 
 def choose(residuals: np.ndarray, effort: int = 2) -> Choices:
@@ -169,40 +233,47 @@ def choose(residuals: np.ndarray, effort: int = 2) -> Choices:
     share = bands.size / residuals.size
     offset_binary, relative, sample, med_costs = _reading(bands, share)
     spans = value_ranges(residuals.dtype.itemsize * 8, relative)
-    parameters = np.array(
-        [
+    rows, fixed = zip(
+        *(
             _plane_parameters(
                 np.ascontiguousarray(sample[:, p : p + 1]), span, share, effort, med_costs[p]
             )
             for p, span in enumerate(spans)
-        ],
-        np.int64,
+        ),
+        strict=True,
     )
-    return Choices(offset_binary, relative, parameters)
+    return Choices(offset_binary, relative, np.array(rows, np.int64), np.array(fixed, np.int64))
 
 
 def _plane_parameters(
     single: np.ndarray, span: np.ndarray, share: float, effort: int, med_cost: float
-) -> np.ndarray:
+) -> tuple[np.ndarray, int]:
     """The parameter row of one plane ``(frames, 1, H, W)`` of a sample: its threshold
     scale and predictor, searched as wide as ``effort`` says (``med_cost``: the median edge
-    detector's cost at scale 1, known already)."""
+    detector's cost at scale 1, known already); and the best fixed predictor."""
     typical = _typical_gradient(single[:, 0])
     known = {(el.MED, 1.0): med_cost}
+    weights = fit_weights(single) if effort > 1 else _UNFITTED
 
     def cost(mode: int, scale: float) -> float:
         if (mode, scale) not in known:
-            known[mode, scale] = _cost(single, _row(mode, typical, scale, span), share)
+            row = _row(mode, typical, scale, span, weights)
+            known[mode, scale] = _cost(single, row, share)
         return known[mode, scale]
 
     scale = min(SCALES[effort], key=lambda s: cost(el.MED, s))
-    tried = tuple(m for m in el.PREDICTORS if m != el.SMOOTH) if effort > 1 else (el.MED,)
-    mode = min(tried, key=lambda m: cost(m, scale))
+    fixed = tuple(m for m in el.PREDICTORS if m not in (el.SMOOTH, el.FITTED))
+    mode = min(fixed if effort > 1 else (el.MED,), key=lambda m: cost(m, scale))
     if mode == el.AVERAGE:  # where averaging pays, averaging more neighbours may pay more
         mode = min((el.AVERAGE, el.SMOOTH), key=lambda m: cost(m, scale))
+    fixed = mode
+    if effort > 1:  # the fitted predictor against the best fixed one
+        mode = min((mode, el.FITTED), key=lambda m: cost(m, scale))
+        if cost(el.FITTED, scale) <= (1 - FIT_SURE) * cost(fixed, scale):
+            fixed = el.FITTED  # a clear win: no draft with the fixed one
     if effort > 2 and mode != el.MED:
         scale = min(SCALES[effort], key=lambda s: cost(mode, s))
-    return _row(mode, typical, scale, span)[0]
+    return _row(mode, typical, scale, span, weights)[0], fixed
 
 
 def sample_cost(bands: np.ndarray, share: float) -> float:
@@ -284,9 +355,6 @@ def _read_row(
             out[x] -= _read(np.uint64(pairs[frame, pair, row, x, REFERENCE]), flip, top)
 
 
-_LOWEST, _HIGHEST = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-
-
 @njit(cache=True, nogil=True)
 def _med_bits(pairs: np.ndarray, bits: int, offset_binary: bool, related: bool) -> np.ndarray:
     """Per frame of row pairs ``(n, k, 2, W, C)`` of codes, :func:`tezip.costs.estimated_bits`
@@ -338,7 +406,7 @@ def _med_row_bits(above: np.ndarray, below: np.ndarray, number: np.ndarray) -> i
     west = northwest = np.int64(above[0])
     for x in range(len(below)):
         north = np.int64(above[x])
-        guess = el.predict(el.MED, west, north, northwest, north, _LOWEST, _HIGHEST)
+        guess = el.unclamped(el.MED, west, north, northwest, north)
         total += bit_magnitude(np.int64(below[x]) - guess, number, word)
         west, northwest = np.int64(below[x]), north
     return total

@@ -27,7 +27,9 @@ el = twin_module(
     elements,
     (
         "predict",
-        "_predict",
+        "fitted",
+        "weights_of",
+        "unclamped",
         "level",
         "upper_gradients",
         "fold",
@@ -55,6 +57,7 @@ model = twin_module(
         "base_at",
         "_decode_element",
         "_decode_at",
+        "west_from",
         "_final_status",
         "_start_lane",
     ),
@@ -134,6 +137,7 @@ def analyse(  # type: ignore[no-untyped-def]
                 above = workspace[frame, p, max(r - 1, 0), :, k]
                 for x in range(width):
                     west = row[x - 1] if x > 0 else (np.int64(0) if first else above[0])
+                    westwest = row[x - 2] if x > 1 else west
                     upper = np.int64(0)
                     if not first:
                         upper = model.upper_at(above, x, last, knobs[1], knobs[2], knobs[3])
@@ -141,7 +145,15 @@ def analyse(  # type: ignore[no-untyped-def]
                         x, west, above, first, upper, classes[before, p, r, x, k], knobs
                     )
                     prediction = el.predict(
-                        knobs[0], west, north, northwest, northeast, knobs[6], knobs[7]
+                        knobs[0],
+                        west,
+                        north,
+                        northwest,
+                        northeast,
+                        westwest,
+                        el.weights_of(knobs),
+                        knobs[el.LOW],
+                        knobs[el.HIGH],
                     )
                     temporal, token, bits, low = model._symbol(row[x], prediction, flip, knobs)
                     classes[now, p, r, x, k] = temporal
@@ -222,13 +234,15 @@ def decode(  # type: ignore[no-untyped-def]
                 row = workspace[frame, p, r, :, k]
                 above = workspace[frame, p, max(r - 1, 0), :, k]
                 west = np.int64(0) if first else np.int64(above[0])
+                westwest = west
                 for x in range(width):
                     upper = np.int64(0)
                     if not first:
                         upper = model.upper_at(above, x, last, knobs[1], knobs[2], knobs[3])
-                    west, error, lane = model._decode_at(
+                    value, error, lane = model._decode_at(
                         x,
                         west,
+                        westwest,
                         above,
                         first,
                         model.base_at(upper, classes[before, p, r, x, k]),
@@ -241,7 +255,8 @@ def decode(  # type: ignore[no-untyped-def]
                         lane,
                     )
                     classes[now, p, r, x, k] = el.temporal_class(error, knobs[4], knobs[5])
-                    row[x] = west
+                    row[x] = value
+                    westwest, west = model.west_from(x, west, value)
     state, position, bit_position, _, filled = lane
     status[k] = model._final_status(
         state,

@@ -3,8 +3,9 @@
 Each function works on one element and only on scalars, so the CPU kernels (numba ``@njit``)
 and their CUDA twins (the same functions compiled as device functions,
 :mod:`tezip_rans.cudakernels`) share one source of truth for every operation that decides a
-coded bit. Everything is exact 64-bit integer arithmetic on
-values of at most 36 bits, so no sum ever overflows (the compiler may assume it does not).
+coded bit. Everything is exact 64-bit integer arithmetic on values of at most 36 bits (45 once
+weighted by the fitted predictor), so no sum ever overflows (the compiler may assume it does
+not).
 """
 
 from __future__ import annotations
@@ -14,11 +15,19 @@ from numba import njit
 from numba.cpython.unsafe.numbers import leading_zeros
 
 #: spatial predictors of a plane (the stream stores one per plane); the averages came
-#: with version 2 of the stage
-NONE, WEST, NORTH, PLANE, MED, AVERAGE, SMOOTH = 0, 1, 2, 3, 4, 5, 6
-PREDICTORS = (NONE, WEST, NORTH, PLANE, MED, AVERAGE, SMOOTH)
+#: with version 2 of the stage, the fitted linear predictor with version 3
+NONE, WEST, NORTH, PLANE, MED, AVERAGE, SMOOTH, FITTED = 0, 1, 2, 3, 4, 5, 6, 7
+PREDICTORS = (NONE, WEST, NORTH, PLANE, MED, AVERAGE, SMOOTH, FITTED)
 #: the predictors a stream of each version of the stage may name
-PREDICTORS_OF_VERSION = {1: PREDICTORS[:5], 2: PREDICTORS}
+PREDICTORS_OF_VERSION = {1: PREDICTORS[:5], 2: PREDICTORS[:7], 3: PREDICTORS}
+#: the fitted predictor's weights of north, north-west, north-east and west-west (each
+#: relative to west) are integers in units of ``2**-FIT_SHIFT``, at most ``FIT_LIMIT`` in
+#: magnitude
+FIT_SHIFT = 5
+FIT_LIMIT = 128
+#: where a plane's parameter row (:data:`tezip_rans.kernels.PARAMETERS`) holds its value
+#: range and the fitted predictor's four weights
+LOW, HIGH, WEIGHTS = 6, 7, 8
 #: values below this are their own token; larger ones are a token plus raw low bits
 DIRECT = 16
 #: gradient contexts: 9**3 patterns of three gradients quantised to -4 .. 4, mirrored
@@ -43,6 +52,10 @@ def token_count(bits: int) -> int:
 MAX_TOKENS = token_count(SYMBOL_BITS)
 
 
+#: the fitted predictor's weights of a plane (see :data:`FIT_SHIFT`)
+Weights = tuple[np.int64, np.int64, np.int64, np.int64]
+
+
 @njit(cache=True)
 def predict(
     mode: int,
@@ -50,17 +63,54 @@ def predict(
     north: np.int64,
     northwest: np.int64,
     northeast: np.int64,
+    westwest: np.int64,
+    weights: Weights,
     low: np.int64,
     high: np.int64,
 ) -> np.int64:
-    """The spatial prediction of one element, clamped to the plane's range."""
-    return min(max(_predict(mode, west, north, northwest, northeast), low), high)
+    """The spatial prediction of one element by predictor ``mode``, clamped to the plane's
+    range (``weights``: the plane's, for the fitted predictor)."""
+    if mode == FITTED:
+        guess = fitted(west, north, northwest, northeast, westwest, weights)
+    else:
+        guess = unclamped(mode, west, north, northwest, northeast)
+    return min(max(guess, low), high)
 
 
 @njit(cache=True)
-def _predict(
+def fitted(
+    west: np.int64,
+    north: np.int64,
+    northwest: np.int64,
+    northeast: np.int64,
+    westwest: np.int64,
+    weights: Weights,
+) -> np.int64:
+    """The fitted linear predictor: west plus the plane's ``weights`` of the other
+    neighbours' differences from it, rounded half up. Relative to west it follows any
+    offset, and a GOP's weights are fitted to its own texture (noise, blur, interlacing) by
+    the encoder."""
+    to_north, to_northwest, to_northeast, to_westwest = weights
+    total = (
+        to_north * (north - west)
+        + to_northwest * (northwest - west)
+        + to_northeast * (northeast - west)
+        + to_westwest * (westwest - west)
+    )
+    return west + ((total + (np.int64(1) << np.int64(FIT_SHIFT - 1))) >> np.int64(FIT_SHIFT))
+
+
+@njit(cache=True)
+def weights_of(knobs: np.ndarray) -> Weights:
+    """The fitted predictor's weights in a plane's parameter row."""
+    return knobs[WEIGHTS], knobs[WEIGHTS + 1], knobs[WEIGHTS + 2], knobs[WEIGHTS + 3]
+
+
+@njit(cache=True)
+def unclamped(
     mode: int, west: np.int64, north: np.int64, northwest: np.int64, northeast: np.int64
 ) -> np.int64:
+    """The prediction of every predictor but :data:`FITTED`, before clamping."""
     if mode == MED:  # written as selects, which compile without branches
         high = max(west, north)
         low = min(west, north)

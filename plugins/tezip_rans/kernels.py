@@ -25,8 +25,9 @@ from tezip_rans import elements as el
 from tezip_rans import model, rans
 
 #: columns of a plane's parameter row: spatial predictor, gradient thresholds t1 t2 t3,
-#: error-class thresholds u1 u2 (all stored), and the plane's value range (derived)
-PARAMETERS = 8
+#: error-class thresholds u1 u2 (all stored), the plane's value range (derived) and the
+#: fitted predictor's weights (stored for a plane that uses it, else zero)
+PARAMETERS = el.WEIGHTS + 4
 STORED = 6
 #: kernel status codes (0: success)
 RANS_EXHAUSTED, BITS_EXHAUSTED, BAD_FINAL_STATE, TRAILING_BYTES = 1, 2, 3, 4
@@ -64,17 +65,20 @@ def _model_row(
     as the decoder derives them from decoded values."""
     above = _upper_row(plane, y, top, parameters, upper)
     row, first, last = plane[y], y == top, plane.shape[1] - 1
-    if first or last < 2:
+    if first or last < 3:
         for x in range(last + 1):
             _model_at(x, row, above, first, upper, before, parameters, prediction, context, sign)
         return
-    for x in (0, last):
+    for x in (0, 1, last):
         _model_at(x, row, above, first, upper, before, parameters, prediction, context, sign)
-    mode, low, high = parameters[0], parameters[6], parameters[7]
-    for x in range(1, last):  # every neighbour present: no edge cases, so it vectorises
+    mode, weights = parameters[0], el.weights_of(parameters)
+    low, high = parameters[el.LOW], parameters[el.HIGH]
+    for x in range(2, last):  # every neighbour present: no edge cases, so it vectorises
         west, north, northwest, northeast = row[x - 1], above[x], above[x - 1], above[x + 1]
         context[x], sign[x] = _key(upper[x], northwest, west, before[x], parameters)
-        prediction[x] = el.predict(mode, west, north, northwest, northeast, low, high)
+        prediction[x] = el.predict(
+            mode, west, north, northwest, northeast, row[x - 2], weights, low, high
+        )
 
 
 @njit(cache=True)
@@ -92,11 +96,21 @@ def _model_at(
 ) -> None:
     """:func:`_model_row` at column ``x``, whichever neighbours it lacks."""
     west = row[x - 1] if x > 0 else (np.int64(0) if first else above[0])
+    westwest = row[x - 2] if x > 1 else west
     north, northwest, northeast, key, flip = _context(
         x, west, above, first, upper[x], before[x], parameters
     )
-    mode, low, high = parameters[0], parameters[6], parameters[7]
-    prediction[x] = el.predict(mode, west, north, northwest, northeast, low, high)
+    prediction[x] = el.predict(
+        parameters[0],
+        west,
+        north,
+        northwest,
+        northeast,
+        westwest,
+        el.weights_of(parameters),
+        parameters[el.LOW],
+        parameters[el.HIGH],
+    )
     context[x] = key
     sign[x] = flip
 
@@ -276,13 +290,11 @@ def _push(
 
 @njit(cache=True)
 def _decode_element(
-    west: np.int64,
-    north: np.int64,
-    northwest: np.int64,
-    northeast: np.int64,
+    neighbours: tuple[np.int64, np.int64, np.int64, np.int64, np.int64],
     table: np.int64,
     flip: np.int64,
     mode: np.int64,
+    weights: el.Weights,
     low: np.int64,
     high: np.int64,
     tokens: np.ndarray,
@@ -296,8 +308,9 @@ def _decode_element(
 ) -> tuple[np.int64, np.int64, np.int64, np.int64, np.int64, np.uint64, np.int64]:
     """Decode one element: its value and error, and the new coder states.
 
-    ``tokens`` and ``symbols`` are :func:`tezip_rans.model.decode_tables`' arrays, flat
-    (unsigned indices spare the compiled code its negative-index handling)."""
+    ``neighbours``: west, north, north-west, north-east and west-west. ``tokens`` and
+    ``symbols`` are :func:`tezip_rans.model.decode_tables`' arrays, flat (unsigned indices
+    spare the compiled code its negative-index handling)."""
     slot = state & _SLOT
     token = np.int64(tokens[np.uint64((table << rans.PROBABILITY_BITS) | slot)])
     symbol = np.int64(symbols[np.uint64(table * _STRIDE + token)])
@@ -312,7 +325,8 @@ def _decode_element(
     else:  # (one ``unzigzag`` after the branches, of a symbol either sets, ran 3x slower)
         error = el.unzigzag(np.uint64(token))
     error = -error if flip < 0 else error
-    prediction = el.predict(mode, west, north, northwest, northeast, low, high)
+    west, north, northwest, northeast, westwest = neighbours
+    prediction = el.predict(mode, west, north, northwest, northeast, westwest, weights, low, high)
     return prediction + error, error, state, position, bit_position, buffer, filled
 
 
@@ -383,6 +397,7 @@ Lane = tuple[np.int64, np.int64, np.int64, np.uint64, np.int64]
 def _decode_at(
     x: int,
     west: np.int64,
+    westwest: np.int64,
     above: np.ndarray,
     first: bool,
     base: np.int64,
@@ -394,24 +409,22 @@ def _decode_at(
     data: np.ndarray,
     lane: Lane,
 ) -> tuple[np.int64, np.int64, Lane]:
-    """Decode element ``x`` of a row given where it looks up its table (:func:`row_bases`),
-    ``mode`` being the plane's predictor (``knobs[0]``): its value and error, and the
-    partition's new state. Inlined in numba's IR (as a call it made the CPU decoder 1.5
-    times slower)."""
+    """Decode element ``x`` of a row given its west and west-west and where it looks up its
+    table (:func:`row_bases`), ``mode`` being the plane's predictor (``knobs[0]``): its value
+    and error, and the partition's new state. Inlined in numba's IR (as a call it made the
+    CPU decoder 1.5 times slower)."""
     north, northwest, northeast = _upper_neighbours(above, first, x, west)
     west_gradient = el.level(northwest - west, knobs[1], knobs[2], knobs[3])
     entry = np.int64(keyed[np.uint64(base + el.TEMPORAL_CLASSES * west_gradient)])
     state, position, bit_position, buffer, filled = lane
     value, error, state, position, bit_position, buffer, filled = _decode_element(
-        west,
-        north,
-        northwest,
-        northeast,
+        (west, north, northwest, northeast, westwest),
         entry & _TABLE,
         1 - 2 * (entry >> _NEGATED_BIT),
         mode,
-        knobs[6],
-        knobs[7],
+        el.weights_of(knobs),
+        knobs[el.LOW],
+        knobs[el.HIGH],
         tokens,
         symbols,
         data,
@@ -497,18 +510,21 @@ def _paired_row(
     :func:`row_bases`; returns the partitions' new states."""
     (lane_a, lane_b), (west_a, west_b), (above_a, above_b), (row_a, row_b) = pair
     keyed, knobs, slots, flat, data = shared
+    westwest_a, westwest_b = west_a, west_b
     for x in range(len(row_a)):
         at = np.uint64(x)
-        west_a, error_a, lane_a = _decode_at(
-            x, west_a, above_a, first, bases[0, at], keyed, knobs, mode, slots, flat, data,
-            lane_a,
+        value_a, error_a, lane_a = _decode_at(
+            x, west_a, westwest_a, above_a, first, bases[0, at], keyed, knobs, mode, slots,
+            flat, data, lane_a,
         )  # fmt: skip
-        west_b, error_b, lane_b = _decode_at(
-            x, west_b, above_b, first, bases[1, at], keyed, knobs, mode, slots, flat, data,
-            lane_b,
+        value_b, error_b, lane_b = _decode_at(
+            x, west_b, westwest_b, above_b, first, bases[1, at], keyed, knobs, mode, slots,
+            flat, data, lane_b,
         )  # fmt: skip
         errors[0, x], errors[1, x] = error_a, error_b
-        row_a[x], row_b[x] = west_a, west_b
+        row_a[x], row_b[x] = value_a, value_b
+        westwest_a, west_a = west_from(x, west_a, value_a)
+        westwest_b, west_b = west_from(x, west_b, value_b)
     return lane_a, lane_b
 
 
@@ -525,14 +541,24 @@ def _single_row(
     returns its new state."""
     lane, west, above, row = alone
     keyed, knobs, slots, flat, data = shared
+    westwest = west
     for x in range(len(row)):
-        west, error, lane = _decode_at(
-            x, west, above, first, bases[np.uint64(x)], keyed, knobs, mode, slots, flat,
-            data, lane,
+        value, error, lane = _decode_at(
+            x, west, westwest, above, first, bases[np.uint64(x)], keyed, knobs, mode, slots,
+            flat, data, lane,
         )  # fmt: skip
         errors[x] = error
-        row[x] = west
+        row[x] = value
+        westwest, west = west_from(x, west, value)
     return lane
+
+
+@njit(cache=True, inline="always")
+def west_from(x: int, west: np.int64, value: np.int64) -> tuple[np.int64, np.int64]:
+    """West-west and west of the element after element ``x`` of a row, whose west was
+    ``west`` and whose value is ``value`` (in the first two columns the west-west is the
+    west)."""
+    return (west if x > 0 else value), value
 
 
 @njit(cache=True)
@@ -717,7 +743,7 @@ def _analysis(
     raw = np.empty(int(regions[-1]) if keep else 0, np.uint8)
     raw_starts = regions[:-1]
     raw_ends = np.zeros(len(counts), np.int64)
-    spread = int((parameters[:, 7] - parameters[:, 6]).max())  # widest plane range
+    spread = int((parameters[:, el.HIGH] - parameters[:, el.LOW]).max())  # widest plane range
     tokens_used = el.token_count((2 * spread).bit_length())  # the errors' largest token + 1
     histogram = np.zeros((field.shape[1] * el.CONTEXTS, tokens_used), np.int64)
     contexts = np.empty(field.size if keep else 0, np.uint16)

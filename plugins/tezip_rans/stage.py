@@ -22,6 +22,7 @@ from tezip_rans.choices import (
     estimate,
     sample_budget,
     sample_cost,
+    unfitted,
 )
 from tezip_rans.field import can_relate, field_dtype, from_field, planes_of, to_field
 
@@ -142,10 +143,13 @@ class RansStage(ArrayToBytesStage):
         return [Draft(len(data), lambda data=data: data) for data in self.encode_batch(residuals)]
 
     def _prepared(self, residuals: np.ndarray) -> Prepared:
-        """A GOP with the choices of the stage's effort (exhaustive ones made on the CPU)."""
-        if self.effort == EXHAUSTIVE:
-            return _prepared(_checked(residuals), _smallest(residuals, self.effort).gop.choices)
-        return prepare(residuals, self.effort)
+        """A GOP with the choices of the stage's effort (where there are several options,
+        the CPU drafts them: the same choice as :func:`_smallest`)."""
+        checked = _checked(residuals)
+        options = _options(checked, self.effort)
+        if len(options) > 1:
+            return _prepared(checked, _best_draft(checked, options).gop.choices)
+        return _prepared(checked, options[0])
 
     def decode(self, data: bytes, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         return self.decode_batch([(data, shape, dtype)])[0]
@@ -303,19 +307,31 @@ def _drafted(gop: Prepared) -> _Drafted:
 
 
 def _smallest(residuals: np.ndarray, effort: int) -> _Drafted:
-    """The GOP drafted with the choices of ``effort``; at :data:`EXHAUSTIVE`, with those of
-    every effort (each distinct one drafted in full), the smallest, the first of equals.
-    Sample-made choices rank closely sized options by noise: at effort 2 or 3 they can code
-    a GOP larger than effort 1 does."""
+    """The GOP drafted with each of its :func:`_options`, the smallest, the first of
+    equals."""
     residuals = _checked(residuals)
-    efforts = EFFORTS if effort == EXHAUSTIVE else (effort,)
-    options: list[Choices] = []
-    for choices in (choose(residuals, e) for e in efforts):
-        if not any(_same(choices, other) for other in options):
-            options.append(choices)
+    return _best_draft(residuals, _options(residuals, effort))
+
+
+def _best_draft(residuals: np.ndarray, options: list[Choices]) -> _Drafted:
+    """The GOP drafted with each of ``options``, the smallest, the first of equals."""
     # drafted one at a time (a draft holds its tokens); ``min`` keeps the first of equals
     drafts = (_drafted(_prepared(residuals, choices)) for choices in options)
     return min(drafts, key=lambda draft: draft.size)
+
+
+def _options(residuals: np.ndarray, effort: int) -> list[Choices]:
+    """The distinct choices a GOP is drafted with: those of ``effort`` (at
+    :data:`EXHAUSTIVE`, of every effort), each also without the fitted predictor where it
+    takes it (:func:`tezip_rans.choices.unfitted`). Sample-made choices rank closely sized
+    options by noise: at effort 2 or 3 they can code a GOP larger than effort 1 does."""
+    efforts = EFFORTS if effort == EXHAUSTIVE else (effort,)
+    options: list[Choices] = []
+    for choices in (choose(residuals, e) for e in efforts):
+        for option in (choices, unfitted(choices)):
+            if option is not None and not any(_same(option, other) for other in options):
+                options.append(option)
+    return options
 
 
 def _same(one: Choices, other: Choices) -> bool:

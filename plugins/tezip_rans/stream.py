@@ -21,7 +21,7 @@ from tezip_rans.field import REFERENCE, can_relate, planes_of, value_ranges
 
 LAYOUT = 0
 #: the stage version this module writes (spec/stages/tezip.rans.md); it reads 1 .. VERSION
-VERSION = 2
+VERSION = 3
 MODEL_LEVEL = 3  # zstd level of the model block
 _OFFSET_BINARY = 1
 _PREDICTOR_SHIFT = 1
@@ -60,7 +60,11 @@ def write(
     if relatable:
         mask = sum(1 << int(plane) for plane in np.flatnonzero(choices.relative))
         head += model.varints(np.array([mask], np.int64))
-    numbers = [*choices.parameters[:, 1 : kernels.STORED].ravel().tolist(), rows]
+    numbers = choices.parameters[:, 1 : kernels.STORED].ravel().tolist()
+    for row in choices.parameters:
+        if row[0] == el.FITTED:
+            numbers += [_signed(w) for w in row[el.WEIGHTS : kernels.PARAMETERS].tolist()]
+    numbers.append(rows)
     numbers.append(len(frequencies))
     modelled = clusters.astype(np.uint8).tobytes() + model.write_tables(frequencies)
     packed = compress(modelled, MODEL_LEVEL)
@@ -69,6 +73,17 @@ def write(
     lengths = [n for coded, raw in partitions for n in (len(coded), len(raw))]
     head += model.varints(np.array(lengths, np.int64))
     return b"".join([bytes(head), *(part for pair in partitions for part in pair)])
+
+
+def _signed(weight: int) -> int:
+    """A fitted predictor's weight as the varint it is stored as: ``2 w`` for ``w >= 0``,
+    else ``-2 w - 1``."""
+    return 2 * weight if weight >= 0 else -2 * weight - 1
+
+
+def _unsigned(number: int) -> int:
+    """Invert :func:`_signed`."""
+    return number // 2 if number % 2 == 0 else -(number + 1) // 2
 
 
 def read(data: bytes, shape: tuple[int, ...], bits: int, version: int = VERSION) -> Stream:
@@ -95,7 +110,11 @@ def read(data: bytes, shape: tuple[int, ...], bits: int, version: int = VERSION)
     limits = np.iinfo(np.int64).max
     thresholds = reader.varints(planes * (kernels.STORED - 1), limits).reshape(planes, -1)
     spans = value_ranges(bits, relative)
-    parameters = np.column_stack([predictors, thresholds, spans]).astype(np.int64)
+    weights = np.zeros((planes, kernels.PARAMETERS - el.WEIGHTS), np.int64)
+    for plane in np.flatnonzero(np.array(predictors) == el.FITTED):
+        stored = reader.varints(weights.shape[1], 2 * el.FIT_LIMIT)
+        weights[plane] = [_unsigned(int(number)) for number in stored]
+    parameters = np.column_stack([predictors, thresholds, spans, weights]).astype(np.int64)
     rows = reader.varint(height)
     tables = reader.varint(model.MAX_TABLES)
     if rows < 1 or tables < 1:
