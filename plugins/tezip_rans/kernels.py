@@ -65,7 +65,7 @@ def _model_row(
     as the decoder derives them from decoded values."""
     above = _upper_row(plane, y, top, parameters, upper)
     row, first, last = plane[y], y == top, plane.shape[1] - 1
-    if first or last < 3:
+    if first or last < 2:
         for x in range(last + 1):
             _model_at(x, row, above, first, upper, before, parameters, prediction, context, sign)
         return
