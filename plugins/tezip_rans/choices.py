@@ -266,8 +266,8 @@ def _plane_parameters(
         return known[mode, scale]
 
     scale = min(SCALES[effort], key=lambda s: cost(el.MED, s))
-    fixed = tuple(m for m in el.PREDICTORS if m not in (el.SMOOTH, el.FITTED))
-    mode = min(fixed if effort > 1 else (el.MED,), key=lambda m: cost(m, scale))
+    plain = tuple(m for m in el.PREDICTORS if m not in (el.SMOOTH, el.FITTED))
+    mode = min(plain if effort > 1 else (el.MED,), key=lambda m: cost(m, scale))
     if mode == el.AVERAGE:  # where averaging pays, averaging more neighbours may pay more
         mode = min((el.AVERAGE, el.SMOOTH), key=lambda m: cost(m, scale))
     fixed = mode

@@ -131,7 +131,7 @@ class RansStage(ArrayToBytesStage):
         """Encode GOPs, each as :meth:`encode` does; on a GPU the GOPs of one field shape
         share every kernel launch."""
         if self.device == "cuda":  # exhaustive choices are made on the CPU: the same bytes
-            batch = thread_map(self._prepared, gops)
+            batch = thread_map(lambda gop: prepare(gop, self.effort), gops)
             coded = _coded_on_gpu(batch)
             return [gop.written(*result) for gop, result in zip(batch, coded, strict=True)]
         return [_smallest(residuals, self.effort).stream() for residuals in gops]
@@ -141,15 +141,6 @@ class RansStage(ArrayToBytesStage):
         if self.device != "cuda":
             return super().draft_batch(residuals)
         return [Draft(len(data), lambda data=data: data) for data in self.encode_batch(residuals)]
-
-    def _prepared(self, residuals: np.ndarray) -> Prepared:
-        """A GOP with the choices of the stage's effort (where there are several options,
-        the CPU drafts them: the same choice as :func:`_smallest`)."""
-        checked = _checked(residuals)
-        options = _options(checked, self.effort)
-        if len(options) > 1:
-            return _prepared(checked, _best_draft(checked, options).gop.choices)
-        return _prepared(checked, options[0])
 
     def decode(self, data: bytes, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         return self.decode_batch([(data, shape, dtype)])[0]
@@ -268,9 +259,14 @@ def _checked(residuals: np.ndarray) -> np.ndarray:
 
 
 def prepare(residuals: np.ndarray, effort: int) -> Prepared:
-    """Check one GOP of residuals and make the encoder's choices for it on a sample."""
+    """Check one GOP of residuals and make the encoder's choices for it at ``effort``: on a
+    sample, and where that leaves several options, by drafting each (the choice of
+    :func:`_smallest`, so that a GPU codes what the CPU would)."""
     checked = _checked(residuals)
-    return _prepared(checked, choose(checked, effort))
+    options = _options(checked, effort)
+    if len(options) > 1:
+        return _prepared(checked, _best_draft(checked, options).gop.choices)
+    return _prepared(checked, options[0])
 
 
 def _prepared(residuals: np.ndarray, choices: Choices) -> Prepared:

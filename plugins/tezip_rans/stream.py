@@ -63,7 +63,7 @@ def write(
     numbers = choices.parameters[:, 1 : kernels.STORED].ravel().tolist()
     for row in choices.parameters:
         if row[0] == el.FITTED:
-            numbers += [_signed(w) for w in row[el.WEIGHTS : kernels.PARAMETERS].tolist()]
+            numbers += [int(el.zigzag(weight)) for weight in row[el.WEIGHTS :]]
     numbers.append(rows)
     numbers.append(len(frequencies))
     modelled = clusters.astype(np.uint8).tobytes() + model.write_tables(frequencies)
@@ -73,17 +73,6 @@ def write(
     lengths = [n for coded, raw in partitions for n in (len(coded), len(raw))]
     head += model.varints(np.array(lengths, np.int64))
     return b"".join([bytes(head), *(part for pair in partitions for part in pair)])
-
-
-def _signed(weight: int) -> int:
-    """A fitted predictor's weight as the varint it is stored as: ``2 w`` for ``w >= 0``,
-    else ``-2 w - 1``."""
-    return 2 * weight if weight >= 0 else -2 * weight - 1
-
-
-def _unsigned(number: int) -> int:
-    """Invert :func:`_signed`."""
-    return number // 2 if number % 2 == 0 else -(number + 1) // 2
 
 
 def read(data: bytes, shape: tuple[int, ...], bits: int, version: int = VERSION) -> Stream:
@@ -113,7 +102,7 @@ def read(data: bytes, shape: tuple[int, ...], bits: int, version: int = VERSION)
     weights = np.zeros((planes, kernels.PARAMETERS - el.WEIGHTS), np.int64)
     for plane in np.flatnonzero(np.array(predictors) == el.FITTED):
         stored = reader.varints(weights.shape[1], 2 * el.FIT_LIMIT)
-        weights[plane] = [_unsigned(int(number)) for number in stored]
+        weights[plane] = [el.unzigzag(np.uint64(number)) for number in stored]
     parameters = np.column_stack([predictors, thresholds, spans, weights]).astype(np.int64)
     rows = reader.varint(height)
     tables = reader.varint(model.MAX_TABLES)
