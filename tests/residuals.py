@@ -1,9 +1,15 @@
-"""A hypothesis strategy for residual arrays, shared by the entropy-stage tests."""
+"""A hypothesis strategy for residual arrays, and a way to force ``tezip.rans``'s spatial
+predictor, shared by the entropy-stage tests."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
+
+from tezip_rans import elements
+from tezip_rans import stage as rans_stage
+from tezip_rans.choices import Choices
 
 DTYPES = ("uint8", "uint16", "uint32", "uint64")
 
@@ -31,3 +37,17 @@ def residual_arrays(draw: st.DrawFn, frames: int = 4, side: int = 23) -> np.ndar
         array = np.where(rng.random(shape) < 0.05, wide, array)
     array[rng.random(shape) < draw(st.sampled_from((0.0, 0.5, 0.99, 1.0)))] = 0
     return array
+
+
+def force_predictor(monkeypatch: pytest.MonkeyPatch, mode: int, weights: list[int]) -> None:
+    """Make ``tezip.rans`` code every plane with spatial predictor ``mode`` (the fitted one
+    with these ``weights``), whatever its sample would choose."""
+    chosen = rans_stage.choose
+
+    def forced(residuals: np.ndarray, effort: int) -> Choices:
+        choices = chosen(residuals, effort)
+        choices.parameters[:, 0] = mode
+        choices.parameters[:, elements.WEIGHTS :] = weights
+        return Choices(choices.offset_binary, choices.relative, choices.parameters)
+
+    monkeypatch.setattr(rans_stage, "choose", forced)

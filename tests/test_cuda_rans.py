@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
-from residuals import residual_arrays
+from residuals import force_predictor, residual_arrays
 
 import tezip
 from tezip import device
@@ -26,7 +26,6 @@ from tezip.devicetwins import simulated
 from tezip.errors import StreamError
 from tezip_rans import elements, kernels, stream
 from tezip_rans import stage as rans_stage
-from tezip_rans.choices import Choices
 from tezip_rans.field import field_dtype, planes_of, to_field
 from tezip_rans.stage import EFFORTS, RansStage
 
@@ -85,16 +84,8 @@ def test_every_spatial_predictor_codes_and_decodes_alike(
     """Each predictor forced on every plane of a colour GOP (the fitted one with weights of
     every sign), so that the twins' predictions and their west-west neighbours are proven
     element for element."""
-    chosen = rans_stage.choose
     weights = [23, -5, 9, -14] if mode == elements.FITTED else [0] * 4
-
-    def forced(residuals: np.ndarray, effort: int) -> Choices:
-        choices = chosen(residuals, effort)
-        choices.parameters[:, 0] = mode
-        choices.parameters[:, elements.WEIGHTS :] = weights
-        return Choices(choices.offset_binary, choices.relative, choices.parameters)
-
-    monkeypatch.setattr(rans_stage, "choose", forced)
+    force_predictor(monkeypatch, mode, weights)
     rng = np.random.default_rng(mode)
     array = (np.cumsum(rng.integers(-3, 9, (2, 6, 7, 3)), axis=2) % 4096).astype(np.uint16)
     data = on("cpu").encode(array)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from residuals import DTYPES, residual_arrays
+from residuals import DTYPES, force_predictor, residual_arrays
 
 from tezip.costs import estimated_bits, mode_costs, row_pairs
 from tezip.errors import InputError, StreamError
@@ -14,7 +14,6 @@ from tezip.parallel import budget
 from tezip.spatial import channel_difference, difference
 from tezip_rans import choices, elements, field, kernels, model, rans, stream
 from tezip_rans import stage as rans_stage
-from tezip_rans.choices import Choices
 from tezip_rans.stage import DRAFT_SHARE, DRAFT_SLACK, EFFORTS, RansStage
 
 
@@ -120,16 +119,8 @@ def test_every_spatial_predictor_round_trips_in_its_versions(
     mode: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     array = np.random.default_rng(mode).integers(0, 4000, (3, 20, 24, 3), dtype=np.uint16)
-    chosen = rans_stage.choose
     weights = [11, -3, 9, -7] if mode == elements.FITTED else [0] * 4
-
-    def forced(residuals: np.ndarray, effort: int) -> Choices:
-        choices = chosen(residuals, effort)
-        choices.parameters[:, 0] = mode
-        choices.parameters[:, elements.WEIGHTS :] = weights
-        return Choices(choices.offset_binary, choices.relative, choices.parameters)
-
-    monkeypatch.setattr(rans_stage, "choose", forced)
+    force_predictor(monkeypatch, mode, weights)
     data = RansStage().encode(array)
     parameters = stream.read(data, array.shape, 16).choices.parameters
     assert parameters[:, 0].tolist() == [mode] * 3

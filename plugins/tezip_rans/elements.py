@@ -71,7 +71,7 @@ def predict(
     """The spatial prediction of one element by predictor ``mode``, clamped to the plane's
     range (``weights``: the plane's, for the fitted predictor)."""
     if mode == FITTED:
-        guess = fitted(west, north, northwest, northeast, westwest, weights)
+        guess = fitted((west, north, northwest, northeast, westwest), weights)
     else:
         guess = unclamped(mode, west, north, northwest, northeast)
     return min(max(guess, low), high)
@@ -79,17 +79,13 @@ def predict(
 
 @njit(cache=True)
 def fitted(
-    west: np.int64,
-    north: np.int64,
-    northwest: np.int64,
-    northeast: np.int64,
-    westwest: np.int64,
-    weights: Weights,
+    neighbours: tuple[np.int64, np.int64, np.int64, np.int64, np.int64], weights: Weights
 ) -> np.int64:
-    """The fitted linear predictor: west plus the plane's ``weights`` of the other
-    neighbours' differences from it, rounded half up. Relative to west it follows any
-    offset, and a GOP's weights are fitted to its own texture (noise, blur, interlacing) by
-    the encoder."""
+    """The fitted linear predictor of an element whose ``neighbours`` are west, north,
+    north-west, north-east and west-west: west plus the plane's ``weights`` of the others'
+    differences from it, rounded half up. Relative to west it follows any offset, and a
+    GOP's weights are fitted to its own texture (noise, blur, interlacing) by the encoder."""
+    west, north, northwest, northeast, westwest = neighbours
     to_north, to_northwest, to_northeast, to_westwest = weights
     total = (
         to_north * (north - west)
