@@ -130,7 +130,7 @@ class RansStage(ArrayToBytesStage):
     def encode_batch(self, gops: Sequence[np.ndarray]) -> list[bytes]:
         """Encode GOPs, each as :meth:`encode` does; on a GPU the GOPs of one field shape
         share every kernel launch."""
-        if self.device == "cuda":  # exhaustive choices are made on the CPU: the same bytes
+        if self.device == "cuda":  # options are drafted on the CPU (prepare): the same bytes
             batch = thread_map(lambda gop: prepare(gop, self.effort), gops)
             coded = _coded_on_gpu(batch)
             return [gop.written(*result) for gop, result in zip(batch, coded, strict=True)]
