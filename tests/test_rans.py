@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from residuals import DTYPES, force_predictor, residual_arrays
 
-from tezip.costs import estimated_bits, mode_costs, row_pairs
+from tezip.costs import estimated_bits, mode_costs, row_bands, row_pairs
 from tezip.errors import InputError, StreamError
 from tezip.parallel import budget
 from tezip.spatial import channel_difference, difference
@@ -173,6 +173,80 @@ def test_a_fit_finds_the_weights_that_made_the_frames() -> None:
             )
     weights = choices.fit_weights(np.round(frames).astype(np.int64)[:, None])
     assert np.abs(weights - [0, 0, 16, -8]).max() <= 1
+
+
+def _weighted_least_squares(single: np.ndarray) -> np.ndarray:
+    """:func:`tezip_rans.choices.fit_weights` as array expressions: the design matrix of
+    every other inner element of the bands, reweighted and solved by ``np.linalg.lstsq``."""
+    frames, _, height, width = single.shape
+    bands = single[:, 0, : height // 8 * 8].reshape(frames, -1, 8, width).astype(np.float64)
+    below, above = bands[:, :, 1:], bands[:, :, :-1]
+    west = below[..., 1:-2]
+    taps = (above[..., 2:-1], above[..., 1:-2], above[..., 3:], below[..., :-3])
+    design = np.stack([(tap - west).ravel() for tap in taps], axis=1)[::2]
+    target = (below[..., 2:-1] - west).ravel()[::2]
+    weights = np.ones(len(target))
+    for _ in range(4):
+        solution = np.linalg.lstsq(design * weights[:, None], target * weights, rcond=None)[0]
+        weights = 1.0 / np.sqrt(np.abs(target - design @ solution) + 1.0)
+    units = np.rint(solution * (1 << elements.FIT_SHIFT))
+    return np.clip(units, -elements.FIT_LIMIT, elements.FIT_LIMIT).astype(np.int64)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_compiled_fit_solves_the_weighted_least_squares(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    frames, bands = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    width = int(rng.integers(4, 90))
+    smooth = np.cumsum(np.cumsum(rng.normal(0, 3, (frames, 8 * bands, width)), 1), 2)
+    single = np.round(smooth + rng.normal(0, 2, smooth.shape)).astype(np.int64)[:, None]
+    np.testing.assert_array_equal(choices.fit_weights(single), _weighted_least_squares(single))
+
+
+def _fitted_texture_beside_stripes() -> np.ndarray:
+    """Codes whose left five eighths follow the fitted predictor's weights, which the
+    choices' sample (the middle columns) reads, and whose right three eighths are vertical
+    stripes, which the median edge detector predicts and those weights do not."""
+    rng = np.random.default_rng(5)
+    frames, height, width = 4, 64, 512
+    values = rng.normal(0, 40, (frames, height, width))
+    for y in range(1, height):
+        for x in range(2, width - 1):
+            west, westwest = values[:, y, x - 1], values[:, y, x - 2]
+            northeast = values[:, y - 1, x + 1]
+            values[:, y, x] = west + (northeast - west) / 2 - (westwest - west) / 4
+            values[:, y, x] += rng.normal(0, 2, frames)
+    right = width * 5 // 8
+    stripes = rng.integers(0, 200, width - right)
+    values[:, :, right:] = stripes + rng.normal(0, 1.5, (frames, height, width - right))
+    return (np.round(values).astype(np.int64) % 256).astype(np.uint8)
+
+
+def test_options_are_ranked_on_whole_bands_where_the_sample_misleads() -> None:
+    codes = _fitted_texture_beside_stripes()
+    fitted = choices.choose(codes, 2)
+    assert fitted.parameters[0, 0] == elements.FITTED
+    parameters = fitted.parameters.copy()
+    parameters[:, 0], parameters[:, elements.WEIGHTS :] = elements.MED, 0
+    median = choices.Choices(fitted.offset_binary, fitted.relative, parameters)
+    sample = row_bands(codes, choices.SAMPLE_ROWS, choices.sample_budget(codes, 32))
+    share = sample.size / codes.size
+    read = field.to_field(sample, fitted.offset_binary, fitted.relative)
+    sampled = [choices.trial_bits(read, c.parameters, share) for c in (fitted, median)]
+    drafts = [rans_stage._drafted(rans_stage._prepared(codes, c)).size for c in (fitted, median)]
+    assert sampled[0] < sampled[1] and drafts[1] < drafts[0]  # the sample misleads
+    assert rans_stage._ranked(codes, [fitted, median], 2) == [median]
+    assert rans_stage._ranked(codes, [fitted, median], rans_stage.EXHAUSTIVE) == [fitted, median]
+
+
+@pytest.mark.parametrize(
+    ("height", "rows", "previewed"),
+    [(1000, 64, [2, 6, 10, 14]), (128, 64, [1]), (40, 64, [0]), (64 * 3, 64, [2]), (384, 64, [2])],
+)
+def test_options_are_ranked_on_every_fourth_partition_from_the_third(
+    height: int, rows: int, previewed: list[int]
+) -> None:
+    assert rans_stage._previewed(height, rows) == previewed
 
 
 def _misleading_overlay() -> np.ndarray:

@@ -45,20 +45,17 @@ class Choices:
     relative: np.ndarray  # per plane, bool: coded relative to the reference plane
     parameters: np.ndarray  # (planes, kernels.PARAMETERS) int64, ranges included
     #: per plane, the best fixed predictor where the fitted one beat it on the sample by
-    #: :data:`FIT_WORTH` to :data:`FIT_SURE` (the encoder drafts both over the whole GOP:
-    #: see :func:`unfitted`); else the plane's predictor
+    #: less than :data:`FIT_SURE` (the encoder weighs both over more of the GOP: see
+    #: :func:`unfitted`); else the plane's predictor
     fixed: np.ndarray | None = None
 
 
-#: the fitted predictor is taken without drafting the GOP with the best fixed one too where
-#: it codes the sample at least this much smaller. Over the benchmark data a sample's gain
-#: was about twice the GOP's, and the fitted predictor lost over the GOP only where it had
-#: won the sample by less than 1.5% (a detector's rings, a simulation's fronts)
+#: the fitted predictor is taken without weighing it against the best fixed one over more
+#: of the GOP where it codes the sample at least this much smaller. Over the benchmark data
+#: a sample's gain was about twice the GOP's, and the fitted predictor lost over the GOP
+#: only where it had won the sample by less than 1.5% (a detector's rings, a simulation's
+#: fronts)
 FIT_SURE = 0.02
-#: where it codes the sample less than this much smaller, the best fixed predictor is taken
-#: without a draft: the GOP would gain a few tenths of a percent at most (16-bit phase
-#: contrast: 0.1-0.3%) for a second draft of it (a third to half of the pack time)
-FIT_WORTH = 0.005
 
 
 def unfitted(choices: Choices) -> Choices | None:
@@ -82,10 +79,13 @@ def sample_budget(residuals: np.ndarray, share: int) -> int:
     return max(SAMPLE_ELEMENTS, residuals.size // channels // share)
 
 
-def _cost(sample: np.ndarray, parameters: np.ndarray, share: float) -> float:
-    """Bits to code ``sample`` (one or more planes) with these parameters, the sample being
-    ``share`` of the GOP (it pays that share of the tables)."""
-    histogram, raw_bytes = kernels.statistics(sample, parameters, min(SAMPLE_ROWS, sample.shape[2]))
+def trial_bits(
+    sample: np.ndarray, parameters: np.ndarray, share: float, rows: int = SAMPLE_ROWS
+) -> float:
+    """Bits to code ``sample`` (a field of one or more planes, in bands of ``rows`` rows)
+    with these parameters, the sample being ``share`` of the GOP (it pays that share of the
+    tables)."""
+    histogram, raw_bytes = kernels.statistics(sample, parameters, min(rows, sample.shape[2]))
     return model.histogram_bits(histogram, share) + 8.0 * raw_bytes
 
 
@@ -209,17 +209,12 @@ def fit_weights(single: np.ndarray) -> np.ndarray:
     if width < 4 or rows < 2:
         return _UNFITTED
     bands = single[:, 0, : height // rows * rows].reshape(frames, -1, rows, width)
-    below, above = bands[:, :, 1:].astype(np.float64), bands[:, :, :-1].astype(np.float64)
-    west = below[..., 1:-2]
-    taps = (above[..., 2:-1], above[..., 1:-2], above[..., 3:], below[..., :-3])
-    design = np.stack([(tap - west).ravel() for tap in taps], axis=1)[::_FIT_STRIDE]
-    target = (below[..., 2:-1] - west).ravel()[::_FIT_STRIDE]
-    if not (np.isfinite(design).all() and np.isfinite(target).all()):
-        return _UNFITTED
-    weights = np.ones(len(target))
-    for _ in range(_FIT_ROUNDS):
-        solution = np.linalg.lstsq(design * weights[:, None], target * weights, rcond=None)[0]
-        weights = 1.0 / np.sqrt(np.abs(target - design @ solution) + 1.0)
+    solution = np.zeros(len(_UNFITTED))
+    for round in range(_FIT_ROUNDS):
+        normal, moment = _normal_equations(bands, solution, round > 0)
+        if not (np.isfinite(normal).all() and np.isfinite(moment).all()):
+            return _UNFITTED
+        solution = np.linalg.lstsq(normal, moment, rcond=None)[0]
     units = np.rint(solution * (1 << el.FIT_SHIFT))
     return np.clip(units, -el.FIT_LIMIT, el.FIT_LIMIT).astype(np.int64)
 
@@ -227,6 +222,63 @@ def fit_weights(single: np.ndarray) -> np.ndarray:
 #: the fit reads every this-many inner elements of a sample, and reweights this often
 _FIT_STRIDE = 2
 _FIT_ROUNDS = 4
+
+
+@njit(cache=True, nogil=True)
+def _normal_equations(
+    bands: np.ndarray, solution: np.ndarray, reweight: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weighted least squares normal equations of :func:`fit_weights` over bands of rows
+    ``(frames, bands, rows, W)``: every :data:`_FIT_STRIDE`-th element with all its
+    neighbours in the band (in raster order), its difference from its west against its
+    north's, north-west's, north-east's and west-west's; each weighted by one over its
+    absolute error under ``solution`` plus one when ``reweight``, else by one."""
+    frames, count, rows, width = bands.shape
+    a, b, c, d = solution[0], solution[1], solution[2], solution[3]
+    sums = np.zeros(14)  # the normal matrix's lower triangle by rows, then the moments
+    read = 0  # inner elements before the row's first
+    for frame in range(frames):
+        for band in range(count):
+            for y in range(1, rows):
+                above, below = bands[frame, band, y - 1], bands[frame, band, y]
+                first = 2 + (-read) % _FIT_STRIDE
+                read += width - 3
+                s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = s9 = 0.0
+                m0 = m1 = m2 = m3 = 0.0
+                for x in range(first, width - 1, _FIT_STRIDE):
+                    west = np.float64(below[x - 1])
+                    n = np.float64(above[x]) - west
+                    nw = np.float64(above[x - 1]) - west
+                    ne = np.float64(above[x + 1]) - west
+                    ww = np.float64(below[x - 2]) - west
+                    target = np.float64(below[x]) - west
+                    weight = 1.0
+                    if reweight:
+                        weight = 1.0 / (abs(target - a * n - b * nw - c * ne - d * ww) + 1.0)
+                    wn, wnw, wne, www = weight * n, weight * nw, weight * ne, weight * ww
+                    s0 += wn * n
+                    s1 += wnw * n
+                    s2 += wnw * nw
+                    s3 += wne * n
+                    s4 += wne * nw
+                    s5 += wne * ne
+                    s6 += www * n
+                    s7 += www * nw
+                    s8 += www * ne
+                    s9 += www * ww
+                    m0 += wn * target
+                    m1 += wnw * target
+                    m2 += wne * target
+                    m3 += www * target
+                for k, value in enumerate((s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, m0, m1, m2, m3)):
+                    sums[k] += value
+    normal = np.empty((4, 4))
+    k = 0
+    for i in range(4):
+        for j in range(i + 1):
+            normal[i, j] = normal[j, i] = sums[k]
+            k += 1
+    return normal, sums[10:].copy()
 
 
 def choose(residuals: np.ndarray, effort: int = 2) -> Choices:
@@ -262,7 +314,7 @@ def _plane_parameters(
     def cost(mode: int, scale: float) -> float:
         if (mode, scale) not in known:
             row = _row(mode, typical, scale, span, weights)
-            known[mode, scale] = _cost(single, row, share)
+            known[mode, scale] = trial_bits(single, row, share)
         return known[mode, scale]
 
     scale = min(SCALES[effort], key=lambda s: cost(el.MED, s))
@@ -273,9 +325,9 @@ def _plane_parameters(
     fixed = mode
     if effort > 1:  # the fitted predictor against the best fixed one
         gain = 1 - cost(el.FITTED, scale) / cost(fixed, scale)
-        mode = el.FITTED if gain >= FIT_WORTH else fixed
+        mode = el.FITTED if gain > 0 else fixed
         if gain >= FIT_SURE:
-            fixed = el.FITTED  # a clear win: no draft with the fixed one
+            fixed = el.FITTED  # a clear win: not weighed again
     if effort > 2 and mode != el.MED:
         scale = min(SCALES[effort], key=lambda s: cost(mode, s))
     return _row(mode, typical, scale, span, weights)[0], fixed
@@ -329,7 +381,7 @@ def _med_cost(plane: np.ndarray, span: np.ndarray, share: float) -> float:
     """Bits to code one plane ``(frames, 1, H, W)`` of a sample with the median edge
     detector at its typical gradient's scale."""
     single = np.ascontiguousarray(plane)
-    return _cost(single, _row(el.MED, _typical_gradient(single[:, 0]), 1.0, span), share)
+    return trial_bits(single, _row(el.MED, _typical_gradient(single[:, 0]), 1.0, span), share)
 
 
 @njit(cache=True, nogil=True)
