@@ -210,8 +210,8 @@ def fit_weights(single: np.ndarray) -> np.ndarray:
         return _UNFITTED
     bands = single[:, 0, : height // rows * rows].reshape(frames, -1, rows, width)
     solution = np.zeros(len(_UNFITTED))
-    for round in range(_FIT_ROUNDS):
-        normal, moment = _normal_equations(bands, solution, round > 0)
+    for step in range(_FIT_ROUNDS):
+        normal, moment = _normal_equations(bands, solution, step > 0)
         if not (np.isfinite(normal).all() and np.isfinite(moment).all()):
             return _UNFITTED
         solution = np.linalg.lstsq(normal, moment, rcond=None)[0]
