@@ -326,13 +326,12 @@ def _ranked(residuals: np.ndarray, options: list[Choices], effort: int) -> list[
     rows = partition_rows((frames, planes_of(residuals.shape, bits), height, width))
     bands = _previewed(height, rows)
     picked = np.concatenate([np.arange(b * rows, min(height, (b + 1) * rows)) for b in bands])
-    sample, share = residuals[:, picked], len(picked) / height
-
-    def cost(choices: Choices) -> float:
-        field = to_field(sample, choices.offset_binary, choices.relative)
-        return trial_bits(field, choices.parameters, share, rows)
-
-    return [min(options, key=cost)]
+    # below EXHAUSTIVE the options are one choice with and without the fitted predictor:
+    # they read the codes alike
+    reading = options[0]
+    field = to_field(residuals[:, picked], reading.offset_binary, reading.relative)
+    share = len(picked) / height
+    return [min(options, key=lambda c: trial_bits(field, c.parameters, share, rows))]
 
 
 def _previewed(height: int, rows: int) -> list[int]:
