@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-from tezip_rans import elements
+from tezip_rans import elements, kernels
 from tezip_rans import stage as rans_stage
 from tezip_rans.choices import Choices
 
@@ -39,15 +39,22 @@ def residual_arrays(draw: st.DrawFn, frames: int = 4, side: int = 23) -> np.ndar
     return array
 
 
-def force_predictor(monkeypatch: pytest.MonkeyPatch, mode: int, weights: list[int]) -> None:
+def force_predictor(
+    monkeypatch: pytest.MonkeyPatch, mode: int, weights: list[int], bounds: list[int] = ()
+) -> None:
     """Make ``tezip.rans`` code every plane with spatial predictor ``mode`` (the fitted one
-    with these ``weights``), whatever its sample would choose."""
+    with these ``weights``) and intensity classes split at ``bounds`` (none: one class),
+    whatever its sample would choose."""
     chosen = rans_stage.choose
 
     def forced(residuals: np.ndarray, effort: int) -> Choices:
         choices = chosen(residuals, effort)
-        choices.parameters[:, 0] = mode
-        choices.parameters[:, elements.WEIGHTS :] = weights
-        return Choices(choices.offset_binary, choices.relative, choices.parameters)
+        parameters = choices.parameters
+        parameters[:, 0] = mode
+        parameters[:, elements.WEIGHTS : elements.CLASSES] = weights
+        parameters[:, elements.CLASSES] = len(bounds) + 1
+        parameters[:, elements.BOUNDS : elements.FIRST] = elements.NO_BOUND
+        parameters[:, elements.BOUNDS : elements.BOUNDS + len(bounds)] = bounds
+        return Choices(choices.offset_binary, choices.relative, kernels.placed(parameters))
 
     monkeypatch.setattr(rans_stage, "choose", forced)

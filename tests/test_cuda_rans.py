@@ -94,6 +94,53 @@ def test_every_spatial_predictor_codes_and_decodes_alike(
     np.testing.assert_array_equal(on("cuda").decode(data, array.shape, array.dtype), array)
 
 
+@pytest.mark.parametrize("mode", [elements.MED, elements.FITTED])
+def test_intensity_classes_code_and_decode_alike(
+    short_partitions: None, mode: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Intensity classes forced on every plane of a colour GOP (bounds inside and beside its
+    values), so that the twins' classes and context numbers are proven element for
+    element."""
+    weights = [23, -5, 9, -14] if mode == elements.FITTED else [0] * 4
+    force_predictor(monkeypatch, mode, weights, [-9, 40, 200, 1500, 3000])
+    rng = np.random.default_rng(mode)
+    array = (np.cumsum(rng.integers(-3, 90, (2, 6, 7, 3)), axis=2) % 4096).astype(np.uint16)
+    data = on("cpu").encode(array)
+    parameters = stream.read(data, array.shape, 16).choices.parameters
+    assert parameters[:, elements.CLASSES].tolist() == [6] * 3
+    assert on("cuda").encode(array) == data
+    np.testing.assert_array_equal(on("cuda").decode(data, array.shape, array.dtype), array)
+
+
+def test_a_batch_of_gops_with_different_intensity_classes_codes_as_the_cpu_does(
+    short_partitions: None,
+) -> None:
+    """GOPs of one launch with one, three and eight classes: context maps of three sizes."""
+    from tezip_rans import cudacoder, model
+
+    rng = np.random.default_rng(11)
+    gops = [rng.integers(0, 900, (2, 7, 5), dtype=np.uint16) for _ in range(3)]
+    coded = [rans_stage.prepare(gop, 2) for gop in gops]
+    parameters = np.stack([gop.choices.parameters for gop in coded])
+    splits = ([], [100, 500], [50, 100, 200, 300, 400, 600, 800])
+    for row, bounds in zip(parameters[:, 0], splits, strict=True):
+        row[elements.CLASSES] = len(bounds) + 1
+        row[elements.BOUNDS : elements.BOUNDS + len(bounds)] = bounds
+    parameters = np.stack([kernels.placed(rows) for rows in parameters])
+    fields = np.stack([gop.field for gop in coded])
+    rows = coded[0].rows
+    for field, knobs, (mapping, frequencies, partitions) in zip(
+        fields, parameters, cudacoder.code(fields, parameters, rows), strict=True
+    ):
+        found = kernels.analysed(field, knobs, rows)
+        expected = rans_stage._encoded(found, *model.tables(found.histogram))
+        width = expected[1].shape[1]  # the CPU counts the tokens its errors can take
+        np.testing.assert_array_equal(mapping, expected[0])
+        np.testing.assert_array_equal(frequencies[:, :width], expected[1])
+        assert not frequencies[:, width:].any()
+        assert partitions == expected[2]
+
+
 def test_a_batch_of_gops_is_one_launch(short_partitions: None) -> None:
     """GOPs of one shape share the launches; each gets its own tables and stream."""
     from tezip_rans import cudacoder

@@ -360,6 +360,15 @@ def _streaked(rng: np.random.Generator) -> np.ndarray:
     return (_smooth(rng, (3, 16, 24), 200) + 3000 + smeared).astype(np.uint16)
 
 
+def _photon_counts(rng: np.random.Generator) -> np.ndarray:
+    """A 16-bit frame of photon counts: a smooth signal of 5 to 3000 under its own Poisson
+    noise, whose spread follows the signal, where ``tezip.rans`` (version 4) splits the
+    contexts into eight intensity classes."""
+    y, x = np.mgrid[0:128, 0:256]
+    signal = 5 + 3000 * (0.5 + 0.5 * np.sin(x / 9.0) * np.cos(y / 11.0)) ** 2
+    return rng.poisson(signal, (1, 128, 256)).astype(np.uint16)
+
+
 def _mid_grey(rng: np.random.Generator) -> np.ndarray:
     """Smooth 8-bit frames around mid-grey: read as two's complement, their codes would
     jump between 127 and -128 wherever they cross 128, so ``tezip.rans`` reads them in
@@ -497,6 +506,13 @@ VALID_VECTORS = [
         "row-smeared noisy uint16, lossless, tezip.zero: tezip.rans version 3, predictor 7 "
         "(fitted)",
         _streaked,
+        {**NEW_DEFAULTS, "predictor": "tezip.zero"},
+    ),
+    ValidVector(
+        "rans_intensity",
+        "photon counts (Poisson) uint16, lossless, tezip.zero: tezip.rans version 4, eight "
+        "intensity classes",
+        _photon_counts,
         {**NEW_DEFAULTS, "predictor": "tezip.zero"},
     ),
     ValidVector(
@@ -664,28 +680,48 @@ def _flip_residual(s: Source) -> bytes:
     return s.patch(position, bytes([s.data[position] ^ 0x40]))
 
 
-def _rans_initial_state(s: Source) -> bytes:
-    """Flip a bit of the state a tezip.rans partition starts in (after its header)."""
+def _rans_stream(s: Source) -> Any:
+    """GOP 0's tezip.rans stream of a 16-bit source, parsed at the version its header names."""
     from tezip_rans import stream
 
     blob = s.gop_blob(0, 0)
     shape = (s.spec.index[0][2], *s.spec.header["frame_shape"])
-    start, _ = stream.read(
-        s.payload(s.offset("GOPD"))[blob - s.offset("GOPD") - 12 :], shape, 16
-    ).rans[0]
+    version = s.spec.header["stages"][-1]["version"]
+    data = s.payload(s.offset("GOPD"))[blob - s.offset("GOPD") - 12 :]
+    return stream.read(data, shape, 16, version)
+
+
+def _rans_initial_state(s: Source) -> bytes:
+    """Flip a bit of the state a tezip.rans partition starts in (after its header)."""
+    blob = s.gop_blob(0, 0)
+    start, _ = _rans_stream(s).rans[0]
     return s.patch(blob + start, bytes([s.data[blob + start] ^ 0x10]), fix=s.offset("GOPD"))
 
 
 def _rans_heavy_weight(s: Source) -> bytes:
     """Overwrite the first two weights of GOP 0's fitted plane (one byte each, after the
     layout byte, the plane's flags and its thresholds) with ``ff 7f``: one varint of 16383."""
-    from tezip_rans import kernels, model, stream
+    from tezip_rans import kernels, model
+
+    thresholds = _rans_stream(s).choices.parameters[0, 1 : kernels.STORED]
+    position = s.gop_blob(0, 0) + 2 + len(model.varints(thresholds))
+    return s.patch(position, b"\xff\x7f", fix=s.offset("GOPD"))
+
+
+def _rans_unordered_bounds(s: Source) -> bytes:
+    """Write GOP 0's intensity bounds (one plane) in reverse order: the same bytes,
+    rearranged, after the layout byte, the flags, the thresholds and any fitted weights."""
+    from tezip_rans import elements, kernels, model
 
     blob = s.gop_blob(0, 0)
-    shape = (s.spec.index[0][2], *s.spec.header["frame_shape"])
-    parsed = stream.read(s.payload(s.offset("GOPD"))[blob - s.offset("GOPD") - 12 :], shape, 16)
-    thresholds = parsed.choices.parameters[0, 1 : kernels.STORED]
-    return s.patch(blob + 2 + len(model.varints(thresholds)), b"\xff\x7f", fix=s.offset("GOPD"))
+    row = _rans_stream(s).choices.parameters[0]
+    bounds = row[elements.BOUNDS : elements.BOUNDS + row[elements.CLASSES] - 1]
+    numbers = list(row[1 : kernels.STORED])
+    if row[0] == elements.FITTED:
+        numbers += [int(elements.zigzag(w)) for w in row[elements.WEIGHTS : elements.CLASSES]]
+    start = blob + 2 + len(model.varints(np.array(numbers, np.int64)))
+    reversed_bounds = [len(bounds), *(int(elements.zigzag(b)) for b in bounds[::-1])]
+    return s.patch(start, model.varints(np.array(reversed_bounds)), fix=s.offset("GOPD"))
 
 
 def _rans_short_stream(s: Source) -> bytes:
@@ -925,6 +961,14 @@ INVALID_VECTORS = [
                   "holds a number above 256",
                   _rans_heavy_weight,
                   structural=False, source="rans_fitted"),
+    InvalidVector("rans_intensity_bounds", "GOP 0's intensity bounds written in reverse order, "
+                  "CRC fixed", STREAM, "intensity bounds are not strictly increasing",
+                  _rans_unordered_bounds, structural=False, source="rans_intensity"),
+    InvalidVector("rans_intensity_in_version_3", "tezip.rans version 3 in the header over a "
+                  "version-4 stream with intensity classes (its class count read as the partition "
+                  "height, a bound as the table count)", STREAM, "holds a number above 64",
+                  _header(lambda h: h["stages"][-1].update(version=3)),
+                  structural=False, source="rans_intensity"),
     InvalidVector("rans_initial_state", "GOP 0's first tezip.rans partition starts in another "
                   "state, CRC fixed", STREAM, "partition 0 is damaged", _rans_initial_state,
                   structural=False, source="rans_uint16_previous"),

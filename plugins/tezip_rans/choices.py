@@ -48,6 +48,11 @@ class Choices:
     #: less than :data:`FIT_SURE` (the encoder weighs both over more of the GOP: see
     #: :func:`unfitted`); else the plane's predictor
     fixed: np.ndarray | None = None
+    #: ``(planes, MAX_CLASSES - 1)``: the octiles of each plane's sample where splitting it
+    #: into eight intensity classes coded the sample smaller (the encoder weighs intensity
+    #: classes over more of the GOP: see :func:`shaded`), :data:`~elements.NO_BOUND`
+    #: elsewhere
+    octiles: np.ndarray | None = None
 
 
 #: the fitted predictor is taken without weighing it against the best fixed one over more
@@ -68,8 +73,40 @@ def unfitted(choices: Choices) -> Choices | None:
         return None
     parameters = choices.parameters.copy()
     parameters[narrow, 0] = choices.fixed[narrow]
-    parameters[narrow, el.WEIGHTS :] = 0
-    return Choices(choices.offset_binary, choices.relative, parameters)
+    parameters[narrow, el.WEIGHTS : el.CLASSES] = 0
+    return Choices(choices.offset_binary, choices.relative, parameters, None, choices.octiles)
+
+
+#: intensity class counts the encoder weighs (each splits at every ``8 / count``-th octile)
+CLASS_COUNTS = (4, 8)
+#: most intensity classes of a GOP's planes together: its contexts are numbered in 16 bits
+CLASS_BUDGET = (1 << 16) // el.CONTEXTS
+
+
+def can_shade(choices: Choices) -> bool:
+    """True where some plane has :attr:`Choices.octiles` to split it at."""
+    return choices.octiles is not None and bool((choices.octiles != el.NO_BOUND).any())
+
+
+def shaded(choices: Choices, classes: int) -> Choices | None:
+    """The choices with every plane that has :attr:`Choices.octiles` split into ``classes``
+    intensity classes at those of its octiles that cut it into equal shares (fewer classes
+    where they repeat); None where no plane has them, or the planes' classes together would
+    exceed :data:`CLASS_BUDGET`."""
+    if not can_shade(choices):
+        return None
+    parameters = choices.parameters.copy()
+    step = el.MAX_CLASSES // classes
+    for plane, octiles in enumerate(choices.octiles):
+        low, high = parameters[plane, el.LOW], parameters[plane, el.HIGH]
+        bounds = np.unique(octiles[step - 1 :: step])
+        bounds = bounds[(bounds >= low) & (bounds < high)]
+        parameters[plane, el.CLASSES] = len(bounds) + 1
+        parameters[plane, el.BOUNDS : el.FIRST] = el.NO_BOUND
+        parameters[plane, el.BOUNDS : el.BOUNDS + len(bounds)] = bounds
+    if parameters[:, el.CLASSES].sum() > CLASS_BUDGET:
+        return None
+    return Choices(choices.offset_binary, choices.relative, kernels.placed(parameters))
 
 
 def sample_budget(residuals: np.ndarray, share: int) -> int:
@@ -184,6 +221,9 @@ def thresholds(typical: float, scale: float) -> tuple[int, int, int]:
 
 #: the weights of a plane whose predictor is not the fitted one
 _UNFITTED = np.zeros(4, np.int64)
+#: the intensity columns of a plane of one class, and its first context (set by
+#: :func:`tezip_rans.kernels.placed`)
+_ONE_CLASS = (1, *[el.NO_BOUND] * (el.MAX_CLASSES - 1), 0)
 
 
 def _row(
@@ -195,7 +235,9 @@ def _row(
     u1 = _scaled(0.5 * typical, 0)
     u2 = _scaled(2.0 * typical, u1 + 1)
     weights = weights if mode == el.FITTED else _UNFITTED
-    return np.array([[mode, *thresholds(typical, scale), u1, u2, *span, *weights]], np.int64)
+    return np.array(
+        [[mode, *thresholds(typical, scale), u1, u2, *span, *weights, *_ONE_CLASS]], np.int64
+    )
 
 
 def fit_weights(single: np.ndarray) -> np.ndarray:
@@ -289,7 +331,7 @@ def choose(residuals: np.ndarray, effort: int = 2) -> Choices:
     share = bands.size / residuals.size
     offset_binary, relative, sample, med_costs = _reading(bands, share)
     spans = value_ranges(residuals.dtype.itemsize * 8, relative)
-    rows, fixed = zip(
+    rows, fixed, octiles = zip(
         *(
             _plane_parameters(
                 np.ascontiguousarray(sample[:, p : p + 1]), span, share, effort, med_costs[p]
@@ -298,15 +340,20 @@ def choose(residuals: np.ndarray, effort: int = 2) -> Choices:
         ),
         strict=True,
     )
-    return Choices(offset_binary, relative, np.array(rows, np.int64), np.array(fixed, np.int64))
+    parameters = kernels.placed(np.stack(rows))
+    return Choices(
+        offset_binary, relative, parameters, np.array(fixed, np.int64), np.stack(octiles)
+    )
 
 
 def _plane_parameters(
     single: np.ndarray, span: np.ndarray, share: float, effort: int, med_cost: float
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, int, np.ndarray]:
     """The parameter row of one plane ``(frames, 1, H, W)`` of a sample: its threshold
     scale and predictor, searched as wide as ``effort`` says (``med_cost``: the median edge
-    detector's cost at scale 1, known already); and the best fixed predictor."""
+    detector's cost at scale 1, known already); the best fixed predictor; and the sample's
+    octiles where eight intensity classes code it smaller (above effort 1; else no
+    bounds)."""
     typical = _typical_gradient(single[:, 0])
     known = {(el.MED, 1.0): med_cost}
     weights = fit_weights(single) if effort > 1 else _UNFITTED
@@ -330,7 +377,52 @@ def _plane_parameters(
             fixed = el.FITTED  # a clear win: not weighed again
     if effort > 2 and mode != el.MED:
         scale = min(SCALES[effort], key=lambda s: cost(mode, s))
-    return _row(mode, typical, scale, span, weights)[0], fixed
+    row = _row(mode, typical, scale, span, weights)
+    octiles = np.full(el.MAX_CLASSES - 1, el.NO_BOUND, np.int64)
+    if effort > 1:
+        split = Choices(np.zeros(1, bool), np.zeros(1, bool), row, octiles=_octiles(single))
+        finer = shaded(split, el.MAX_CLASSES)
+        if finer is not None and trial_bits(single, finer.parameters, share) < cost(mode, scale):
+            octiles = split.octiles[0]
+    return row[0], fixed, octiles
+
+
+def regrouping(finer: np.ndarray, coarser: np.ndarray) -> np.ndarray:
+    """Each context of parameters ``finer`` as one of ``coarser`` (uint16): the planes'
+    parameters alike but for intensity classes, and every bound of ``coarser`` one of
+    ``finer``'s (as :func:`shaded` makes them), so that each finer class lies in one
+    coarser class: the one of the coarser bounds at or below the finer class's lower
+    bound."""
+    contexts = np.arange(el.CONTEXTS)
+    grouping = np.empty(kernels.context_count(finer), np.uint16)
+    for fine, coarse in zip(finer, coarser, strict=True):
+        fine_bounds = fine[el.BOUNDS : el.BOUNDS + fine[el.CLASSES] - 1]
+        coarse_bounds = coarse[el.BOUNDS : el.BOUNDS + coarse[el.CLASSES] - 1]
+        for shade in range(fine[el.CLASSES]):
+            lower = fine_bounds[shade - 1] if shade else None
+            into = 0 if lower is None else int(np.searchsorted(coarse_bounds, lower, "right"))
+            source = fine[el.FIRST] + shade * el.CONTEXTS
+            grouping[source : source + el.CONTEXTS] = (
+                coarse[el.FIRST] + into * el.CONTEXTS + contexts
+            )
+    return grouping
+
+
+def regrouped(histogram: np.ndarray, grouping: np.ndarray) -> np.ndarray:
+    """A histogram (contexts x tokens) with its contexts regrouped (:func:`regrouping`, which
+    moves whole classes and reaches every coarser class)."""
+    out = np.zeros((int(grouping.max()) + 1, histogram.shape[1]), histogram.dtype)
+    for source in range(0, len(grouping), el.CONTEXTS):
+        target = int(grouping[source])
+        out[target : target + el.CONTEXTS] += histogram[source : source + el.CONTEXTS]
+    return out
+
+
+def _octiles(single: np.ndarray) -> np.ndarray:
+    """The least values at or below which an eighth, a quarter ... seven eighths of a sample
+    plane's values lie: ``(1, MAX_CLASSES - 1)``."""
+    levels = np.arange(1, el.MAX_CLASSES) / el.MAX_CLASSES
+    return np.quantile(single, levels, method="inverted_cdf").astype(np.int64)[None]
 
 
 def sample_cost(bands: np.ndarray, share: float) -> float:

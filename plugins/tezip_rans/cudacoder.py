@@ -47,9 +47,11 @@ def _interleaved(fields: Any, rows: int) -> Any:
 @dataclass
 class Analysis:
     """What :func:`analyse` leaves on the device: for :func:`encode`, and the histograms
-    ``(G, P * CONTEXTS, tokens)`` each GOP's tables are built from (on the host)."""
+    ``(G, contexts, tokens)`` each GOP's tables are built from (on the host; GOP ``g``'s
+    first ``contexts[g]`` rows, :func:`tezip_rans.kernels.context_count`)."""
 
     histograms: Any
+    context_counts: list[int]
     contexts: Any
     tokens: Any
     counts: np.ndarray  # elements per partition
@@ -70,7 +72,8 @@ def analyse(fields: Any, parameters: np.ndarray, rows: int) -> Analysis:
     raw_starts = regions[:-1]
     workspace = _interleaved(fields, rows)
     partitions = workspace.shape[4]
-    histograms = cuda.device_array((gops, planes * el.CONTEXTS, el.MAX_TOKENS), np.int64)
+    context_counts = [kernels.context_count(rows_of_gop) for rows_of_gop in parameters]
+    histograms = cuda.device_array((gops, max(context_counts), el.MAX_TOKENS), np.int64)
     device_memset(histograms, 0, histograms.nbytes)
     contexts = cuda.device_array((frames * planes * rows * width, partitions), np.uint16)
     tokens = cuda.device_array(contexts.shape, np.uint8)
@@ -91,6 +94,7 @@ def analyse(fields: Any, parameters: np.ndarray, rows: int) -> Analysis:
     )
     return Analysis(
         histograms,
+        context_counts,
         contexts,
         tokens,
         counts,
@@ -108,6 +112,9 @@ def encode(
     map and tables; per GOP, per partition, its rANS bytes and raw bits."""
     gops = len(mappings)
     width = max(len(f) for f in frequencies)
+    clusters = np.zeros((gops, max(len(m) for m in mappings)), np.int64)
+    for gop, mapping in enumerate(mappings):
+        clusters[gop, : len(mapping)] = mapping
     symbols = np.zeros((gops, width, el.MAX_TOKENS), np.uint64)
     for gop, table in enumerate(frequencies):
         symbols[gop, : len(table)] = rans.encoder_symbols(table)
@@ -119,7 +126,7 @@ def encode(
         found.tokens,
         cuda.to_device(found.counts.astype(np.int64)),
         found.bands,
-        cuda.to_device(np.stack(mappings).astype(np.int64)),
+        cuda.to_device(clusters),
         cuda.to_device(symbols),
         out,
         cuda.to_device(region_ends),
@@ -137,7 +144,11 @@ def code(
     tables and, per partition, the rANS bytes and raw bits (``tezip_rans.stage.Coded``, the
     CPU coder's byte for byte)."""
     found = analyse(fields, parameters, rows)
-    models = [model.tables(histogram) for histogram in found.histograms.copy_to_host()]
+    histograms = found.histograms.copy_to_host()
+    models = [
+        model.tables(histogram[:count])
+        for histogram, count in zip(histograms, found.context_counts, strict=True)
+    ]
     coded = encode(found, [m for m, _ in models], [f for _, f in models])
     return [(*pair, partitions) for pair, partitions in zip(models, coded, strict=True)]
 
@@ -205,7 +216,9 @@ def upload(buffers: Sequence[bytes], streams: Sequence[Stream]) -> Uploaded:
         cuda.to_device(np.concatenate([np.array(p.rans, np.int64) for p in streams])),
         cuda.to_device(np.concatenate([np.array(p.raw, np.int64) for p in streams])),
         cuda.to_device(np.stack([p.choices.parameters for p in streams]).astype(np.int64)),
-        cuda.to_device(np.stack([kernels.keyed_tables(p.clusters) for p in streams])),
+        cuda.to_device(
+            np.stack([kernels.keyed_tables(p.clusters, p.choices.parameters) for p in streams])
+        ),
         cuda.to_device(np.concatenate(tokens).ravel()),
         cuda.to_device(np.concatenate(symbols).ravel()),
         cuda.to_device(np.stack([table_ends - [len(t) for t in tokens], table_ends], axis=1)),

@@ -30,6 +30,8 @@ el = twin_module(
         "fitted",
         "weights_of",
         "unclamped",
+        "intensity",
+        "bounds_of",
         "level",
         "upper_gradients",
         "fold",
@@ -51,6 +53,8 @@ model = twin_module(
     (
         "_upper_neighbours",
         "_key",
+        "_placed",
+        "_shade",
         "_context",
         "_symbol",
         "upper_at",
@@ -112,7 +116,7 @@ def analyse(  # type: ignore[no-untyped-def]
 ):
     """The twin of :func:`tezip_rans.kernels.analyse` for partition ``k``: contexts and
     tokens at ``[:, k]`` in coding order, counts added to ``histogram[GOP]``, raw bits from
-    ``raw_starts[k]`` to ``raw_ends[k]`` (set here). ``parameters`` is ``(G, P, 8)``;
+    ``raw_starts[k]`` to ``raw_ends[k]`` (set here). ``parameters`` is ``(G, P, PARAMETERS)``;
     ``classes`` is scratch ``(2, P, R, W, K)``."""
     k = cuda.grid(1)
     frames, planes, rows, width, partitions = workspace.shape
@@ -130,7 +134,6 @@ def analyse(  # type: ignore[no-untyped-def]
         now, before = frame & 1, (frame + 1) & 1
         for p in range(planes):
             knobs = parameters[gop, p]
-            offset = p * el.CONTEXTS
             for r in range(count):
                 first = r == 0
                 row = workspace[frame, p, r, :, k]
@@ -141,7 +144,7 @@ def analyse(  # type: ignore[no-untyped-def]
                     upper = np.int64(0)
                     if not first:
                         upper = model.upper_at(above, x, last, knobs[1], knobs[2], knobs[3])
-                    north, northwest, northeast, context, flip = model._context(
+                    north, northwest, northeast, key, flip = model._context(
                         x, west, above, first, upper, classes[before, p, r, x, k], knobs
                     )
                     prediction = el.predict(
@@ -157,7 +160,7 @@ def analyse(  # type: ignore[no-untyped-def]
                     )
                     temporal, token, bits, low = model._symbol(row[x], prediction, flip, knobs)
                     classes[now, p, r, x, k] = temporal
-                    key = offset + context
+                    key = model._placed(key, prediction, knobs)
                     contexts[used, k] = key
                     tokens[used, k] = token
                     used += 1
@@ -174,7 +177,8 @@ def encode(  # type: ignore[no-untyped-def]
     contexts, tokens, counts, bands, clusters, symbols, out, region_ends, stream_starts
 ):
     """The twin of :func:`tezip_rans.kernels.encode` for partition ``k`` of GOP ``k //
-    bands``: ``clusters`` ``(G, P * CONTEXTS)`` and ``symbols`` ``(G, tables, tokens)``."""
+    bands``: ``clusters`` ``(G, contexts)`` (each GOP's context map, padded) and
+    ``symbols`` ``(G, tables, tokens)``."""
     k = cuda.grid(1)
     if k >= counts.size:
         return

@@ -19,15 +19,23 @@ from numba.cpython.unsafe.numbers import leading_zeros
 NONE, WEST, NORTH, PLANE, MED, AVERAGE, SMOOTH, FITTED = 0, 1, 2, 3, 4, 5, 6, 7
 PREDICTORS = (NONE, WEST, NORTH, PLANE, MED, AVERAGE, SMOOTH, FITTED)
 #: the predictors a stream of each version of the stage may name
-PREDICTORS_OF_VERSION = {1: PREDICTORS[:5], 2: PREDICTORS[:7], 3: PREDICTORS}
+PREDICTORS_OF_VERSION = {1: PREDICTORS[:5], 2: PREDICTORS[:7], 3: PREDICTORS, 4: PREDICTORS}
 #: the fitted predictor's weights of north, north-west, north-east and west-west (each
 #: relative to west) are integers in units of ``2**-FIT_SHIFT``, at most ``FIT_LIMIT`` in
 #: magnitude
 FIT_SHIFT = 5
 FIT_LIMIT = 128
 #: where a plane's parameter row (:data:`tezip_rans.kernels.PARAMETERS`) holds its value
-#: range and the fitted predictor's four weights
-LOW, HIGH, WEIGHTS = 6, 7, 8
+#: range, the fitted predictor's four weights, its intensity class count and bounds (the
+#: unused ones :data:`NO_BOUND`) and the first of its contexts in the GOP's context map
+LOW, HIGH, WEIGHTS, CLASSES, BOUNDS, FIRST = 6, 7, 8, 12, 13, 20
+#: most intensity classes of a plane (version 4; one before): its contexts are split by
+#: where the element's prediction lies among the plane's ``classes - 1`` increasing bounds,
+#: as noise that grows with the signal (photon counts, speckle) makes the errors' spread
+#: follow the intensity
+MAX_CLASSES = 8
+#: an intensity bound no prediction exceeds
+NO_BOUND = np.iinfo(np.int64).max
 #: values below this are their own token; larger ones are a token plus raw low bits
 DIRECT = 16
 #: gradient contexts: 9**3 patterns of three gradients quantised to -4 .. 4, mirrored
@@ -35,7 +43,7 @@ DIRECT = 16
 GRADIENT_CONTEXTS = 365
 #: classes of the previous frame's co-located error magnitude
 TEMPORAL_CLASSES = 3
-#: contexts per plane
+#: contexts per plane and intensity class
 CONTEXTS = GRADIENT_CONTEXTS * TEMPORAL_CLASSES
 #: bits of the largest symbol: planes hold at most 33-bit values (32-bit codes taken
 #: relative to another plane), predictions are clamped to a plane's range, so errors and
@@ -54,6 +62,8 @@ MAX_TOKENS = token_count(SYMBOL_BITS)
 
 #: the fitted predictor's weights of a plane (see :data:`FIT_SHIFT`)
 Weights = tuple[np.int64, np.int64, np.int64, np.int64]
+#: a plane's intensity bounds (:data:`MAX_CLASSES` - 1 of them)
+Bounds = tuple[np.int64, np.int64, np.int64, np.int64, np.int64, np.int64, np.int64]
 
 
 @njit(cache=True)
@@ -124,6 +134,35 @@ def unclamped(
     if mode == SMOOTH:  # a quarter of it, for frames where noise outweighs the signal
         return (west + north + northeast + northwest) >> 2
     return np.int64(0)
+
+
+@njit(cache=True)
+def intensity(prediction: np.int64, bounds: Bounds) -> np.int64:
+    """The intensity class of an element: how many of its plane's ``bounds`` its prediction
+    exceeds (seven comparisons without branches; unused bounds are never exceeded)."""
+    return (
+        np.int64(prediction > bounds[0])
+        + np.int64(prediction > bounds[1])
+        + np.int64(prediction > bounds[2])
+        + np.int64(prediction > bounds[3])
+        + np.int64(prediction > bounds[4])
+        + np.int64(prediction > bounds[5])
+        + np.int64(prediction > bounds[6])
+    )
+
+
+@njit(cache=True)
+def bounds_of(knobs: np.ndarray) -> Bounds:
+    """The intensity bounds in a plane's parameter row."""
+    return (
+        knobs[BOUNDS],
+        knobs[BOUNDS + 1],
+        knobs[BOUNDS + 2],
+        knobs[BOUNDS + 3],
+        knobs[BOUNDS + 4],
+        knobs[BOUNDS + 5],
+        knobs[BOUNDS + 6],
+    )
 
 
 @njit(cache=True)

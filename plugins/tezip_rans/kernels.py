@@ -25,9 +25,10 @@ from tezip_rans import elements as el
 from tezip_rans import model, rans
 
 #: columns of a plane's parameter row: spatial predictor, gradient thresholds t1 t2 t3,
-#: error-class thresholds u1 u2 (all stored), the plane's value range (derived) and the
-#: fitted predictor's weights (stored for a plane that uses it, else zero)
-PARAMETERS = el.WEIGHTS + 4
+#: error-class thresholds u1 u2 (all stored), the plane's value range (derived), the
+#: fitted predictor's weights (stored for a plane that uses it, else zero), its intensity
+#: classes and their bounds (stored from version 4) and its first context (derived)
+PARAMETERS = el.FIRST + 1
 STORED = 6
 #: kernel status codes (0: success)
 RANS_EXHAUSTED, BITS_EXHAUSTED, BAD_FINAL_STATE, TRAILING_BYTES = 1, 2, 3, 4
@@ -73,14 +74,34 @@ def _model_row(
     # kept the loop below from vectorising: the statistics pass ran 1.7 times slower)
     for x in (0, 1, last):
         _model_at(x, row, above, first, upper, before, parameters, prediction, context, sign)
-    mode, weights = parameters[0], el.weights_of(parameters)
-    low, high = parameters[el.LOW], parameters[el.HIGH]
-    for x in range(2, last):  # every neighbour present: no edge cases, so it vectorises
+    if parameters[el.CLASSES] > 1:  # the loop compiled twice: one class skips the classing
+        _model_inside(row, above, upper, before, parameters, prediction, context, sign, True)
+    else:
+        _model_inside(row, above, upper, before, parameters, prediction, context, sign, False)
+
+
+@njit(cache=True, inline="always")
+def _model_inside(
+    row: np.ndarray,
+    above: np.ndarray,
+    upper: np.ndarray,
+    before: np.ndarray,
+    parameters: np.ndarray,
+    prediction: np.ndarray,
+    context: np.ndarray,
+    sign: np.ndarray,
+    shaded: bool,
+) -> None:
+    """:func:`_model_row` on columns ``2 .. W - 2``, where every neighbour is present: no edge
+    cases, so the loop vectorises (``shaded``: the plane has intensity classes)."""
+    mode, weights, bounds = parameters[0], el.weights_of(parameters), el.bounds_of(parameters)
+    low, high, first_context = parameters[el.LOW], parameters[el.HIGH], parameters[el.FIRST]
+    for x in range(2, len(row) - 1):
         west, north, northwest, northeast = row[x - 1], above[x], above[x - 1], above[x + 1]
-        context[x], sign[x] = _key(upper[x], northwest, west, before[x], parameters)
-        prediction[x] = el.predict(
-            mode, west, north, northwest, northeast, row[x - 2], weights, low, high
-        )
+        key, sign[x] = _key(upper[x], northwest, west, before[x], parameters)
+        guess = el.predict(mode, west, north, northwest, northeast, row[x - 2], weights, low, high)
+        prediction[x] = guess
+        context[x] = first_context + key + (_shade(guess, bounds) if shaded else 0)
 
 
 @njit(cache=True)
@@ -102,7 +123,7 @@ def _model_at(
     north, northwest, northeast, key, flip = _context(
         x, west, above, first, upper[x], before[x], parameters
     )
-    prediction[x] = el.predict(
+    guess = el.predict(
         parameters[0],
         west,
         north,
@@ -113,7 +134,7 @@ def _model_at(
         parameters[el.LOW],
         parameters[el.HIGH],
     )
-    context[x] = key
+    prediction[x], context[x] = guess, _placed(key, guess, parameters)
     sign[x] = flip
 
 
@@ -127,9 +148,10 @@ def _context(
     before: np.uint8,
     knobs: np.ndarray,
 ) -> tuple[np.int64, np.int64, np.int64, np.int64, np.int64]:
-    """North, north-west, north-east, context (0 .. CONTEXTS - 1) and error sign of element
-    ``x`` of a row, given its west, the row above, the row's upper gradient pattern at ``x``
-    (:func:`upper_at`) and the temporal class at ``x`` in the previous frame."""
+    """North, north-west, north-east, key (0 .. CONTEXTS - 1, :func:`_key`) and error sign
+    of element ``x`` of a row, given its west, the row above, the row's upper gradient
+    pattern at ``x`` (:func:`upper_at`) and the temporal class at ``x`` in the previous
+    frame."""
     north, northwest, northeast = _upper_neighbours(above, first, x, west)
     key, flip = _key(upper, northwest, west, before, knobs)
     return north, northwest, northeast, key, flip
@@ -139,10 +161,23 @@ def _context(
 def _key(
     upper: np.int64, northwest: np.int64, west: np.int64, before: np.uint8, knobs: np.ndarray
 ) -> tuple[np.int64, np.int64]:
-    """Context (0 .. CONTEXTS - 1) and error sign of an element with these neighbours, upper
-    gradient pattern and temporal class."""
+    """Key (0 .. CONTEXTS - 1: the context within an intensity class) and error sign of an
+    element with these neighbours, upper gradient pattern and temporal class."""
     gradient, flip = el.fold(upper, northwest, west, knobs[1], knobs[2], knobs[3])
     return gradient * el.TEMPORAL_CLASSES + np.int64(before), flip
+
+
+@njit(cache=True)
+def _placed(key: np.int64, prediction: np.int64, knobs: np.ndarray) -> np.int64:
+    """The context, in the GOP's context map, of an element of key ``key`` (:func:`_key`)
+    and prediction ``prediction``: its plane's first context, then its intensity class's."""
+    return knobs[el.FIRST] + key + _shade(prediction, el.bounds_of(knobs))
+
+
+@njit(cache=True)
+def _shade(prediction: np.int64, bounds: el.Bounds) -> np.int64:
+    """How far the contexts of an element's intensity class lie from its plane's first."""
+    return el.intensity(prediction, bounds) * el.CONTEXTS
 
 
 @njit(cache=True)
@@ -173,8 +208,8 @@ def analyse(
     keep: bool,
 ) -> None:
     """The encoder's pass over partitions ``first .. stop - 1`` of a field: every element's
-    context (``plane * CONTEXTS + context``, uint16) and token (uint8) in coding order,
-    partition after partition, from index ``used`` on; their histogram ``(planes * CONTEXTS,
+    context in the GOP's context map (:func:`_placed`, uint16) and token (uint8) in coding
+    order, partition after partition, from index ``used`` on; their histogram ``(contexts,
     tokens)`` (added to); and the raw bits of every partition (written from
     ``raw_starts[b]``, ending at ``raw_ends[b]``, set here). Disjoint partition ranges may
     run at once, each with a histogram of its own. Unless ``keep``, only the histogram and
@@ -194,7 +229,6 @@ def analyse(
             now, before = classes[frame & 1], classes[(frame + 1) & 1]
             for p in range(planes):
                 plane, knobs = field[frame, p], parameters[p]
-                offset = p * el.CONTEXTS
                 for y in range(top, bottom):
                     before_row, classes_row = before[p, y - top], now[p, y - top]
                     _model_row(plane, y, top, knobs, before_row, upper, prediction, context, sign)
@@ -202,7 +236,7 @@ def analyse(
                     for x in range(width):
                         temporal, token, count, low = _symbol(row[x], prediction[x], sign[x], knobs)
                         classes_row[x] = temporal
-                        key = offset + context[x]
+                        key = context[x]
                         histogram[key, token] += 1
                         if keep:
                             contexts[used] = key
@@ -239,7 +273,7 @@ def encode(
     on): partition ``b`` is written backwards ending at ``region_ends[b]`` and starts at
     ``stream_starts[b]`` (set here). Disjoint partition ranges may run at once.
 
-    ``clusters`` maps each ``plane * CONTEXTS + context`` to a table; ``symbols`` is
+    ``clusters`` maps each context (:func:`_placed`) to a table; ``symbols`` is
     ``(tables, tokens)`` of :func:`tezip_rans.rans.encoder_symbols`.
     """
     flat, width = symbols.ravel(), symbols.shape[1]
@@ -292,13 +326,9 @@ def _push(
 
 @njit(cache=True)
 def _decode_element(
-    neighbours: tuple[np.int64, np.int64, np.int64, np.int64, np.int64],
+    prediction: np.int64,
     table: np.int64,
     flip: np.int64,
-    mode: np.int64,
-    weights: el.Weights,
-    low: np.int64,
-    high: np.int64,
     tokens: np.ndarray,
     symbols: np.ndarray,
     data: np.ndarray,
@@ -308,9 +338,8 @@ def _decode_element(
     buffer: np.uint64,
     filled: np.int64,
 ) -> tuple[np.int64, np.int64, np.int64, np.int64, np.int64, np.uint64, np.int64]:
-    """Decode one element: its value and error, and the new coder states.
-
-    ``neighbours``: west, north, north-west, north-east and west-west. ``tokens`` and
+    """Decode one element predicted ``prediction``: its value and error, and the new coder
+    states. ``tokens`` and
     ``symbols`` are :func:`tezip_rans.model.decode_tables`' arrays, flat (unsigned indices
     spare the compiled code its negative-index handling)."""
     slot = state & _SLOT
@@ -327,8 +356,6 @@ def _decode_element(
     else:  # (one ``unzigzag`` after the branches, of a symbol either sets, ran 3x slower)
         error = el.unzigzag(np.uint64(token))
     error = -error if flip < 0 else error
-    west, north, northwest, northeast, westwest = neighbours
-    prediction = el.predict(mode, west, north, northwest, northeast, westwest, weights, low, high)
     return prediction + error, error, state, position, bit_position, buffer, filled
 
 
@@ -417,16 +444,27 @@ def _decode_at(
     CPU decoder 1.5 times slower)."""
     north, northwest, northeast = _upper_neighbours(above, first, x, west)
     west_gradient = el.level(northwest - west, knobs[1], knobs[2], knobs[3])
-    entry = np.int64(keyed[np.uint64(base + el.TEMPORAL_CLASSES * west_gradient)])
-    state, position, bit_position, buffer, filled = lane
-    value, error, state, position, bit_position, buffer, filled = _decode_element(
-        (west, north, northwest, northeast, westwest),
-        entry & _TABLE,
-        1 - 2 * (entry >> _NEGATED_BIT),
+    prediction = el.predict(
         mode,
+        west,
+        north,
+        northwest,
+        northeast,
+        westwest,
         el.weights_of(knobs),
         knobs[el.LOW],
         knobs[el.HIGH],
+    )
+    # one class: no wait for the prediction (a steady branch)
+    bounds = el.bounds_of(knobs)
+    shade = el.intensity(prediction, bounds) if knobs[el.CLASSES] > 1 else np.int64(0)
+    at = base + el.TEMPORAL_CLASSES * west_gradient + 2187 * shade
+    entry = np.int64(keyed[np.uint64(at)])
+    state, position, bit_position, buffer, filled = lane
+    value, error, state, position, bit_position, buffer, filled = _decode_element(
+        prediction,
+        entry & _TABLE,
+        1 - 2 * (entry >> _NEGATED_BIT),
         tokens,
         symbols,
         data,
@@ -441,6 +479,8 @@ def _decode_at(
 
 #: gradient patterns ``81 d1 + 9 d2 + d3`` (-364 .. 364), before mirrored ones are merged
 PATTERNS = 2 * el.GRADIENT_CONTEXTS - 1
+#: entries of a plane's :func:`keyed_tables` per intensity class
+_SHADE_STRIDE = PATTERNS * el.TEMPORAL_CLASSES
 #: a :func:`keyed_tables` entry: the table in its low bits, and this bit where the errors
 #: are negated (tables are fewer than 2**7, :data:`tezip_rans.model.MAX_TABLES`)
 _NEGATED_BIT = 7
@@ -448,30 +488,36 @@ _TABLE = (1 << _NEGATED_BIT) - 1
 
 
 @njit(cache=True)
-def keyed_tables(clusters: np.ndarray) -> np.ndarray:
-    """What a decoder looks up per plane instead of the context map ``clusters`` ``(planes,
-    CONTEXTS)``: for every gradient pattern ``c`` (before mirrored ones merge) and temporal
-    class ``t``, at :func:`base_at` ``(c, t)``, the context's table, plus
-    ``2**7`` where the errors are negated (:func:`tezip_rans.elements.mirror`). One lookup
-    where the context map needed the fold's absolute value and sign first (the decoder is
-    3% faster)."""
-    planes = clusters.shape[0]
-    keyed = np.empty((planes, PATTERNS * el.TEMPORAL_CLASSES), np.uint8)
+def keyed_tables(clusters: np.ndarray, parameters: np.ndarray) -> np.ndarray:
+    """What a decoder looks up per plane instead of the context map ``clusters`` (every
+    context's table, :func:`_placed`): for every intensity class ``i``, gradient pattern
+    ``c`` (before mirrored ones merge) and temporal class ``t``, at ``i`` times
+    :data:`_SHADE_STRIDE` plus :func:`base_at` ``(c, t)``, the context's table, plus ``2**7``
+    where the errors are negated (:func:`tezip_rans.elements.mirror`). One lookup where the
+    context map needed the fold's absolute value and sign first (the decoder is 3%
+    faster); constant strides keep the lookup's address a few instructions from the west
+    value."""
+    planes = parameters.shape[0]
+    keyed = np.zeros((planes, el.MAX_CLASSES * _SHADE_STRIDE), np.uint8)
     for p in range(planes):
-        for centred in range(-(el.GRADIENT_CONTEXTS - 1), el.GRADIENT_CONTEXTS):
-            context, flip = el.mirror(centred)
-            for before in range(el.TEMPORAL_CLASSES):
-                table = clusters[p, context * el.TEMPORAL_CLASSES + before]
+        first = parameters[p, el.FIRST]
+        for shade in range(parameters[p, el.CLASSES]):
+            for centred in range(-(el.GRADIENT_CONTEXTS - 1), el.GRADIENT_CONTEXTS):
+                context, flip = el.mirror(centred)
                 negated = (1 << _NEGATED_BIT) if flip < 0 else 0
-                keyed[p, base_at(centred, np.uint8(before))] = table | negated
+                for before in range(el.TEMPORAL_CLASSES):
+                    key = first + shade * el.CONTEXTS + context * el.TEMPORAL_CLASSES + before
+                    at = shade * _SHADE_STRIDE + base_at(centred, np.uint8(before))
+                    keyed[p, at] = clusters[key] | negated
     return keyed
 
 
 @njit(cache=True)
 def row_bases(upper: np.ndarray, before: np.ndarray, bases: np.ndarray) -> None:
     """Where each element of a row looks up its table in :func:`keyed_tables` but for its
-    west gradient: from its upper gradient pattern (:func:`upper_at`) and its temporal class
-    from the previous frame. A pass of its own, which the compiler vectorises."""
+    west gradient and intensity class: from its upper gradient pattern (:func:`upper_at`)
+    and its temporal class from the previous frame. A pass of its own, which the compiler
+    vectorises."""
     for x in range(len(upper)):
         bases[x] = base_at(upper[x], before[x])
 
@@ -479,7 +525,8 @@ def row_bases(upper: np.ndarray, before: np.ndarray, bases: np.ndarray) -> None:
 @njit(cache=True)
 def base_at(upper: np.int64, before: np.uint8) -> np.int64:
     """Where an element with this upper gradient pattern (:func:`upper_at`) and temporal
-    class looks up its table in :func:`keyed_tables` but for its west gradient."""
+    class looks up its table in :func:`keyed_tables` but for its west gradient and intensity
+    class."""
     return (upper + el.GRADIENT_CONTEXTS - 1) * el.TEMPORAL_CLASSES + np.int64(before)
 
 
@@ -747,7 +794,7 @@ def _analysis(
     raw_ends = np.zeros(len(counts), np.int64)
     spread = int((parameters[:, el.HIGH] - parameters[:, el.LOW]).max())  # widest plane range
     tokens_used = el.token_count((2 * spread).bit_length())  # the errors' largest token + 1
-    histogram = np.zeros((field.shape[1] * el.CONTEXTS, tokens_used), np.int64)
+    histogram = np.zeros((context_count(parameters), tokens_used), np.int64)
     contexts = np.empty(field.size if keep else 0, np.uint16)
     tokens = np.empty(field.size if keep else 0, np.uint8)
     first_elements = starts(counts)
@@ -778,3 +825,26 @@ def _analysis(
         if own is not histogram:
             histogram += own
     return histogram, contexts, tokens, counts, raw, raw_starts, raw_ends
+
+
+@njit(cache=True, nogil=True)
+def regroup(contexts: np.ndarray, grouping: np.ndarray) -> None:
+    """Renumber :func:`analyse`'s contexts in place by a regrouping of them
+    (:func:`tezip_rans.choices.regrouping`)."""
+    for index in range(len(contexts)):
+        contexts[index] = grouping[contexts[index]]
+
+
+def context_count(parameters: np.ndarray) -> int:
+    """Contexts in the context map of a GOP whose planes have these parameter rows: each
+    plane's :data:`tezip_rans.elements.CONTEXTS` per intensity class."""
+    return int(parameters[:, el.CLASSES].sum()) * el.CONTEXTS
+
+
+def placed(parameters: np.ndarray) -> np.ndarray:
+    """``parameters`` with each plane's first context in the GOP's context map filled in
+    (the planes' contexts follow each other, each plane's by intensity class)."""
+    placed = parameters.copy()
+    classes = parameters[:, el.CLASSES]
+    placed[:, el.FIRST] = (np.cumsum(classes) - classes) * el.CONTEXTS
+    return placed

@@ -13,15 +13,19 @@ from tezip.costs import row_bands
 from tezip.device import sees_gpu
 from tezip.errors import InputError, StreamError
 from tezip.parallel import available, thread_map
-from tezip_rans import elements as el
 from tezip_rans import kernels, model, rans, stream
 from tezip_rans.choices import (
+    CLASS_COUNTS,
     SAMPLE_ROWS,
     Choices,
+    can_shade,
     choose,
     estimate,
+    regrouped,
+    regrouping,
     sample_budget,
     sample_cost,
+    shaded,
     trial_bits,
     unfitted,
 )
@@ -254,9 +258,8 @@ class Prepared:
         self, mapping: np.ndarray, frequencies: np.ndarray, partitions: list[tuple[bytes, bytes]]
     ) -> bytes:
         """The stream of this GOP coded (:data:`Coded`)."""
-        clusters = mapping.reshape(-1, el.CONTEXTS)
         relatable = can_relate(self.shape, self.bits)
-        return stream.write(relatable, self.choices, self.rows, clusters, frequencies, partitions)
+        return stream.write(relatable, self.choices, self.rows, mapping, frequencies, partitions)
 
 
 def _checked(residuals: np.ndarray) -> np.ndarray:
@@ -271,7 +274,7 @@ def prepare(residuals: np.ndarray, effort: int) -> Prepared:
     of :func:`_smallest`, so that a GPU codes what the CPU would)."""
     checked = _checked(residuals)
     options = _ranked(checked, _options(checked, effort), effort)
-    if len(options) > 1:
+    if len(options) > 1 or can_shade(options[0]):  # the form is chosen by the drafts
         return _prepared(checked, _best_draft(checked, options).gop.choices)
     return _prepared(checked, options[0])
 
@@ -298,15 +301,40 @@ class _Drafted:
         return self.gop.written(*_encoded(self.found, self.mapping, self.frequencies))
 
 
-def _drafted(gop: Prepared) -> _Drafted:
+def _drafted(residuals: np.ndarray, choices: Choices) -> _Drafted:
+    """The GOP drafted with ``choices`` in the form (:func:`_forms`) that gives the smallest
+    stream: one statistics pass with the most intensity classes, the other forms'
+    statistics regrouped from it. Forms are weighed from the fewest classes up, stopping at
+    the first that codes no smaller than the one before it (more classes mean more
+    contexts to cluster)."""
+    forms = _forms(choices)
+    gop = _prepared(residuals, forms[-1])
     found = _analysed(gop)
     # a draft waiting to be finished keeps its tokens, not the field they came from
     gop = replace(gop, field=np.empty((0, *gop.field.shape[1:]), gop.field.dtype))
+    finest = forms[-1].parameters
+    best, renumbering = None, None
+    for form in forms:
+        grouping = None if form is forms[-1] else regrouping(finest, form.parameters)
+        histogram = found.histogram if grouping is None else regrouped(found.histogram, grouping)
+        formed, counted = replace(gop, choices=form), replace(found, histogram=histogram)
+        draft = _Drafted(formed, counted, *_modelled(formed, counted))
+        if best is not None and draft.size >= best.size:
+            break
+        best, renumbering = draft, grouping
+    assert best is not None  # there is a form
+    if renumbering is not None:
+        kernels.regroup(best.found.contexts, renumbering)
+    return best
+
+
+def _modelled(gop: Prepared, found: kernels.Analysis) -> tuple[np.ndarray, np.ndarray, float]:
+    """A GOP's coding model from its statistics, and its stream's size: the header and model
+    block written, the raw bits, and the tokens' information content under the tables."""
     mapping, frequencies = model.tables(found.histogram)
     rans_bytes = model.coded_bits(found.histogram, mapping, frequencies) / 8
     rest = gop.written(mapping, frequencies, [(b"", bits) for bits in found.raw])
-    size = len(rest) + rans_bytes + rans.STATE_BYTES * len(found.raw)
-    return _Drafted(gop, found, mapping, frequencies, size)
+    return mapping, frequencies, len(rest) + rans_bytes + rans.STATE_BYTES * len(found.raw)
 
 
 def _smallest(residuals: np.ndarray, effort: int) -> _Drafted:
@@ -314,6 +342,17 @@ def _smallest(residuals: np.ndarray, effort: int) -> _Drafted:
     smallest, the first of equals."""
     residuals = _checked(residuals)
     return _best_draft(residuals, _ranked(residuals, _options(residuals, effort), effort))
+
+
+def _forms(choices: Choices) -> list[Choices]:
+    """``choices`` and its distinct :func:`~tezip_rans.choices.shaded` forms, the one with
+    the most intensity classes last."""
+    forms = [choices]
+    for classes in CLASS_COUNTS:
+        form = shaded(choices, classes)
+        if form is not None and not _same(form, forms[-1]):
+            forms.append(form)
+    return forms
 
 
 def _ranked(residuals: np.ndarray, options: list[Choices], effort: int) -> list[Choices]:
@@ -346,7 +385,7 @@ def _previewed(height: int, rows: int) -> list[int]:
 def _best_draft(residuals: np.ndarray, options: list[Choices]) -> _Drafted:
     """The GOP drafted with each of ``options``, the smallest, the first of equals."""
     # drafted one at a time (a draft holds its tokens); ``min`` keeps the first of equals
-    drafts = (_drafted(_prepared(residuals, choices)) for choices in options)
+    drafts = (_drafted(residuals, choices) for choices in options)
     return min(drafts, key=lambda draft: draft.size)
 
 
@@ -437,7 +476,7 @@ def _decode(data: bytes, parsed: stream.Stream, field: np.ndarray) -> tuple[int,
     rans_spans = np.array(parsed.rans, np.int64).reshape(-1, 2)
     raw_spans = np.array(parsed.raw, np.int64).reshape(-1, 2)
     tokens, symbols = model.decode_tables(parsed.frequencies)
-    keyed = kernels.keyed_tables(parsed.clusters)
+    keyed = kernels.keyed_tables(parsed.clusters, parsed.choices.parameters)
 
     def part(span: tuple[int, int]) -> tuple[int, int]:
         first, stop = span

@@ -8,6 +8,7 @@ LEB128 varint. Parsing checks every field against the shape it must describe.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ from tezip_rans.field import REFERENCE, can_relate, planes_of, value_ranges
 
 LAYOUT = 0
 #: the stage version this module writes (spec/stages/tezip.rans.md); it reads 1 .. VERSION
-VERSION = 3
+VERSION = 4
 MODEL_LEVEL = 3  # zstd level of the model block
 _OFFSET_BINARY = 1
 _PREDICTOR_SHIFT = 1
@@ -33,7 +34,7 @@ class Stream:
 
     choices: Choices
     rows: int
-    clusters: np.ndarray  # (planes, CONTEXTS) uint8: the table of each context, as stored
+    clusters: np.ndarray  # (contexts,) uint8: the table of each context, as stored
     frequencies: np.ndarray  # (tables, MAX_TOKENS)
     rans: list[tuple[int, int]]  # per partition, [start, end) of its rANS bytes
     raw: list[tuple[int, int]]  # per partition, [start, end) of its raw bits
@@ -63,7 +64,10 @@ def write(
     numbers = choices.parameters[:, 1 : kernels.STORED].ravel().tolist()
     for row in choices.parameters:
         if row[0] == el.FITTED:
-            numbers += [int(el.zigzag(weight)) for weight in row[el.WEIGHTS :]]
+            numbers += [int(el.zigzag(weight)) for weight in row[el.WEIGHTS : el.CLASSES]]
+    for row in choices.parameters:
+        bounds = row[el.BOUNDS : el.BOUNDS + row[el.CLASSES] - 1]
+        numbers += [len(bounds), *(int(el.zigzag(bound)) for bound in bounds)]
     numbers.append(rows)
     numbers.append(len(frequencies))
     modelled = clusters.astype(np.uint8).tobytes() + model.write_tables(frequencies)
@@ -99,24 +103,30 @@ def read(data: bytes, shape: tuple[int, ...], bits: int, version: int = VERSION)
     limits = np.iinfo(np.int64).max
     thresholds = reader.varints(planes * (kernels.STORED - 1), limits).reshape(planes, -1)
     spans = value_ranges(bits, relative)
-    weights = np.zeros((planes, kernels.PARAMETERS - el.WEIGHTS), np.int64)
+    weights = np.zeros((planes, el.CLASSES - el.WEIGHTS), np.int64)
     for plane in np.flatnonzero(np.array(predictors) == el.FITTED):
         stored = reader.varints(weights.shape[1], 2 * el.FIT_LIMIT)
         weights[plane] = [el.unzigzag(np.uint64(number)) for number in stored]
-    parameters = np.column_stack([predictors, thresholds, spans, weights]).astype(np.int64)
+    shading = _intensity_classes(reader, spans) if version >= 4 else _one_class(planes)
+    parameters = kernels.placed(
+        np.column_stack(
+            [predictors, thresholds, spans, weights, shading, np.zeros(planes, np.int64)]
+        ).astype(np.int64)
+    )
     rows = reader.varint(height)
     tables = reader.varint(model.MAX_TABLES)
     if rows < 1 or tables < 1:
         raise StreamError("tezip.rans stream declares no rows or no tables")
-    size = reader.varint(planes * el.CONTEXTS + tables * (1 + 2 * el.MAX_TOKENS) * 3)
+    contexts = kernels.context_count(parameters)
+    size = reader.varint(contexts + tables * (1 + 2 * el.MAX_TOKENS) * 3)
     packed_size = reader.varint(len(data))
     modelled = decompress_exact(reader.take(packed_size), size, "tezip.rans model")
-    if planes * el.CONTEXTS > len(modelled):
+    if contexts > len(modelled):
         raise StreamError("tezip.rans model block is too short for its context map")
-    clusters = np.frombuffer(modelled, np.uint8, planes * el.CONTEXTS).copy()  # as stored
+    clusters = np.frombuffer(modelled, np.uint8, contexts).copy()  # as stored
     if (clusters >= tables).any():
         raise StreamError("tezip.rans context map names a table that does not exist")
-    tokens = model.Reader(modelled[planes * el.CONTEXTS :])
+    tokens = model.Reader(modelled[contexts:])
     frequencies = tokens.tables(tables, alphabet(bits), el.MAX_TOKENS)
     if tokens.position != len(tokens.data):
         raise StreamError("tezip.rans model block has bytes left over")
@@ -132,8 +142,36 @@ def read(data: bytes, shape: tuple[int, ...], bits: int, version: int = VERSION)
     return Stream(
         Choices(offset_binary, relative, parameters),
         rows,
-        clusters.reshape(planes, el.CONTEXTS),
+        clusters,
         frequencies,
         spans[0::2],
         spans[1::2],
     )
+
+
+#: the largest stored intensity bound: a plane's values have at most 33 bits
+_BOUND_LIMIT = 1 << 35
+
+
+def _one_class(planes: int) -> np.ndarray:
+    """The intensity class columns of planes of a single class (streams before version 4)."""
+    shading = np.full((planes, el.FIRST - el.CLASSES), el.NO_BOUND, np.int64)
+    shading[:, 0] = 1
+    return shading
+
+
+def _intensity_classes(reader: model.Reader, spans: np.ndarray) -> np.ndarray:
+    """Each plane's intensity class count and bounds, read and checked: strictly
+    increasing, each at least the plane's lowest value and below its highest (so that every
+    class can be met)."""
+    shading = _one_class(len(spans))
+    for plane, (low, high) in enumerate(spans.tolist()):
+        count = reader.varint(el.MAX_CLASSES - 1)
+        bounds = [el.unzigzag(np.uint64(n)) for n in reader.varints(count, _BOUND_LIMIT)]
+        if any(b <= a for a, b in itertools.pairwise([low - 1, *bounds, high])):
+            raise StreamError(
+                "tezip.rans intensity bounds are not strictly increasing within the plane's range"
+            )
+        shading[plane, 0] = count + 1
+        shading[plane, 1 : count + 1] = bounds
+    return shading
