@@ -139,16 +139,12 @@ def unclamped(
 @njit(cache=True)
 def intensity(prediction: np.int64, bounds: Bounds) -> np.int64:
     """The intensity class of an element: how many of its plane's ``bounds`` its prediction
-    exceeds (seven comparisons without branches; unused bounds are never exceeded)."""
-    return (
-        np.int64(prediction > bounds[0])
-        + np.int64(prediction > bounds[1])
-        + np.int64(prediction > bounds[2])
-        + np.int64(prediction > bounds[3])
-        + np.int64(prediction > bounds[4])
-        + np.int64(prediction > bounds[5])
-        + np.int64(prediction > bounds[6])
-    )
+    exceeds (seven comparisons without branches, summed as a tree: the decoder waits for
+    this sum; unused bounds are never exceeded)."""
+    low = np.int64(prediction > bounds[0]) + np.int64(prediction > bounds[1])
+    middle = np.int64(prediction > bounds[2]) + np.int64(prediction > bounds[3])
+    high = np.int64(prediction > bounds[4]) + np.int64(prediction > bounds[5])
+    return (low + middle) + (high + np.int64(prediction > bounds[6]))
 
 
 @njit(cache=True)
