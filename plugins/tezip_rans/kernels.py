@@ -74,10 +74,11 @@ def _model_row(
     # kept the loop below from vectorising: the statistics pass ran 1.7 times slower)
     for x in (0, 1, last):
         _model_at(x, row, above, first, upper, before, parameters, prediction, context, sign)
+    found = (prediction, context, sign)
     if parameters[el.CLASSES] > 1:  # the loop compiled twice: one class skips the classing
-        _model_inside(row, above, upper, before, parameters, prediction, context, sign, True)
+        _model_inside(row, above, upper, before, parameters, found, True)
     else:
-        _model_inside(row, above, upper, before, parameters, prediction, context, sign, False)
+        _model_inside(row, above, upper, before, parameters, found, False)
 
 
 @njit(cache=True, inline="always")
@@ -87,13 +88,13 @@ def _model_inside(
     upper: np.ndarray,
     before: np.ndarray,
     parameters: np.ndarray,
-    prediction: np.ndarray,
-    context: np.ndarray,
-    sign: np.ndarray,
+    found: tuple[np.ndarray, np.ndarray, np.ndarray],
     shaded: bool,
 ) -> None:
     """:func:`_model_row` on columns ``2 .. W - 2``, where every neighbour is present: no edge
-    cases, so the loop vectorises (``shaded``: the plane has intensity classes)."""
+    cases, so the loop vectorises (``found``: the prediction, context and sign rows to fill;
+    ``shaded``: the plane has intensity classes)."""
+    prediction, context, sign = found
     mode, weights, bounds = parameters[0], el.weights_of(parameters), el.bounds_of(parameters)
     low, high, first_context = parameters[el.LOW], parameters[el.HIGH], parameters[el.FIRST]
     for x in range(2, len(row) - 1):
