@@ -340,9 +340,8 @@ def _decode_element(
     filled: np.int64,
 ) -> tuple[np.int64, np.int64, np.int64, np.int64, np.int64, np.uint64, np.int64]:
     """Decode one element predicted ``prediction``: its value and error, and the new coder
-    states. ``tokens`` and
-    ``symbols`` are :func:`tezip_rans.model.decode_tables`' arrays, flat (unsigned indices
-    spare the compiled code its negative-index handling)."""
+    states. ``tokens`` and ``symbols`` are :func:`tezip_rans.model.decode_tables`' arrays,
+    flat (unsigned indices spare the compiled code its negative-index handling)."""
     slot = state & _SLOT
     token = np.int64(tokens[np.uint64((table << rans.PROBABILITY_BITS) | slot)])
     symbol = np.int64(symbols[np.uint64(table * _STRIDE + token)])
@@ -459,7 +458,7 @@ def _decode_at(
     # one class: no wait for the prediction (a steady branch)
     bounds = el.bounds_of(knobs)
     shade = el.intensity(prediction, bounds) if knobs[el.CLASSES] > 1 else np.int64(0)
-    at = base + el.TEMPORAL_CLASSES * west_gradient + 2187 * shade
+    at = base + el.TEMPORAL_CLASSES * west_gradient + _SHADE_STRIDE * shade
     entry = np.int64(keyed[np.uint64(at)])
     state, position, bit_position, buffer, filled = lane
     value, error, state, position, bit_position, buffer, filled = _decode_element(
