@@ -129,8 +129,9 @@ def test_a_batch_of_gops_with_different_intensity_classes_codes_as_the_cpu_does(
     parameters = np.stack([kernels.placed(rows) for rows in parameters])
     fields = np.stack([gop.field for gop in coded])
     rows = coded[0].rows
-    for field, knobs, (mapping, frequencies, partitions) in zip(
-        fields, parameters, cudacoder.code(fields, parameters, rows), strict=True
+    streams = []
+    for gop, field, knobs, (mapping, frequencies, partitions) in zip(
+        coded, fields, parameters, cudacoder.code(fields, parameters, rows), strict=True
     ):
         found = kernels.analysed(field, knobs, rows)
         expected = rans_stage._encoded(found, *model.tables(found.histogram))
@@ -139,6 +140,14 @@ def test_a_batch_of_gops_with_different_intensity_classes_codes_as_the_cpu_does(
         np.testing.assert_array_equal(frequencies[:, :width], expected[1])
         assert not frequencies[:, width:].any()
         assert partitions == expected[2]
+        choices = replace(gop.choices, parameters=knobs)
+        streams.append(replace(gop, choices=choices).written(*expected))
+    # and one decoding launch, each GOP's keyed tables as wide as its own classes need
+    parsed = [stream.read(data, gops[0].shape, 16) for data in streams]
+    shape = fields.shape[1:]
+    decoded, statuses = cudacoder.decode(cudacoder.upload(streams, parsed), shape, fields.dtype)
+    assert not statuses.any()
+    np.testing.assert_array_equal(decoded.copy_to_host(), fields)
 
 
 def test_a_batch_of_gops_is_one_launch(short_partitions: None) -> None:

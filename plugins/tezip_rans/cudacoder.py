@@ -112,9 +112,6 @@ def encode(
     map and tables; per GOP, per partition, its rANS bytes and raw bits."""
     gops = len(mappings)
     width = max(len(f) for f in frequencies)
-    clusters = np.zeros((gops, max(len(m) for m in mappings)), np.int64)
-    for gop, mapping in enumerate(mappings):
-        clusters[gop, : len(mapping)] = mapping
     symbols = np.zeros((gops, width, el.MAX_TOKENS), np.uint64)
     for gop, table in enumerate(frequencies):
         symbols[gop, : len(table)] = rans.encoder_symbols(table)
@@ -126,7 +123,7 @@ def encode(
         found.tokens,
         cuda.to_device(found.counts.astype(np.int64)),
         found.bands,
-        cuda.to_device(clusters),
+        cuda.to_device(_stacked(mappings, np.int64)),
         cuda.to_device(symbols),
         out,
         cuda.to_device(region_ends),
@@ -151,6 +148,16 @@ def code(
     ]
     coded = encode(found, [m for m, _ in models], [f for _, f in models])
     return [(*pair, partitions) for pair, partitions in zip(models, coded, strict=True)]
+
+
+def _stacked(arrays: Sequence[np.ndarray], dtype: Any = None) -> np.ndarray:
+    """Arrays of one shape but for their last axis, stacked, each padded with zeros to the
+    longest (GOPs of one batch have context maps of their own sizes)."""
+    longest = max(array.shape[-1] for array in arrays)
+    out = np.zeros((len(arrays), *arrays[0].shape[:-1], longest), dtype or arrays[0].dtype)
+    for index, array in enumerate(arrays):
+        out[index, ..., : array.shape[-1]] = array
+    return out
 
 
 def _gathered(sources: list[tuple[Any, np.ndarray, np.ndarray]]) -> list[tuple[bytes, bytes]]:
@@ -217,7 +224,7 @@ def upload(buffers: Sequence[bytes], streams: Sequence[Stream]) -> Uploaded:
         cuda.to_device(np.concatenate([np.array(p.raw, np.int64) for p in streams])),
         cuda.to_device(np.stack([p.choices.parameters for p in streams]).astype(np.int64)),
         cuda.to_device(
-            np.stack([kernels.keyed_tables(p.clusters, p.choices.parameters) for p in streams])
+            _stacked([kernels.keyed_tables(p.clusters, p.choices.parameters) for p in streams])
         ),
         cuda.to_device(np.concatenate(tokens).ravel()),
         cuda.to_device(np.concatenate(symbols).ravel()),

@@ -498,7 +498,7 @@ def keyed_tables(clusters: np.ndarray, parameters: np.ndarray) -> np.ndarray:
     faster); constant strides keep the lookup's address a few instructions from the west
     value."""
     planes = parameters.shape[0]
-    keyed = np.zeros((planes, el.MAX_CLASSES * _SHADE_STRIDE), np.uint8)
+    keyed = np.zeros((planes, parameters[:, el.CLASSES].max() * _SHADE_STRIDE), np.uint8)
     for p in range(planes):
         first = parameters[p, el.FIRST]
         for shade in range(parameters[p, el.CLASSES]):
