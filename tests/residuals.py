@@ -52,9 +52,8 @@ def force_predictor(
         parameters = choices.parameters
         parameters[:, 0] = mode
         parameters[:, elements.WEIGHTS : elements.CLASSES] = weights
-        parameters[:, elements.CLASSES] = len(bounds) + 1
-        parameters[:, elements.BOUNDS : elements.FIRST] = elements.NO_BOUND
-        parameters[:, elements.BOUNDS : elements.BOUNDS + len(bounds)] = bounds
+        for row in parameters:
+            kernels.split_at(row, bounds)
         return Choices(choices.offset_binary, choices.relative, kernels.placed(parameters))
 
     monkeypatch.setattr(rans_stage, "choose", forced)

@@ -124,8 +124,7 @@ def test_a_batch_of_gops_with_different_intensity_classes_codes_as_the_cpu_does(
     parameters = np.stack([gop.choices.parameters for gop in coded])
     splits = ([], [100, 500], [50, 100, 200, 300, 400, 600, 800])
     for row, bounds in zip(parameters[:, 0], splits, strict=True):
-        row[elements.CLASSES] = len(bounds) + 1
-        row[elements.BOUNDS : elements.BOUNDS + len(bounds)] = bounds
+        kernels.split_at(row, bounds)
     parameters = np.stack([kernels.placed(rows) for rows in parameters])
     fields = np.stack([gop.field for gop in coded])
     rows = coded[0].rows

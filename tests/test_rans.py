@@ -495,9 +495,8 @@ def test_keyed_tables_give_each_element_its_contexts_table_and_sign(seed: int, t
     rng = np.random.default_rng(seed)
     knobs = np.zeros((2, kernels.PARAMETERS), np.int64)
     knobs[:, :8] = [elements.MED, 2, 5, 9, 1, 4, -128, 127]
-    knobs[:, elements.BOUNDS : elements.FIRST] = elements.NO_BOUND
-    knobs[:, elements.CLASSES] = 1, 3
-    knobs[1, elements.BOUNDS : elements.BOUNDS + 2] = -20, 35
+    kernels.split_at(knobs[0], [])
+    kernels.split_at(knobs[1], [-20, 35])
     knobs = kernels.placed(knobs)
     clusters = rng.integers(0, tables, kernels.context_count(knobs)).astype(np.uint8)
     keyed = kernels.keyed_tables(clusters, knobs)
@@ -647,9 +646,8 @@ def test_a_coarser_forms_statistics_are_the_finer_ones_regrouped(
 
     def split(at: list[int]) -> np.ndarray:
         parameters = base.parameters.copy()
-        parameters[:, elements.CLASSES] = len(at) + 1
-        parameters[:, elements.BOUNDS : elements.FIRST] = elements.NO_BOUND
-        parameters[:, elements.BOUNDS : elements.BOUNDS + len(at)] = at
+        for row in parameters:
+            kernels.split_at(row, at)
         return kernels.placed(parameters)
 
     finer, coarser = split(fine_bounds), split(coarse_bounds)
@@ -696,4 +694,6 @@ def test_damaged_intensity_classes_are_stream_errors(numbers: list[int], message
         model.varints(np.array(numbers, np.int64))[: None if numbers != [2, 20] else 2]
     )
     with pytest.raises(StreamError, match=message):
-        stream._intensity_classes(reader, np.array([[-128, 127]]))
+        row = np.zeros((1, kernels.PARAMETERS), np.int64)
+        row[0, elements.LOW], row[0, elements.HIGH] = -128, 127
+        stream._read_intensity_classes(reader, row)

@@ -96,17 +96,20 @@ def shaded(choices: Choices, classes: int) -> Choices | None:
     if not can_shade(choices):
         return None
     parameters = choices.parameters.copy()
-    step = el.MAX_CLASSES // classes
-    for plane, octiles in enumerate(choices.octiles):
-        low, high = parameters[plane, el.LOW], parameters[plane, el.HIGH]
-        bounds = np.unique(octiles[step - 1 :: step])
-        bounds = bounds[(bounds >= low) & (bounds < high)]
-        parameters[plane, el.CLASSES] = len(bounds) + 1
-        parameters[plane, el.BOUNDS : el.FIRST] = el.NO_BOUND
-        parameters[plane, el.BOUNDS : el.BOUNDS + len(bounds)] = bounds
+    for row, octiles in zip(parameters, choices.octiles, strict=True):
+        kernels.split_at(row, _bounds(octiles, classes, row[el.LOW], row[el.HIGH]))
     if parameters[:, el.CLASSES].sum() > CLASS_BUDGET:
         return None
     return Choices(choices.offset_binary, choices.relative, kernels.placed(parameters))
+
+
+def _bounds(octiles: np.ndarray, classes: int, low: int, high: int) -> np.ndarray:
+    """The bounds that split a plane of values ``low .. high`` into ``classes`` classes at
+    those of its octiles that cut it into equal shares: fewer where octiles repeat or lie
+    outside ``[low, high)``."""
+    step = el.MAX_CLASSES // classes
+    bounds = np.unique(octiles[step - 1 :: step])
+    return bounds[(bounds >= low) & (bounds < high)]
 
 
 def sample_budget(residuals: np.ndarray, share: int) -> int:
@@ -221,9 +224,6 @@ def thresholds(typical: float, scale: float) -> tuple[int, int, int]:
 
 #: the weights of a plane whose predictor is not the fitted one
 _UNFITTED = np.zeros(4, np.int64)
-#: the intensity columns of a plane of one class, and its first context (set by
-#: :func:`tezip_rans.kernels.placed`)
-_ONE_CLASS = (1, *[el.NO_BOUND] * (el.MAX_CLASSES - 1), 0)
 
 
 def _row(
@@ -236,7 +236,9 @@ def _row(
     u2 = _scaled(2.0 * typical, u1 + 1)
     weights = weights if mode == el.FITTED else _UNFITTED
     return np.array(
-        [[mode, *thresholds(typical, scale), u1, u2, *span, *weights, *_ONE_CLASS]], np.int64
+        # one intensity class; the first context is set by kernels.placed
+        [[mode, *thresholds(typical, scale), u1, u2, *span, *weights, *kernels.ONE_CLASS, 0]],
+        np.int64,
     )
 
 
@@ -380,10 +382,12 @@ def _plane_parameters(
     row = _row(mode, typical, scale, span, weights)
     octiles = np.full(el.MAX_CLASSES - 1, el.NO_BOUND, np.int64)
     if effort > 1:
-        split = Choices(np.zeros(1, bool), np.zeros(1, bool), row, octiles=_octiles(single))
-        finer = shaded(split, el.MAX_CLASSES)
-        if finer is not None and trial_bits(single, finer.parameters, share) < cost(mode, scale):
-            octiles = split.octiles[0]
+        sampled = _octiles(single)
+        bounds = _bounds(sampled, el.MAX_CLASSES, *span)
+        finer = row.copy()
+        kernels.split_at(finer[0], bounds)
+        if len(bounds) and trial_bits(single, finer, share) < cost(mode, scale):
+            octiles = sampled
     return row[0], fixed, octiles
 
 
@@ -420,9 +424,9 @@ def regrouped(histogram: np.ndarray, grouping: np.ndarray) -> np.ndarray:
 
 def _octiles(single: np.ndarray) -> np.ndarray:
     """The least values at or below which an eighth, a quarter ... seven eighths of a sample
-    plane's values lie: ``(1, MAX_CLASSES - 1)``."""
+    plane's values lie: ``MAX_CLASSES - 1`` of them."""
     levels = np.arange(1, el.MAX_CLASSES) / el.MAX_CLASSES
-    return np.quantile(single, levels, method="inverted_cdf").astype(np.int64)[None]
+    return np.quantile(single, levels, method="inverted_cdf").astype(np.int64)
 
 
 def sample_cost(bands: np.ndarray, share: float) -> float:

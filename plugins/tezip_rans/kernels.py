@@ -15,6 +15,7 @@ steps both share are what :mod:`tezip_rans.cudakernels` compiles for a GPU.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -833,6 +834,18 @@ def regroup(contexts: np.ndarray, grouping: np.ndarray) -> None:
     (:func:`tezip_rans.choices.regrouping`)."""
     for index in range(len(contexts)):
         contexts[index] = grouping[contexts[index]]
+
+
+#: a plane's intensity columns with one class: the count, then no bound
+ONE_CLASS = (1, *(el.NO_BOUND,) * (el.MAX_CLASSES - 1))
+
+
+def split_at(row: np.ndarray, bounds: Sequence[int] | np.ndarray) -> None:
+    """Give a plane's parameter row the intensity classes that increasing ``bounds`` split
+    (none: one class); its first context is left to :func:`placed`."""
+    row[el.CLASSES] = len(bounds) + 1
+    row[el.BOUNDS : el.FIRST] = el.NO_BOUND
+    row[el.BOUNDS : el.BOUNDS + len(bounds)] = bounds
 
 
 def context_count(parameters: np.ndarray) -> int:

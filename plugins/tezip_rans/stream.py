@@ -107,12 +107,13 @@ def read(data: bytes, shape: tuple[int, ...], bits: int, version: int = VERSION)
     for plane in np.flatnonzero(np.array(predictors) == el.FITTED):
         stored = reader.varints(weights.shape[1], 2 * el.FIT_LIMIT)
         weights[plane] = [el.unzigzag(np.uint64(number)) for number in stored]
-    shading = _intensity_classes(reader, spans) if version >= 4 else _one_class(planes)
-    parameters = kernels.placed(
-        np.column_stack(
-            [predictors, thresholds, spans, weights, shading, np.zeros(planes, np.int64)]
-        ).astype(np.int64)
-    )
+    one_class = np.tile(kernels.ONE_CLASS, (planes, 1))
+    parameters = np.column_stack(
+        [predictors, thresholds, spans, weights, one_class, np.zeros(planes, np.int64)]
+    ).astype(np.int64)
+    if version >= 4:
+        _read_intensity_classes(reader, parameters)
+    parameters = kernels.placed(parameters)
     rows = reader.varint(height)
     tables = reader.varint(model.MAX_TABLES)
     if rows < 1 or tables < 1:
@@ -153,25 +154,15 @@ def read(data: bytes, shape: tuple[int, ...], bits: int, version: int = VERSION)
 _BOUND_LIMIT = 1 << 35
 
 
-def _one_class(planes: int) -> np.ndarray:
-    """The intensity class columns of planes of a single class (streams before version 4)."""
-    shading = np.full((planes, el.FIRST - el.CLASSES), el.NO_BOUND, np.int64)
-    shading[:, 0] = 1
-    return shading
-
-
-def _intensity_classes(reader: model.Reader, spans: np.ndarray) -> np.ndarray:
-    """Each plane's intensity class count and bounds, read and checked: strictly
-    increasing, each at least the plane's lowest value and below its highest (so that every
-    class can be met)."""
-    shading = _one_class(len(spans))
-    for plane, (low, high) in enumerate(spans.tolist()):
+def _read_intensity_classes(reader: model.Reader, parameters: np.ndarray) -> None:
+    """Each plane's intensity bounds, read, checked (strictly increasing, each at least the
+    plane's lowest value and below its highest, so that every class can be met) and set in
+    its parameter row."""
+    for row in parameters:
         count = reader.varint(el.MAX_CLASSES - 1)
         bounds = [el.unzigzag(np.uint64(n)) for n in reader.varints(count, _BOUND_LIMIT)]
-        if any(b <= a for a, b in itertools.pairwise([low - 1, *bounds, high])):
+        if any(b <= a for a, b in itertools.pairwise([row[el.LOW] - 1, *bounds, row[el.HIGH]])):
             raise StreamError(
                 "tezip.rans intensity bounds are not strictly increasing within the plane's range"
             )
-        shading[plane, 0] = count + 1
-        shading[plane, 1 : count + 1] = bounds
-    return shading
+        kernels.split_at(row, bounds)
