@@ -32,7 +32,7 @@ import tezip
 from tezip import errors
 from tezip.cli import cli
 from tezip.container.header import informative_text
-from tezip.errors import TezipError
+from tezip.errors import HeaderError, TezipError
 from tezip.inspection import describe_archive, format_description
 from tezip.registry import get_registry
 
@@ -446,6 +446,17 @@ def test_inspect_escapes_control_characters(tmp_path: Path) -> None:
     path = rebuilt(tmp_path, header=hostile_ids)  # structurally valid: the spec reader lists it
     listing = spec_reader.render(spec_reader.SpecReader(str(path)).summary())
     assert control_free(listing) and "\\x1b[2J" in listing
+
+
+@pytest.mark.parametrize("dtype", [",int8", "uint8,", "i4,f8", "(2,)u1", "O"])
+def test_a_quantizer_dtype_numpy_parses_otherwise_is_a_header_error(
+    tmp_path: Path, dtype: str
+) -> None:
+    """NumPy reads some strings as structured dtypes, and ",int8" as Python, whose
+    SyntaxError must not escape: each is an invalid quantizer record."""
+    path = rebuilt(tmp_path, header=lambda h: h["quantizer"].update(dtype=dtype))
+    with pytest.raises(HeaderError, match="invalid quantizer record"):
+        tezip.unpack(path)
 
 
 def test_informative_text_for_messages_is_printable() -> None:

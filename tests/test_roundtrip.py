@@ -118,7 +118,7 @@ def test_special_floats_survive_lossless() -> None:
 
 def test_integer_bound_gives_integer_steps() -> None:
     array = np.arange(256, dtype=np.uint8).reshape(1, 16, 16).repeat(3, axis=0)
-    out = roundtrip(array, abs=2)
+    out = roundtrip(array, abs=2, lossless_gops=False)  # a ramp codes smaller lossless
     assert np.abs(out.astype(int) - array).max() == 2
     assert len(np.unique(out)) <= 256 // 5 + 2
 

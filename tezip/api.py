@@ -90,6 +90,7 @@ def pack(
     quiet: bool = True,
     registry: Registry | None = None,
     grid_phase: bool = True,
+    lossless_gops: bool = True,
 ) -> PackResult:
     """Compress frames (an array ``(n, H, W[, C])``, NumPy's or one on a GPU such as CuPy's,
     or a path an input plugin reads: a ``.npy`` file, an image folder, a TIFF stack ...).
@@ -98,7 +99,9 @@ def pack(
     output dtype (:meth:`ErrorBound.fitted` says when a bound is coded losslessly or warned
     about). ``level`` trades speed (1) for ratio (9); ``entropy`` overrides its choice of
     entropy stage. ``grid_phase=False`` keeps bounded grids where format 1.0 puts them
-    (readable by tezip before 0.2), instead of choosing each GOP's grid from the data.
+    (readable by tezip before 0.2), instead of choosing each GOP's grid from the data;
+    ``lossless_gops=False`` keeps every GOP of bounded integers on the grid (format 1.2 lets
+    the encoder code a GOP losslessly where that is smaller).
     ``model`` is a model file for learned predictors, stored in the archive with
     ``embed_model``. ``threads`` caps the threads used (all cores by default; see
     :mod:`tezip.parallel`). ``progress`` is called with the number of frames finished after each
@@ -126,6 +129,7 @@ def pack(
         device=device,
         registry=registry,
         grid_phase=grid_phase,
+        lossless_gops=lossless_gops,
     )
     if isinstance(path, str | os.PathLike):
         with budget(threads), ArchiveWriter(path, packer.header, overwrite=overwrite) as writer:

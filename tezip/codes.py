@@ -21,9 +21,13 @@ SUPPORTED_DTYPES: tuple[str, ...] = (
 
 def canonical_dtype(dtype: np.dtype | str) -> np.dtype:
     """Return the native little-endian form of a supported dtype, or raise ``InputError``."""
-    dt = np.dtype(dtype)
+    packs = f"tezip packs {', '.join(SUPPORTED_DTYPES)}"
+    try:
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError, SyntaxError):  # NumPy parses ",int8" as Python: SyntaxError
+        raise InputError(f"unsupported dtype {dtype!r}; {packs}") from None
     if dt.kind not in "uif" or dt.newbyteorder("<").name not in SUPPORTED_DTYPES:
-        raise InputError(f"unsupported dtype {dt.str!r}; tezip packs {', '.join(SUPPORTED_DTYPES)}")
+        raise InputError(f"unsupported dtype {dt.str!r}; {packs}")
     return np.dtype(dt.name)
 
 

@@ -53,6 +53,7 @@ def describe_archive(
                     "predictor": predictor,
                     "bits": record.bits,
                     "outliers": record.outliers,
+                    "lossless": record.lossless,
                 }
             )
         input_bytes = header.frame_bytes * header.frames
@@ -114,6 +115,7 @@ def format_description(d: dict[str, Any]) -> str:
     """
     h = d["header"]
     bound, gop = h["bound"], h["gop"]
+    lossless = sum(entry["lossless"] for entry in d["gops"])
     bound_text = ", ".join(
         f"{key} {_number(bound[key])}"
         for key in ("abs", "rel", "pwrel")
@@ -135,7 +137,9 @@ def format_description(d: dict[str, Any]) -> str:
         "stages     " + " -> ".join(_stage_text(s) for s in h["stages"]),
         f"gops       {len(sizes)} ({shown(gop.get('policy', 'unknown'))}, "
         f"max {shown(gop.get('size'))}), frames per GOP {min(sizes)}..{max(sizes)}; "
-        "predictor use " + ", ".join(f"{shown(k)} x{v}" for k, v in d["predictor_use"].items()),
+        "predictor use "
+        + ", ".join(f"{shown(k)} x{v}" for k, v in d["predictor_use"].items())
+        + (f"; lossless x{lossless}" if lossless else ""),
         f"size       {d['input_bytes']} -> {d['archive_bytes']} bytes, ratio {d['ratio']:.3f}",
         "sections   " + ", ".join(f"{k} x{v}" for k, v in d["sections"].items()),
     ]

@@ -239,9 +239,17 @@ class Settings:
     encoding: Encoding
     embed_model: bool
     grid_phase: bool
+    lossless_gops: bool
     #: ids of the predictors that only ``auto`` offered: left out for frames they are not
     #: useful for (``Predictor.useful_for``)
     offered: frozenset[str] = frozenset()
+
+    def quantizer(
+        self, bound: ErrorBound, dtype: np.dtype, value_range: tuple[float, float] | None
+    ) -> Quantizer:
+        """The quantizer of ``bound`` (fitted to the data) for data of ``dtype`` and
+        ``value_range``, its grid placed as these options say."""
+        return make_quantizer(bound, dtype, value_range, self.grid_phase, self.lossless_gops)
 
     def packer(
         self, frames: FrameSource, quantizer: Quantizer, policy: GopPolicy | None = None
@@ -285,6 +293,7 @@ def configure(
     device: str = "auto",
     registry: Registry | None = None,
     grid_phase: bool = True,
+    lossless_gops: bool = True,
 ) -> Settings:
     """``tezip.pack``'s options, checked (``OptionError``) without touching any input."""
     registry = registry or get_registry()
@@ -318,6 +327,7 @@ def configure(
         encoding,
         embed_model,
         grid_phase,
+        lossless_gops,
         frozenset(offered),
     )
 
@@ -334,5 +344,5 @@ def prepare(
     stats = frames.value_stats() if bound.needs_range else None
     value_range = None if stats is None else (stats.low, stats.high)
     # fitted here, so that its warnings name the caller of tezip.pack / encode
-    quantizer = make_quantizer(bound.fitted(stats), frames.dtype, value_range, settings.grid_phase)
+    quantizer = settings.quantizer(bound.fitted(stats), frames.dtype, value_range)
     return settings.packer(frames, quantizer), frames

@@ -44,6 +44,12 @@ SCREEN_MARGIN = 0.03
 #: options closer than this by chance (grayscott: motion compensation 0.4% behind on the
 #: windows, 0.9% ahead over the GOP)
 SCREEN_TIE = 0.01
+#: a GOP is drafted lossless too where its trial cost lies within this fraction of the
+#: grid's (or below it): the two sample different codes, so their trials rank less surely
+#: than predictors on the same codes (over 12 sets at abs 1, 2 and 4 the lossless trials
+#: lay 15-520% above the grid's, but for decoded camera video at abs 1: -6% to +5%, and
+#: lossless won in full at +4%)
+LOSSLESS_MARGIN = 0.1
 
 
 def frame_checksums(frames: np.ndarray) -> list[int]:
@@ -141,14 +147,15 @@ def _finished(candidate: _Candidate) -> _Candidate:
 
 @dataclass
 class _Gop:
-    """A GOP being coded: its first frame, its frames quantized and its finalist
-    predictors."""
+    """A GOP being coded: its first frame, its frames quantized (on the archive's grid, or
+    ``lossless``) and its finalist predictors."""
 
     first: int
     frames: np.ndarray
     quantized: Quantized
     space: CodeSpace
     finalists: list[int]
+    lossless: bool = False
 
     @property
     def codes(self) -> np.ndarray:
@@ -157,9 +164,10 @@ class _Gop:
 
 @dataclass
 class _Candidate:
-    """A GOP prepared with one predictor: its index, side information, stage metadata and
-    the entropy stage's draft."""
+    """A GOP (one of its quantizations) prepared with one predictor: its index, side
+    information, stage metadata and the entropy stage's draft."""
 
+    gop: _Gop
     index: int
     sides: list[bytes]
     metas: list[Any]
@@ -382,20 +390,69 @@ class Pipeline:
         each predictor runs through its GOPs in lock step and the entropy stage drafts all
         the candidates at once (one GPU batch)."""
         with gpu_failures(f"coding the frames from {groups[0][0]}"):
-            gops = thread_map(lambda group: self._quantized(*group), groups)
-            bests = [self._best_of_one(gops[0])] if len(gops) == 1 else self._best_of_batch(gops)
+            versions = thread_map(lambda group: self._versions(*group), groups)
+            gops = [gop for found in versions for gop in found]
+            made = [self._best_of_one(gops[0])] if len(gops) == 1 else self._best_of_batch(gops)
+            bests: list[_Candidate] = []
+            for found in versions:  # the smaller quantization of each GOP
+                best: _Candidate | None = None
+                for _ in found:
+                    best = _smaller(best, made.pop(0))
+                assert best is not None  # every GOP has a quantization
+                bests.append(best)
             payloads = [best.draft.finish() for best in bests]
-        return [
-            self._record(gop, best, payload)
-            for gop, best, payload in zip(gops, bests, payloads, strict=True)
-        ]
+        return [self._record(best, payload) for best, payload in zip(bests, payloads, strict=True)]
 
-    def _quantized(self, first: int, frames: np.ndarray) -> _Gop:
-        """A GOP quantized, with its finalist predictors."""
-        quantized = self.quantizer.quantize(frames)
+    def _versions(self, first: int, frames: np.ndarray) -> list[_Gop]:
+        """A GOP quantized on the archive's grid and, where the grid allows lossless GOPs,
+        coded losslessly too, each with its finalist predictors: those whose trial costs
+        (:meth:`_version_costs`) come within :data:`LOSSLESS_MARGIN` of the other's or
+        below, both when ``thorough``. The encoder drafts them and keeps the smaller:
+        decoded video, whose exact colour relations a grid breaks, can code smaller
+        lossless."""
+        grid = self._quantized(first, frames, self.quantizer.quantize(frames), False)
+        if not self.quantizer.lossless_gops:
+            return [grid]
+        exact = self.quantizer.for_gop(True).quantize(frames)
+        grid_cost, lossless_cost = self._version_costs(grid, exact)
+        thorough = self.encoding.thorough
+        versions = [grid] if grid_cost <= lossless_cost * (1 + LOSSLESS_MARGIN) or thorough else []
+        if lossless_cost <= grid_cost * (1 + LOSSLESS_MARGIN) or thorough:
+            versions.append(self._quantized(first, frames, exact, True))
+        return versions
+
+    def _version_costs(self, grid: _Gop, exact: Quantized) -> tuple[float, float]:
+        """The trial costs of a GOP's codes on the grid and lossless: the entropy stage's
+        trial sample of each, predicted by the grid's cheapest point-wise finalist (the
+        codes themselves where none is point-wise); equal where frames of one row leave
+        nothing to sample."""
+        if grid.codes.shape[1] < 2:
+            return 0.0, 0.0
+        pointwise = [i for i in grid.finalists if self.predictors[i].pointwise]
+        predictor = self.predictors[pointwise[0]] if pointwise else None
+        exact_space = self._space(self.quantizer.for_gop(True), exact)
+        costs = []
+        for codes, space in ((grid.codes, grid.space), (exact.codes, exact_space)):
+            sample = self.entropy.trial_sample(codes)
+            share = sample.size / codes.size
+            if predictor is None:
+                costs.append(self.entropy.trial_cost(sample, share))
+            else:
+                costs.append(_prediction_cost(predictor, space, sample, self.entropy, share))
+        return costs[0], costs[1]
+
+    @staticmethod
+    def _space(quantizer: Quantizer, quantized: Quantized) -> CodeSpace:
         bits = quantized.codes.dtype.itemsize * 8
-        space = self.quantizer.space(quantized.offset, bits, quantized.phase)
-        return _Gop(first, frames, quantized, space, self.finalists(quantized.codes, space))
+        return quantizer.space(quantized.offset, bits, quantized.phase)
+
+    def _quantized(
+        self, first: int, frames: np.ndarray, quantized: Quantized, lossless: bool
+    ) -> _Gop:
+        """A GOP quantized (``lossless``: coded losslessly), with its finalist predictors."""
+        space = self._space(self.quantizer.for_gop(lossless), quantized)
+        finalists = self.finalists(quantized.codes, space)
+        return _Gop(first, frames, quantized, space, finalists, lossless)
 
     def _best_of_one(self, gop: _Gop) -> _Candidate:
         """The smallest candidate of one GOP, its finalists drafted one at a time (a draft
@@ -407,7 +464,7 @@ class Pipeline:
         def candidate(index: int) -> _Candidate:
             [(residuals, sides)] = run_predictor(self.predictors[index], [gop.space], [gop.codes])
             residuals, metas = self._transformed(residuals)
-            return _Candidate(index, sides, metas, self.entropy.draft(residuals))
+            return _Candidate(gop, index, sides, metas, self.entropy.draft(residuals))
 
         best: _Candidate | None = None
         for made in (thread_map if at_once else map)(candidate, finalists):
@@ -435,7 +492,8 @@ class Pipeline:
             best: _Candidate | None = None
             for index in gop.finalists:
                 sides, metas, _ = prepared[number, index]
-                best = _smaller(best, _Candidate(index, sides, metas, drafts[number, index]))
+                candidate = _Candidate(gop, index, sides, metas, drafts[number, index])
+                best = _smaller(best, candidate)
             assert best is not None  # there is always a finalist
             bests.append(best)
         return bests
@@ -448,7 +506,8 @@ class Pipeline:
             metas.append(meta)
         return residuals, metas
 
-    def _record(self, gop: _Gop, best: _Candidate, payload: bytes) -> GopRecord:
+    def _record(self, best: _Candidate, payload: bytes) -> GopRecord:
+        gop = best.gop
         quantized, frames = gop.quantized, gop.frames
         positions = np.flatnonzero(quantized.outliers)
         exact = b""
@@ -468,7 +527,8 @@ class Pipeline:
             outliers=int(positions.size),
             residuals=payload,
             exact=exact,
-            phase=quantized.phase if self.quantizer.phased else None,
+            phase=quantized.phase if self.quantizer.phased and not gop.lossless else None,
+            lossless=gop.lossless,
         )
 
     def decode(self, record: GopRecord) -> np.ndarray:
@@ -482,8 +542,8 @@ class Pipeline:
         with gpu_failures(f"decoding the frames from {records[0].first}"):
             residuals = self._residuals(records, checked)
             spaces = [
-                self.quantizer.space(record.offset, record.bits, phase)
-                for record, (_, _, phase) in zip(records, checked, strict=True)
+                quantizer.space(record.offset, record.bits, phase)
+                for record, (_, _, quantizer, phase) in zip(records, checked, strict=True)
             ]
             for index, predictor in enumerate(self.predictors):
                 members = [n for n, record in enumerate(records) if record.predictor == index]
@@ -494,9 +554,9 @@ class Pipeline:
                         [residuals[n] for n in members],
                         [records[n].side for n in members],
                     )
-            phases = [phase for _, _, phase in checked]
+            grids = [(quantizer, phase) for _, _, quantizer, phase in checked]
             return thread_map(
-                lambda item: self._frames(*item), list(zip(records, residuals, phases, strict=True))
+                lambda item: self._frames(*item), list(zip(records, residuals, grids, strict=True))
             )
 
     def _residuals(
@@ -506,7 +566,7 @@ class Pipeline:
         stages inverted."""
         coded = [
             (record.residuals, shape, dtype)
-            for record, (shape, dtype, _) in zip(records, checked, strict=True)
+            for record, (shape, dtype, *_) in zip(records, checked, strict=True)
         ]
         residuals = []
         for record, (_, shape, dtype), values in zip(
@@ -520,26 +580,39 @@ class Pipeline:
             residuals.append(values)
         return residuals
 
-    def _checked(self, record: GopRecord) -> tuple[tuple[int, ...], np.dtype, int | float]:
-        """A GOP record's residual shape, code dtype and grid phase, checked against the
-        pipeline before anything is decoded."""
+    def _checked(
+        self, record: GopRecord
+    ) -> tuple[tuple[int, ...], np.dtype, Quantizer, int | float]:
+        """A GOP record's residual shape, code dtype, quantizer (the archive's, or lossless
+        for a lossless GOP) and grid phase, checked against the pipeline before anything is
+        decoded."""
         if not 0 <= record.predictor < len(self.predictors):
             raise StreamError(f"GOP names predictor #{record.predictor}, header lists fewer")
         if len(record.stages) != len(self.transforms):
             raise StreamError("GOP stage metadata does not match the pipeline")
         if not -(1 << 63) <= record.offset < 1 << 63:
             raise StreamError("GOP code offset out of range")
-        if self.quantizer.mode == "lossless" and (record.bits, record.offset) != (
+        if record.lossless and not self.quantizer.lossless_gops:
+            raise StreamError("GOP is lossless, but the quantizer allows no lossless GOPs")
+        if record.lossless and record.phase is not None:
+            raise StreamError("lossless GOP records a grid phase")
+        quantizer = self.quantizer.for_gop(record.lossless)
+        if quantizer.mode == "lossless" and (record.bits, record.offset) != (
             self.dtype.itemsize * 8,
             0,
         ):
             raise StreamError("lossless GOP with a code width other than the dtype's")
-        phase = self.quantizer.check_phase(record.phase)
-        return (record.count, *self.frame_shape), np.dtype(f"uint{record.bits}"), phase
+        phase = quantizer.check_phase(record.phase)
+        shape = (record.count, *self.frame_shape)
+        return shape, np.dtype(f"uint{record.bits}"), quantizer, phase
 
-    def _frames(self, record: GopRecord, codes: np.ndarray, phase: int | float) -> np.ndarray:
-        """A GOP's frames from its codes, outliers patched, verified."""
-        frames = self.quantizer.dequantize(codes, record.offset, phase)
+    def _frames(
+        self, record: GopRecord, codes: np.ndarray, grid: tuple[Quantizer, int | float]
+    ) -> np.ndarray:
+        """A GOP's frames from its codes (on ``grid``: its quantizer and phase), outliers
+        patched, verified."""
+        quantizer, phase = grid
+        frames = quantizer.dequantize(codes, record.offset, phase)
         if record.outliers:
             frames = self._patch_outliers(frames, record)
         self._verify(frames, record)

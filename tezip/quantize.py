@@ -59,6 +59,8 @@ class Quantizer(ABC):
     mode: str
     #: True when each GOP chooses where the grid sits and records it
     phased: bool = False
+    #: True when a GOP may be coded losslessly instead (integer grids, format 1.2)
+    lossless_gops: bool = False
 
     def __init__(self, dtype: np.dtype | str) -> None:
         self.dtype = canonical_dtype(dtype)
@@ -86,6 +88,11 @@ class Quantizer(ABC):
         if phase is None:
             return 0
         raise StreamError("GOP records a grid phase, but the quantizer has none")
+
+    def for_gop(self, lossless: bool) -> Quantizer:
+        """The quantizer of a GOP: this one, or for a lossless GOP (:attr:`lossless_gops`)
+        the lossless quantizer of the dtype."""
+        return LosslessQuantizer(self.dtype) if lossless else self
 
 
 class LosslessQuantizer(Quantizer):
@@ -208,11 +215,22 @@ class GridQuantizer(_SignedQuantizer):
 
     mode = "grid"
 
-    def __init__(self, dtype: np.dtype | str, tolerance: float, phase: str | None = None) -> None:
+    def __init__(
+        self,
+        dtype: np.dtype | str,
+        tolerance: float,
+        phase: str | None = None,
+        lossless: str | None = None,
+    ) -> None:
         super().__init__(dtype)
         if phase not in (None, "gop"):
             raise BoundError(f"grid quantizer phase must be 'gop' or absent, got {phase!r}")
+        if lossless not in (None, "gop") or (lossless and self.dtype.kind == "f"):
+            raise BoundError(
+                f"grid quantizer lossless must be 'gop' (integers only) or absent: {lossless!r}"
+            )
         self.phased = phase == "gop"
+        self.lossless_gops = lossless == "gop"
         if not math.isfinite(tolerance):
             raise BoundError(f"grid quantizer needs a positive finite tolerance, got {tolerance}")
         if self.dtype.kind == "f":
@@ -232,7 +250,8 @@ class GridQuantizer(_SignedQuantizer):
     @property
     def configuration(self) -> dict[str, Any]:
         phase = {"phase": "gop"} if self.phased else {}
-        return {**super().configuration, "tolerance": self.tolerance, **phase}
+        lossless = {"lossless": "gop"} if self.lossless_gops else {}
+        return {**super().configuration, "tolerance": self.tolerance, **phase, **lossless}
 
     def phases(self) -> list[int | float]:
         """The phases a GOP may choose among: every integer below a step of at most
@@ -452,9 +471,11 @@ def make_quantizer(
     dtype: np.dtype,
     value_range: tuple[float, float] | None,
     grid_phase: bool = True,
+    lossless_gops: bool = True,
 ) -> Quantizer:
     """The quantizer that implements ``bound`` for data of ``dtype``; bounded grids choose
-    their phase per GOP unless ``grid_phase`` is false."""
+    their phase per GOP unless ``grid_phase`` is false, and those of integers may code a GOP
+    losslessly instead unless ``lossless_gops`` is false."""
     if bound.mode == "pwrel":
         assert bound.pwrel is not None
         return LogQuantizer(dtype, bound.pwrel)
@@ -466,7 +487,8 @@ def make_quantizer(
         or (dtype.kind in "ui" and tolerance < 1)
     ):
         return LosslessQuantizer(dtype)
-    return GridQuantizer(dtype, tolerance, phase="gop" if grid_phase else None)
+    lossless = "gop" if lossless_gops and dtype.kind in "ui" else None
+    return GridQuantizer(dtype, tolerance, phase="gop" if grid_phase else None, lossless=lossless)
 
 
 def quantizer_from_configuration(configuration: dict[str, Any]) -> Quantizer:

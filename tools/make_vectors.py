@@ -249,6 +249,7 @@ WRITTEN_WITH: dict[str, Any] = {
     "entropy": "tezip.zstd",
     "entropy_options": {"level": 3},
     "grid_phase": False,
+    "lossless_gops": False,  # format 1.2
     "gop": "auto:64",  # plain auto now lets GOPs of small frames grow past 64 frames
 }
 
@@ -381,6 +382,24 @@ def _uint32(rng: np.random.Generator) -> np.ndarray:
     # values past the uint32 range become 0, as the unchecked cast that wrote the released
     # vector did on x86-64; spelled out, so that every platform regenerates the same bytes
     return np.where(values < 2**32, values, 0).astype(np.uint32)
+
+
+def _decoded_video(rng: np.random.Generator) -> np.ndarray:
+    """RGB frames made as a video decoder makes them: integer luma plus chroma offsets
+    shared by blocks of 2 x 2 (4:2:0). The first four frames carry little luma noise, so
+    their exact colour relations code them smaller lossless than on the grid of --abs 1;
+    the last four carry more, and the grid wins."""
+    frames, height, width = 8, 32, 48
+    noise = np.where(np.arange(frames) < 4, 0.5, 8.0)[:, None, None]
+    luma = _smooth(rng, (frames, height, width), 40) + 110
+    luma = np.rint(luma + noise * rng.normal(0, 1, luma.shape))
+    t, y, x = np.meshgrid(
+        np.arange(frames), np.arange(height // 2), np.arange(width // 2), indexing="ij"
+    )
+    blue, red = np.rint(20 * np.sin((x + t) / 7.0)), np.rint(15 * np.cos((y - x) / 9.0))
+    blue, red = (np.repeat(np.repeat(c, 2, 1), 2, 2) for c in (blue, red))
+    offsets = np.rint(1.402 * red), np.rint(-0.344 * blue - 0.714 * red), np.rint(1.772 * blue)
+    return np.clip(np.stack([luma + o for o in offsets], -1), 0, 255).astype(np.uint8)
 
 
 def _panning(channels: int) -> Callable[[np.random.Generator], np.ndarray]:
@@ -555,6 +574,13 @@ VALID_VECTORS = [
         "uint8 lossless, tezip.prednet with the shipped generic model (not embedded)",
         _uint8,
         {**NEW_DEFAULTS, "predictor": "tezip.prednet"},
+    ),
+    ValidVector(
+        "lossless_gop",
+        "RGB uint8 made as decoded video is, --abs 1, GOPs of 4 (format 1.2): the first GOP "
+        "coded lossless, the second on the grid",
+        _decoded_video,
+        {**NEW_DEFAULTS, "abs": 1, "gop": 4, "lossless_gops": True},
     ),
 ]
 
@@ -991,6 +1017,22 @@ INVALID_VECTORS = [
                   structural=False, source="motion_abs"),
     InvalidVector("phase_unphased", "a GOP of an unphased grid records a phase", STREAM,
                   "the quantizer has none", _gop(lambda m: m.update(phase=1))),
+    InvalidVector("lossless_gop_phase", "GOP 0, coded lossless, also records a grid phase",
+                  STREAM, "lossless GOP records a grid phase",
+                  _gop(lambda m: m.update(phase=1)), source="lossless_gop"),
+    InvalidVector("lossless_gop_unlisted", "GOP 0 is lossless, but the quantizer lacks "
+                  "'lossless'", STREAM, "allows no lossless GOPs",
+                  _header(lambda h: h["quantizer"].pop("lossless")), source="lossless_gop"),
+    InvalidVector("lossless_gop_false", "GOP 0 records 'lossless': false (absent means so)",
+                  SECT, "'lossless' must be true", _gop(lambda m: m.update(lossless=False)),
+                  source="lossless_gop"),
+    InvalidVector("lossless_gop_width", "GOP 0, coded lossless, declares 16-bit codes for "
+                  "uint8", STREAM, "code width other than the dtype's",
+                  _gop(lambda m: m.update(bits=16)), source="lossless_gop"),
+    InvalidVector("lossless_float_grid", "a float32 grid that allows lossless GOPs", HEAD,
+                  "invalid quantizer record",
+                  _header(lambda h: h["quantizer"].update(lossless="gop")),
+                  source="rans_float32_rel"),
 ]
 # fmt: on
 

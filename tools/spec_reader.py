@@ -40,7 +40,7 @@ DTYPE_BITS = {
     "uint32": 32, "int32": 32, "float32": 32, "float64": 64,
 }  # fmt: skip
 QUANTIZER_KEYS = {"lossless": set(), "grid": {"tolerance"}, "log": {"pwrel"}}
-OPTIONAL_KEYS = {"grid": {"phase"}}  # format 1.1
+OPTIONAL_KEYS = {"grid": {"phase", "lossless"}}  # format 1.1 and 1.2
 KNOWN_SECTIONS = {"GOPD", "GIDX", "MODL"}
 INDEX_ENTRY = struct.Struct("<QQII")
 CHUNK = 1 << 20
@@ -158,6 +158,9 @@ def check_quantizer(quantizer: dict[str, Any], dtype: str) -> None:
         raise SpecError("format.header", f"invalid quantizer map {quantizer!r}")
     if quantizer.get("phase", "gop") != "gop":
         raise SpecError("format.header", f"invalid grid phase {quantizer['phase']!r}")
+    integer = dtype.startswith(("int", "uint"))
+    if quantizer.get("lossless", "gop") != "gop" or ("lossless" in quantizer and not integer):
+        raise SpecError("format.header", f"invalid grid lossless {quantizer['lossless']!r}")
     if quantizer["dtype"] != dtype:
         raise SpecError("format.header", "quantizer dtype differs from the header dtype")
     if mode == "lossless":
@@ -167,7 +170,6 @@ def check_quantizer(quantizer: dict[str, Any], dtype: str) -> None:
         raise SpecError("format.header", f"invalid quantizer parameter {value!r}")
     if mode == "log" and not 1e-5 <= value < 1:
         raise SpecError("format.header", f"pwrel {value} is outside [1e-5, 1)")
-    integer = dtype.startswith(("int", "uint"))
     if mode == "grid" and not (math.floor(value) >= 1 if integer else value > 0):
         raise SpecError("format.header", f"grid tolerance {value} is too small")
 
@@ -176,10 +178,10 @@ class SpecReader:
     """Validates one file on construction; ``summary()`` describes it."""
 
     def _phase_fits(self, meta: dict[str, Any]) -> bool:
-        """FORMAT.md section 7: ``phase`` present exactly for phased grids, in ``[0, step)``
-        and an integer for integer dtypes."""
+        """FORMAT.md section 7: ``phase`` present exactly for phased grids but in lossless
+        GOPs, in ``[0, step)`` and an integer for integer dtypes."""
         quantizer = self.header["quantizer"]
-        if "phase" not in quantizer:
+        if "phase" not in quantizer or meta.get("lossless") is True:
             return "phase" not in meta
         phase, tolerance = meta.get("phase"), quantizer["tolerance"]
         integer = self.header["dtype"].startswith(("int", "uint"))
@@ -329,12 +331,16 @@ class SpecReader:
             raise SpecError("format.section", f"GOP {number}: 'crc' or 'side' has the wrong type")
         if meta["bits"] not in (8, 16, 32, 64):
             raise SpecError("format.section", f"GOP {number}: code width {meta['bits']}")
+        if meta.get("lossless", True) is not True:
+            raise SpecError("format.section", f"GOP {number}: 'lossless' must be true")
         if (meta["first"], count) != (first, frames):
             raise SpecError("format.stream", f"GOP {number}: metadata disagrees with GIDX")
         width = DTYPE_BITS[self.header["dtype"]]
-        lossless = self.header["quantizer"]["mode"] == "lossless"
+        allowed = "lossless" in self.header["quantizer"]
+        lossless = self.header["quantizer"]["mode"] == "lossless" or "lossless" in meta
         if (
-            not 0 <= meta["predictor"] < len(self.header["predictors"])
+            ("lossless" in meta and not allowed)
+            or not 0 <= meta["predictor"] < len(self.header["predictors"])
             or len(meta["stages"]) != len(self.header["stages"]) - 1
             or not -(2**63) <= meta["offset"] < 2**63
             or (lossless and (meta["bits"], meta["offset"]) != (width, 0))

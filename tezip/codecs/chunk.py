@@ -26,7 +26,6 @@ from tezip.gops import GopPolicy
 from tezip.io import ArraySource
 from tezip.packing import configure
 from tezip.parallel import budget
-from tezip.quantize import make_quantizer
 
 #: the options a chunk codec takes: ``tezip pack``'s, less those about files and GOPs
 OPTIONS = (
@@ -40,6 +39,7 @@ OPTIONS = (
     "entropy_options",
     "spatial",
     "grid_phase",
+    "lossless_gops",
 )
 
 
@@ -71,7 +71,7 @@ class ChunkCoder:
         """The compact archive of ``chunk`` (any shape, a dtype tezip codes)."""
         source = ArraySource(chunk.reshape(frames_shape(chunk.shape)), "chunk")
         settings = self._settings
-        quantizer = make_quantizer(settings.bound, source.dtype, None, settings.grid_phase)
+        quantizer = settings.quantizer(settings.bound, source.dtype, None)
         packer = settings.packer(source, quantizer, GopPolicy(auto=False, size=len(source)))
         with budget(1):  # chunks run in parallel in the array library's own pool
             records = [packer.encode(first, frames) for first, frames in packer.groups(source)]

@@ -26,6 +26,7 @@ class GopRecord:
     residuals: bytes  # output of the array-to-bytes stage
     exact: bytes  # zstd(outlier index deltas u64 LE + outlier values), b"" when none
     phase: int | float | None = None  # where a phased grid sits, None for other quantizers
+    lossless: bool = False  # coded losslessly in an archive whose grid allows it
 
     def encode(self) -> bytes:
         meta = pack_msgpack(
@@ -41,6 +42,7 @@ class GopRecord:
                 "outliers": self.outliers,
                 "blobs": [len(self.residuals), len(self.exact)],
                 **({} if self.phase is None else {"phase": self.phase}),
+                **({"lossless": True} if self.lossless else {}),
             }
         )
         return b"".join((GOP_META_LENGTH.pack(len(meta)), meta, self.residuals, self.exact))
@@ -78,6 +80,8 @@ def decode_gop(payload: memoryview) -> GopRecord:
     bits = _field(meta, "bits", int)
     if bits not in (8, 16, 32, 64):
         raise SectionError(f"GOP code width {bits} is not 8, 16, 32 or 64")
+    if meta.get("lossless", True) is not True:
+        raise SectionError("GOP metadata field 'lossless' must be true where present")
     split = end + blobs[0]
     return GopRecord(
         first=_field(meta, "first", int),
@@ -92,4 +96,5 @@ def decode_gop(payload: memoryview) -> GopRecord:
         residuals=bytes(payload[end:split]),
         exact=bytes(payload[split:]),
         phase=meta.get("phase"),
+        lossless="lossless" in meta,
     )

@@ -42,8 +42,11 @@ class Header:
 
     @property
     def format_minor(self) -> int:
-        """The oldest format minor that can represent this header: 1 for a grid quantizer
-        whose GOPs choose its phase (FORMAT.md 5.2), else 0."""
+        """The oldest format minor that can represent this header: 2 for a grid quantizer
+        whose GOPs may be lossless (FORMAT.md 5.4), 1 for one whose GOPs choose its phase
+        (5.2), else 0."""
+        if "lossless" in self.quantizer:
+            return 2
         return 1 if "phase" in self.quantizer else 0
 
     @property
