@@ -1,7 +1,9 @@
-"""A hypothesis strategy for residual arrays, and a way to force ``tezip.rans``'s spatial
-predictor, shared by the entropy-stage tests."""
+"""A hypothesis strategy for residual arrays, and ways to force ``tezip.rans``'s spatial
+predictor and its weighing of intensity classes, shared by the entropy-stage tests."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,7 +11,8 @@ from hypothesis import strategies as st
 
 from tezip_rans import elements, kernels
 from tezip_rans import stage as rans_stage
-from tezip_rans.choices import Choices
+from tezip_rans.choices import Choices, _octiles
+from tezip_rans.field import to_field
 
 DTYPES = ("uint8", "uint16", "uint32", "uint64")
 
@@ -55,5 +58,19 @@ def force_predictor(
         for row in parameters:
             kernels.split_at(row, bounds)
         return Choices(choices.offset_binary, choices.relative, kernels.placed(parameters))
+
+    monkeypatch.setattr(rans_stage, "choose", forced)
+
+
+def force_octiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``tezip.rans`` weigh intensity classes on every GOP whatever its sample says:
+    each plane's octiles are taken from its whole field."""
+    chosen = rans_stage.choose
+
+    def forced(residuals: np.ndarray, effort: int) -> Choices:
+        made = chosen(residuals, effort)
+        values = to_field(residuals, made.offset_binary, made.relative)
+        octiles = np.stack([_octiles(values[:, p]) for p in range(values.shape[1])])
+        return replace(made, octiles=octiles)
 
     monkeypatch.setattr(rans_stage, "choose", forced)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
-from residuals import force_predictor, residual_arrays
+from residuals import force_octiles, force_predictor, residual_arrays
 
 import tezip
 from tezip import device
@@ -112,6 +112,30 @@ def test_intensity_classes_code_and_decode_alike(
     np.testing.assert_array_equal(on("cuda").decode(data, array.shape, array.dtype), array)
 
 
+def test_the_gpu_weighs_intensity_classes_on_its_own_statistics(
+    short_partitions: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GOPs whose forms are weighed: the GPU counts the finest form's tokens, the host
+    weighs the forms on that histogram (no statistics pass on the CPU), and the GOPs are
+    coded in the form the CPU chooses, coarser ones through the regrouped contexts' tables."""
+    force_octiles(monkeypatch)
+    rng = np.random.default_rng(5)
+    gops = [
+        rng.poisson(rng.uniform(2, 900, (1, 7, 1, 1)), (2, 7, 5, 2)).astype(np.uint16)
+        for _ in range(2)
+    ]
+    counted: list[int] = []
+    analysed = kernels.analysed
+    monkeypatch.setattr(kernels, "analysed", lambda *a, **k: counted.append(1) or analysed(*a, **k))
+    gpu = on("cuda").encode_batch(gops)
+    assert not counted  # the CPU never ran the statistics pass for the GPU
+    assert [len(rans_stage.prepare(gop, 2).forms) for gop in gops] == [3, 3]
+    assert gpu == [on("cpu").encode(gop) for gop in gops]
+    read = [stream.read(data, gop.shape, 16) for data, gop in zip(gpu, gops, strict=True)]
+    classes = [parsed.choices.parameters[:, elements.CLASSES] for parsed in read]
+    assert any((c < 8).all() for c in classes)  # a coarser form: regrouped contexts
+
+
 def test_a_batch_of_gops_with_different_intensity_classes_codes_as_the_cpu_does(
     short_partitions: None,
 ) -> None:
@@ -133,7 +157,9 @@ def test_a_batch_of_gops_with_different_intensity_classes_codes_as_the_cpu_does(
         coded, fields, parameters, cudacoder.code(fields, parameters, rows), strict=True
     ):
         found = kernels.analysed(field, knobs, rows)
-        expected = rans_stage._encoded(found, *model.tables(found.histogram))
+        mapping_made, frequencies_made = model.tables(found.histogram)
+        coded_made = rans_stage._encoded(found, mapping_made, frequencies_made)
+        expected = (mapping_made, frequencies_made, coded_made)
         width = expected[1].shape[1]  # the CPU counts the tokens its errors can take
         np.testing.assert_array_equal(mapping, expected[0])
         np.testing.assert_array_equal(frequencies[:, :width], expected[1])

@@ -8,7 +8,7 @@ array interface); the bytes are the CPU coder's, byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,11 +106,11 @@ def analyse(fields: Any, parameters: np.ndarray, rows: int) -> Analysis:
 
 
 def encode(
-    found: Analysis, mappings: Sequence[np.ndarray], frequencies: Sequence[np.ndarray]
+    found: Analysis, clusters: Sequence[np.ndarray], frequencies: Sequence[np.ndarray]
 ) -> list[list[tuple[bytes, bytes]]]:
-    """rANS-code every partition of an :class:`Analysis` with each GOP's context-to-table
-    map and tables; per GOP, per partition, its rANS bytes and raw bits."""
-    gops = len(mappings)
+    """rANS-code every partition of an :class:`Analysis` with each GOP's table of each
+    counted context and its tables; per GOP, per partition, its rANS bytes and raw bits."""
+    gops = len(clusters)
     width = max(len(f) for f in frequencies)
     symbols = np.zeros((gops, width, el.MAX_TOKENS), np.uint64)
     for gop, table in enumerate(frequencies):
@@ -123,7 +123,7 @@ def encode(
         found.tokens,
         cuda.to_device(found.counts.astype(np.int64)),
         found.bands,
-        cuda.to_device(_stacked(mappings, np.int64)),
+        cuda.to_device(_stacked(clusters, np.int64)),
         cuda.to_device(symbols),
         out,
         cuda.to_device(region_ends),
@@ -134,20 +134,40 @@ def encode(
     return [pieces[gop * found.bands : (gop + 1) * found.bands] for gop in range(gops)]
 
 
+#: a GOP's coding model: the context-to-table map its stream records, its tables, and the
+#: table of each context the statistics pass counted (the map itself, unless the stream's
+#: contexts regroup the counted ones)
+Model = tuple[np.ndarray, np.ndarray, np.ndarray]
+#: what makes a GOP's model from its number in the batch, its histogram (contexts x tokens)
+#: and its partitions' raw bits' lengths
+Modeller = Callable[[int, np.ndarray, np.ndarray], Model]
+
+
+def tabled(number: int, histogram: np.ndarray, raw: np.ndarray) -> Model:
+    """A GOP's model from its histogram alone (:func:`model.tables`)."""
+    mapping, frequencies = model.tables(histogram)
+    return mapping, frequencies, mapping
+
+
 def code(
-    fields: Any, parameters: np.ndarray, rows: int
+    fields: Any, parameters: np.ndarray, rows: int, modelled: Modeller = tabled
 ) -> list[tuple[np.ndarray, np.ndarray, list[tuple[bytes, bytes]]]]:
     """A batch of fields ``(G, F, P, H, W)`` coded: per GOP its context-to-table map, its
     tables and, per partition, the rANS bytes and raw bits (``tezip_rans.stage.Coded``, the
-    CPU coder's byte for byte)."""
+    CPU coder's byte for byte), each GOP's model made on the host from the histogram the
+    device counted (by ``modelled``; by default the tables of :func:`model.tables`)."""
     found = analyse(fields, parameters, rows)
     histograms = found.histograms.copy_to_host()
+    lengths = found.raw_ends - found.raw_starts
+    bands = found.bands
     models = [
-        model.tables(histogram[:count])
-        for histogram, count in zip(histograms, found.context_counts, strict=True)
+        modelled(gop, histogram[:count], lengths[gop * bands : (gop + 1) * bands])
+        for gop, (histogram, count) in enumerate(zip(histograms, found.context_counts, strict=True))
     ]
-    coded = encode(found, [m for m, _ in models], [f for _, f in models])
-    return [(*pair, partitions) for pair, partitions in zip(models, coded, strict=True)]
+    coded = encode(found, [clusters for *_, clusters in models], [f for _, f, _ in models])
+    return [
+        (mapping, f, partitions) for (mapping, f, _), partitions in zip(models, coded, strict=True)
+    ]
 
 
 def _stacked(arrays: Sequence[np.ndarray], dtype: Any = None) -> np.ndarray:

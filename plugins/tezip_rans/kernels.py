@@ -828,14 +828,6 @@ def _analysis(
     return histogram, contexts, tokens, counts, raw, raw_starts, raw_ends
 
 
-@njit(cache=True, nogil=True)
-def regroup(contexts: np.ndarray, grouping: np.ndarray) -> None:
-    """Renumber :func:`analyse`'s contexts in place by a regrouping of them
-    (:func:`tezip_rans.choices.regrouping`)."""
-    for index in range(len(contexts)):
-        contexts[index] = grouping[contexts[index]]
-
-
 #: a plane's intensity columns with one class: the count, then no bound
 ONE_CLASS = (1, *(el.NO_BOUND,) * (el.MAX_CLASSES - 1))
 

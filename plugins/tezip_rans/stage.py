@@ -18,7 +18,6 @@ from tezip_rans.choices import (
     CLASS_COUNTS,
     SAMPLE_ROWS,
     Choices,
-    can_shade,
     choose,
     estimate,
     regrouped,
@@ -141,10 +140,9 @@ class RansStage(ArrayToBytesStage):
     def encode_batch(self, gops: Sequence[np.ndarray]) -> list[bytes]:
         """Encode GOPs, each as :meth:`encode` does; on a GPU the GOPs of one field shape
         share every kernel launch."""
-        if self.device == "cuda":  # options are drafted on the CPU (prepare): the same bytes
+        if self.device == "cuda":  # choices made on the CPU (prepare): the same bytes
             batch = thread_map(lambda gop: prepare(gop, self.effort), gops)
-            coded = _coded_on_gpu(batch)
-            return [gop.written(*result) for gop, result in zip(batch, coded, strict=True)]
+            return [gop.written(*result) for gop, result in _coded_on_gpu(batch)]
         return [_smallest(residuals, self.effort).stream() for residuals in gops]
 
     def draft_batch(self, residuals: Sequence[np.ndarray]) -> list[Draft]:
@@ -246,13 +244,16 @@ Coded = tuple[np.ndarray, np.ndarray, list[tuple[bytes, bytes]]]
 
 @dataclass
 class Prepared:
-    """A GOP as the coder takes it: the encoder's choices, its field and partition height."""
+    """A GOP as the coder takes it: the encoder's choices, its field and partition height;
+    and, where the coder is still to choose its intensity classes, the forms to weigh
+    (:func:`_forms`, these choices the last)."""
 
     shape: tuple[int, ...]
     bits: int
     choices: Choices
     field: np.ndarray
     rows: int
+    forms: Sequence[Choices] = ()
 
     def written(
         self, mapping: np.ndarray, frequencies: np.ndarray, partitions: list[tuple[bytes, bytes]]
@@ -260,6 +261,17 @@ class Prepared:
         """The stream of this GOP coded (:data:`Coded`)."""
         relatable = can_relate(self.shape, self.bits)
         return stream.write(relatable, self.choices, self.rows, mapping, frequencies, partitions)
+
+    def size(
+        self, mapping: np.ndarray, frequencies: np.ndarray, raw: Sequence[int], coded: float
+    ) -> float:
+        """This GOP's stream size with this model, partitions of ``raw`` bytes of raw bits
+        and ``coded`` bytes of tokens' information content under the tables: the header and
+        model block, the raw bits, the tokens and each partition's final state."""
+        relatable = can_relate(self.shape, self.bits)
+        lengths = [n for raw_bytes in raw for n in (0, raw_bytes)]
+        head = stream.heading(relatable, self.choices, self.rows, mapping, frequencies, lengths)
+        return len(head) + sum(raw) + coded + rans.STATE_BYTES * len(raw)
 
 
 def _checked(residuals: np.ndarray) -> np.ndarray:
@@ -270,13 +282,16 @@ def _checked(residuals: np.ndarray) -> np.ndarray:
 
 def prepare(residuals: np.ndarray, effort: int) -> Prepared:
     """Check one GOP of residuals and make the encoder's choices for it at ``effort``: on a
-    sample, and where that leaves several options, by ranking or drafting them (the choice
-    of :func:`_smallest`, so that a GPU codes what the CPU would)."""
+    sample, and where that leaves several options, by ranking or drafting them; where it
+    leaves one with intensity classes to weigh, its forms, weighed as :func:`_drafted`
+    weighs them once the coder has counted the finest form's tokens (the choice of
+    :func:`_smallest`, so that a GPU codes what the CPU would)."""
     checked = _checked(residuals)
     options = _ranked(checked, _options(checked, effort), effort)
-    if len(options) > 1 or can_shade(options[0]):  # the form is chosen by the drafts
+    if len(options) > 1:  # chosen by the drafts (their forms too)
         return _prepared(checked, _best_draft(checked, options).gop.choices)
-    return _prepared(checked, options[0])
+    forms = _forms(options[0])  # weighed where the coder counts the finest form's tokens
+    return replace(_prepared(checked, forms[-1]), forms=forms if len(forms) > 1 else ())
 
 
 def _prepared(residuals: np.ndarray, choices: Choices) -> Prepared:
@@ -295,46 +310,63 @@ class _Drafted:
     mapping: np.ndarray
     frequencies: np.ndarray
     size: float
+    #: the regrouping of the counted contexts into the form's (:func:`_weighed`)
+    grouping: np.ndarray | None = None
 
     def stream(self) -> bytes:
         """The rANS pass: the GOP's stream."""
-        return self.gop.written(*_encoded(self.found, self.mapping, self.frequencies))
+        clusters = _composed(self.mapping, self.grouping)
+        partitions = _encoded(self.found, clusters, self.frequencies)
+        return self.gop.written(self.mapping, self.frequencies, partitions)
+
+
+def _composed(mapping: np.ndarray, grouping: np.ndarray | None) -> np.ndarray:
+    """The table of each counted context: its form's context's in ``mapping``, through the
+    regrouping ``grouping`` where the form is coarser than the one counted."""
+    return mapping if grouping is None else mapping[grouping]
 
 
 def _drafted(residuals: np.ndarray, choices: Choices) -> _Drafted:
     """The GOP drafted with ``choices`` in the form (:func:`_forms`) that gives the smallest
-    stream: one statistics pass with the most intensity classes, the other forms'
-    statistics regrouped from it. Forms are weighed from the fewest classes up, stopping at
-    the first that codes no smaller than the one before it (more classes mean more
-    contexts to cluster)."""
+    stream: one statistics pass with the most intensity classes, the forms weighed on it
+    (:func:`_weighed`)."""
     forms = _forms(choices)
     gop = _prepared(residuals, forms[-1])
     found = _analysed(gop)
     # a draft waiting to be finished keeps its tokens, not the field they came from
     gop = replace(gop, field=np.empty((0, *gop.field.shape[1:]), gop.field.dtype))
+    raw = [len(bits) for bits in found.raw]
+    form, grouping, mapping, frequencies, size = _weighed(gop, forms, found.histogram, raw)
+    return _Drafted(replace(gop, choices=form), found, mapping, frequencies, size, grouping)
+
+
+#: a weighed form: its choices, the regrouping of the finest form's contexts into its own
+#: (None for the finest), its context-to-table map and tables, and its stream's size
+Weighed = tuple[Choices, np.ndarray | None, np.ndarray, np.ndarray, float]
+
+
+def _weighed(
+    gop: Prepared, forms: Sequence[Choices], histogram: np.ndarray, raw: Sequence[int]
+) -> Weighed:
+    """Of a GOP's ``forms`` (the finest last, which ``gop`` was counted with into
+    ``histogram``, its partitions' raw bits ``raw`` bytes long), the one whose stream is the
+    smallest: each coarser form's histogram is the finest's regrouped, and each form gets
+    full tables. Forms are weighed from the fewest classes up, stopping at the first that
+    codes no smaller than the one before it (more classes mean more contexts to
+    cluster)."""
     finest = forms[-1].parameters
-    best, renumbering = None, None
+    best: Weighed | None = None
     for form in forms:
         grouping = None if form is forms[-1] else regrouping(finest, form.parameters)
-        histogram = found.histogram if grouping is None else regrouped(found.histogram, grouping)
-        formed, counted = replace(gop, choices=form), replace(found, histogram=histogram)
-        draft = _Drafted(formed, counted, *_modelled(formed, counted))
-        if best is not None and draft.size >= best.size:
+        counted = histogram if grouping is None else regrouped(histogram, grouping)
+        mapping, frequencies = model.tables(counted)
+        coded = model.coded_bits(counted, mapping, frequencies) / 8
+        size = replace(gop, choices=form).size(mapping, frequencies, raw, coded)
+        if best is not None and size >= best[4]:
             break
-        best, renumbering = draft, grouping
+        best = (form, grouping, mapping, frequencies, size)
     assert best is not None  # there is a form
-    if renumbering is not None:
-        kernels.regroup(best.found.contexts, renumbering)
     return best
-
-
-def _modelled(gop: Prepared, found: kernels.Analysis) -> tuple[np.ndarray, np.ndarray, float]:
-    """A GOP's coding model from its statistics, and its stream's size: the header and model
-    block written, the raw bits, and the tokens' information content under the tables."""
-    mapping, frequencies = model.tables(found.histogram)
-    rans_bytes = model.coded_bits(found.histogram, mapping, frequencies) / 8
-    rest = gop.written(mapping, frequencies, [(b"", bits) for bits in found.raw])
-    return mapping, frequencies, len(rest) + rans_bytes + rans.STATE_BYTES * len(found.raw)
 
 
 def _smallest(residuals: np.ndarray, effort: int) -> _Drafted:
@@ -414,20 +446,39 @@ def _same(one: Choices, other: Choices) -> bool:
     )
 
 
-def _coded_on_gpu(batch: Sequence[Prepared]) -> list[Coded]:
-    """Code GOPs on a GPU, one launch per field shape and partition height."""
-    from tezip_rans import cudacoder  # numba's CUDA target only where it runs
-
+def _coded_on_gpu(batch: Sequence[Prepared]) -> list[tuple[Prepared, Coded]]:
+    """Code GOPs on a GPU, one launch per field shape and partition height; each GOP with
+    the choices it is coded with (where it has forms to weigh, the one :func:`_weighed`
+    finds on the statistics the GPU counted)."""
     groups: dict[tuple[Any, ...], list[int]] = {}
     for index, gop in enumerate(batch):
         groups.setdefault((gop.field.shape, gop.field.dtype, gop.rows), []).append(index)
-    coded: list[Coded] = [None] * len(batch)  # type: ignore[list-item]
+    coded: list[tuple[Prepared, Coded]] = [None] * len(batch)  # type: ignore[list-item]
     for (_, _, rows), members in groups.items():
-        fields = np.stack([batch[i].field for i in members])
-        parameters = np.stack([batch[i].choices.parameters for i in members])
-        for index, result in zip(members, cudacoder.code(fields, parameters, rows), strict=True):
+        group = _coded_group([batch[i] for i in members], rows)
+        for index, result in zip(members, group, strict=True):
             coded[index] = result
     return coded
+
+
+def _coded_group(gops: list[Prepared], rows: int) -> list[tuple[Prepared, Coded]]:
+    """GOPs of one field shape and partition height coded in one launch on a GPU."""
+    from tezip_rans import cudacoder  # numba's CUDA target only where it runs
+
+    chosen = list(gops)
+
+    def modelled(number: int, histogram: np.ndarray, raw: np.ndarray) -> cudacoder.Model:
+        gop = chosen[number]
+        if not gop.forms:
+            return cudacoder.tabled(number, histogram, raw)
+        form, grouping, mapping, frequencies, _ = _weighed(gop, gop.forms, histogram, raw)
+        chosen[number] = replace(gop, choices=form)
+        return mapping, frequencies, _composed(mapping, grouping)
+
+    fields = np.stack([gop.field for gop in gops])
+    parameters = np.stack([gop.choices.parameters for gop in gops])
+    coded = cudacoder.code(fields, parameters, rows, modelled)
+    return list(zip(chosen, coded, strict=True))
 
 
 def _analysed(gop: Prepared) -> kernels.Analysis:
@@ -435,9 +486,12 @@ def _analysed(gop: Prepared) -> kernels.Analysis:
     return kernels.analysed(gop.field, gop.choices.parameters, gop.rows, available())
 
 
-def _encoded(found: kernels.Analysis, mapping: np.ndarray, frequencies: np.ndarray) -> Coded:
-    """A field coded on the CPU from its statistics and tables
-    (:func:`tezip_rans.cudacoder.code` on a GPU)."""
+def _encoded(
+    found: kernels.Analysis, clusters: np.ndarray, frequencies: np.ndarray
+) -> list[tuple[bytes, bytes]]:
+    """A field coded on the CPU from its statistics, the table of each counted context and
+    the tables (:func:`tezip_rans.cudacoder.code` on a GPU): per partition, its rANS bytes
+    and raw bits."""
     threads = available()
     region_ends = kernels.rans_regions(found.counts)
     out = np.empty(int(region_ends[-1]), np.uint8)
@@ -451,7 +505,7 @@ def _encoded(found: kernels.Analysis, mapping: np.ndarray, frequencies: np.ndarr
             found.contexts,
             found.tokens,
             found.counts,
-            mapping,
+            clusters,
             symbols,
             out,
             region_ends,
@@ -462,11 +516,10 @@ def _encoded(found: kernels.Analysis, mapping: np.ndarray, frequencies: np.ndarr
         )
 
     thread_map(part, kernels.partition_ranges(found.counts, threads), threads)
-    partitions = [
+    return [
         (out[start:end].tobytes(), raw)
         for start, end, raw in zip(stream_starts, region_ends, found.raw, strict=True)
     ]
-    return mapping, frequencies, partitions
 
 
 def _decode(data: bytes, parsed: stream.Stream, field: np.ndarray) -> tuple[int, int]:

@@ -55,6 +55,21 @@ def write(
     partitions: list[tuple[bytes, bytes]],
 ) -> bytes:
     """Serialise a coded GOP."""
+    lengths = [n for coded, raw in partitions for n in (len(coded), len(raw))]
+    head = heading(relatable, choices, rows, clusters, frequencies, lengths)
+    return b"".join([head, *(part for pair in partitions for part in pair)])
+
+
+def heading(
+    relatable: bool,
+    choices: Choices,
+    rows: int,
+    clusters: np.ndarray,
+    frequencies: np.ndarray,
+    lengths: list[int],
+) -> bytes:
+    """What a GOP's stream holds before its partitions' bytes, given their ``lengths`` (rANS
+    bytes and raw bits of each partition in turn)."""
     head = bytearray([LAYOUT])
     for flag, row in zip(choices.offset_binary, choices.parameters, strict=True):
         head.append(int(flag) * _OFFSET_BINARY | int(row[0]) << _PREDICTOR_SHIFT)
@@ -74,9 +89,8 @@ def write(
     packed = compress(modelled, MODEL_LEVEL)
     numbers += [len(modelled), len(packed)]
     head += model.varints(np.array(numbers, np.int64)) + packed
-    lengths = [n for coded, raw in partitions for n in (len(coded), len(raw))]
     head += model.varints(np.array(lengths, np.int64))
-    return b"".join([bytes(head), *(part for pair in partitions for part in pair)])
+    return bytes(head)
 
 
 def read(data: bytes, shape: tuple[int, ...], bits: int, version: int = VERSION) -> Stream:
