@@ -74,6 +74,18 @@ def test_versions(tmp_path: Path) -> None:
             assert archive.header.quantizer.get("lossless") == lossless
 
 
+def test_fast_levels_and_stages_that_cannot_weigh_them_take_none(tmp_path: Path) -> None:
+    """Levels 1-3 do not spend the weighing, and tezip.zstd's trial (an estimate of
+    magnitudes) cannot rank the grid's codes against the lossless ones: their archives
+    keep every GOP on the grid, as format 1.1."""
+    frames = decoded_video(7)[:4]
+    for options in ({"level": 1}, {"level": 3}, {"entropy": "tezip.zstd"}):
+        tezip.pack(frames, tmp_path / "f.tez", abs=1, overwrite=True, **options)
+        with tezip.open(tmp_path / "f.tez") as archive:
+            assert archive.file.version == (1, 1), options
+            assert "lossless" not in archive.header.quantizer
+
+
 def test_float_grids_take_no_lossless_gops() -> None:
     with pytest.raises(BoundError):
         GridQuantizer(np.float32, 0.5, lossless="gop")

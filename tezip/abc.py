@@ -269,6 +269,11 @@ class ArrayToBytesStage(Plugin):
     #: candidate predictors whose trial cost lies within this fraction of the best are all
     #: coded in full (the trial cannot tell them apart); 0 codes only the best
     trial_margin: ClassVar[float] = 0.0
+    #: True when :meth:`trial_cost` ranks two quantizations of one GOP (its codes on the
+    #: grid and lossless) as the stage codes them, which an estimate of magnitudes does not
+    #: (zstd's matches of exact repeats): the encoder then weighs lossless GOPs against the
+    #: grid (format 1.2)
+    ranks_quantizations: ClassVar[bool] = False
     #: the device it runs on, set by :meth:`bind` (``cpu`` or ``cuda``)
     device: str = "cpu"
 

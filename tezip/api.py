@@ -101,7 +101,8 @@ def pack(
     entropy stage. ``grid_phase=False`` keeps bounded grids where format 1.0 puts them
     (readable by tezip before 0.2), instead of choosing each GOP's grid from the data;
     ``lossless_gops=False`` keeps every GOP of bounded integers on the grid (format 1.2 lets
-    the encoder code a GOP losslessly where that is smaller).
+    the encoder code a GOP losslessly where that is smaller, from ``level`` 4 on, with an
+    entropy stage that can weigh it: ``tezip.rans``).
     ``model`` is a model file for learned predictors, stored in the archive with
     ``embed_model``. ``threads`` caps the threads used (all cores by default; see
     :mod:`tezip.parallel`). ``progress`` is called with the number of frames finished after each

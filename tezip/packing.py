@@ -44,6 +44,10 @@ DEFAULT_LEVEL = 5
 THOROUGH_LEVEL = 8
 #: from this level on, ``auto`` offers the screened predictors too (motion compensation)
 SCREENED_LEVEL = 4
+#: from this level on, bounded integers may have GOPs coded lossless (format 1.2) where the
+#: entropy stage can weigh them (``ranks_quantizations``): weighing costs a trial per GOP
+#: and, where the two come close, a second draft, which levels 1-3 do not spend
+LOSSLESS_GOPS_LEVEL = 4
 DEFAULT_SPATIAL = "tezip.lorenzo"
 
 #: what ``tezip.pack`` reads frames from
@@ -303,6 +307,9 @@ def configure(
     predictors, offered = _predictors(registry, predictor, predictor_options, screened)
     entropy, entropy_options = level_coder(level, entropy, entropy_options)
     stages = _stages(registry, entropy, entropy_options, spatial)
+    coder = stages[-1]
+    assert isinstance(coder, ArrayToBytesStage)  # _stages made it so
+    lossless_gops = lossless_gops and level >= LOSSLESS_GOPS_LEVEL and coder.ranks_quantizations
     context = RunContext(check_device(device), () if model is None else (read_model(model),))
     for candidate in predictors:
         candidate.bind(context)

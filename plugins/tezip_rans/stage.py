@@ -97,6 +97,7 @@ class RansStage(ArrayToBytesStage):
     devices = ("cpu", "cuda")
     decorrelates = True
     trial_margin = 0.05
+    ranks_quantizations = True  # its trial codes the sample with its own model
 
     def __init__(self, effort: int = 2) -> None:
         if isinstance(effort, bool) or not isinstance(effort, int) or effort not in EFFORTS:
