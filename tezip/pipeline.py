@@ -156,6 +156,8 @@ class _Gop:
     space: CodeSpace
     finalists: list[int]
     lossless: bool = False
+    #: the cheapest point-wise finalist's trial cost, where the finalists were ranked
+    trial: float | None = None
 
     @property
     def codes(self) -> np.ndarray:
@@ -301,8 +303,9 @@ class Pipeline:
             encoding,
         )
 
-    def finalists(self, codes: np.ndarray, space: CodeSpace) -> list[int]:
-        """Candidate predictors worth coding this GOP with in full.
+    def finalists(self, codes: np.ndarray, space: CodeSpace) -> tuple[list[int], float | None]:
+        """Candidate predictors worth coding this GOP with in full, and the trial cost of the
+        cheapest point-wise one where they were ranked on a sample (else None).
 
         Point-wise predictors are ranked on the entropy stage's trial sample by its trial
         cost and only the cheapest goes on, with those the stage cannot tell from it (its
@@ -312,13 +315,14 @@ class Pipeline:
         them goes on too. A single candidate or a GOP of one frame needs no comparison.
         """
         if len(self.predictors) == 1 or len(codes) == 1:
-            return [0]
+            return [0], None
         pointwise = [i for i, p in enumerate(self.predictors) if p.pointwise]
         screened = [i for i, p in enumerate(self.predictors) if p.screened and not p.pointwise]
         others = [i for i, p in enumerate(self.predictors) if not (p.pointwise or p.screened)]
         if self.encoding.thorough:
-            return pointwise + screened + others
+            return pointwise + screened + others, None
         sampled = codes.shape[1] >= 2
+        best = None
         if len(pointwise) > 1 and sampled:
             sample = self.entropy.trial_sample(codes)
             share = sample.size / codes.size
@@ -332,7 +336,7 @@ class Pipeline:
             pointwise = [pointwise[i] for i in order if costs[i] <= limit or costs[i] == best]
         if pointwise and screened and sampled:
             screened = self._screened(codes, space, pointwise[0], screened)
-        return pointwise + screened + others
+        return pointwise + screened + others, best
 
     def _screened(
         self, codes: np.ndarray, space: CodeSpace, cheapest: int, screened: list[int]
@@ -414,25 +418,29 @@ class Pipeline:
         if not self.quantizer.lossless_gops:
             return [grid]
         exact = self.quantizer.for_gop(True).quantize(frames)
+        if self.encoding.thorough:
+            return [grid, self._quantized(first, frames, exact, True)]
         grid_cost, lossless_cost = self._version_costs(grid, exact)
-        thorough = self.encoding.thorough
-        versions = [grid] if grid_cost <= lossless_cost * (1 + LOSSLESS_MARGIN) or thorough else []
-        if lossless_cost <= grid_cost * (1 + LOSSLESS_MARGIN) or thorough:
+        versions = [grid] if grid_cost <= lossless_cost * (1 + LOSSLESS_MARGIN) else []
+        if lossless_cost <= grid_cost * (1 + LOSSLESS_MARGIN):
             versions.append(self._quantized(first, frames, exact, True))
         return versions
 
     def _version_costs(self, grid: _Gop, exact: Quantized) -> tuple[float, float]:
         """The trial costs of a GOP's codes on the grid and lossless: the entropy stage's
         trial sample of each, predicted by the grid's cheapest point-wise finalist (the
-        codes themselves where none is point-wise); equal where frames of one row leave
-        nothing to sample."""
+        codes themselves where none is point-wise; the grid's cost as the finalists' ranking
+        found it, where it did); equal where frames of one row leave nothing to sample."""
         if grid.codes.shape[1] < 2:
             return 0.0, 0.0
         pointwise = [i for i in grid.finalists if self.predictors[i].pointwise]
         predictor = self.predictors[pointwise[0]] if pointwise else None
         exact_space = self._space(self.quantizer.for_gop(True), exact)
-        costs = []
-        for codes, space in ((grid.codes, grid.space), (exact.codes, exact_space)):
+        versions = [(exact.codes, exact_space)]
+        if grid.trial is None:
+            versions.insert(0, (grid.codes, grid.space))
+        costs = [] if grid.trial is None else [grid.trial]
+        for codes, space in versions:
             sample = self.entropy.trial_sample(codes)
             share = sample.size / codes.size
             if predictor is None:
@@ -451,8 +459,8 @@ class Pipeline:
     ) -> _Gop:
         """A GOP quantized (``lossless``: coded losslessly), with its finalist predictors."""
         space = self._space(self.quantizer.for_gop(lossless), quantized)
-        finalists = self.finalists(quantized.codes, space)
-        return _Gop(first, frames, quantized, space, finalists, lossless)
+        finalists, trial = self.finalists(quantized.codes, space)
+        return _Gop(first, frames, quantized, space, finalists, lossless, trial)
 
     def _best_of_one(self, gop: _Gop) -> _Candidate:
         """The smallest candidate of one GOP, its finalists drafted one at a time (a draft
