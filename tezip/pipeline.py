@@ -397,11 +397,12 @@ class Pipeline:
             versions = thread_map(lambda group: self._versions(*group), groups)
             gops = [gop for found in versions for gop in found]
             made = [self._best_of_one(gops[0])] if len(gops) == 1 else self._best_of_batch(gops)
+            candidates = iter(made)
             bests: list[_Candidate] = []
             for found in versions:  # the smaller quantization of each GOP
                 best: _Candidate | None = None
                 for _ in found:
-                    best = _smaller(best, made.pop(0))
+                    best = _smaller(best, next(candidates))
                 assert best is not None  # every GOP has a quantization
                 bests.append(best)
             payloads = [best.draft.finish() for best in bests]
@@ -435,19 +436,16 @@ class Pipeline:
             return 0.0, 0.0
         pointwise = [i for i in grid.finalists if self.predictors[i].pointwise]
         predictor = self.predictors[pointwise[0]] if pointwise else None
-        exact_space = self._space(self.quantizer.for_gop(True), exact)
-        versions = [(exact.codes, exact_space)]
-        if grid.trial is None:
-            versions.insert(0, (grid.codes, grid.space))
-        costs = [] if grid.trial is None else [grid.trial]
-        for codes, space in versions:
+
+        def trial(codes: np.ndarray, space: CodeSpace) -> float:
             sample = self.entropy.trial_sample(codes)
             share = sample.size / codes.size
             if predictor is None:
-                costs.append(self.entropy.trial_cost(sample, share))
-            else:
-                costs.append(_prediction_cost(predictor, space, sample, self.entropy, share))
-        return costs[0], costs[1]
+                return self.entropy.trial_cost(sample, share)
+            return _prediction_cost(predictor, space, sample, self.entropy, share)
+
+        grid_cost = trial(grid.codes, grid.space) if grid.trial is None else grid.trial
+        return grid_cost, trial(exact.codes, self._space(self.quantizer.for_gop(True), exact))
 
     @staticmethod
     def _space(quantizer: Quantizer, quantized: Quantized) -> CodeSpace:
