@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -341,9 +341,16 @@ def _drafted(residuals: np.ndarray, choices: Choices) -> _Drafted:
     return _Drafted(replace(gop, choices=form), found, mapping, frequencies, size, grouping)
 
 
-#: a weighed form: its choices, the regrouping of the finest form's contexts into its own
-#: (None for the finest), its context-to-table map and tables, and its stream's size
-Weighed = tuple[Choices, np.ndarray | None, np.ndarray, np.ndarray, float]
+class Weighed(NamedTuple):
+    """A weighed form: its choices, the regrouping of the finest form's contexts into its
+    own (None for the finest), its context-to-table map and tables, and its stream's
+    size."""
+
+    form: Choices
+    grouping: np.ndarray | None
+    mapping: np.ndarray
+    frequencies: np.ndarray
+    size: float
 
 
 def _weighed(
@@ -363,9 +370,9 @@ def _weighed(
         mapping, frequencies = model.tables(counted)
         coded = model.coded_bits(counted, mapping, frequencies) / 8
         size = replace(gop, choices=form).size(mapping, frequencies, raw, coded)
-        if best is not None and size >= best[4]:
+        if best is not None and size >= best.size:
             break
-        best = (form, grouping, mapping, frequencies, size)
+        best = Weighed(form, grouping, mapping, frequencies, size)
     assert best is not None  # there is a form
     return best
 

@@ -43,7 +43,7 @@ class Header:
     @property
     def format_minor(self) -> int:
         """The oldest format minor that can represent this header: 2 for a grid quantizer
-        whose GOPs may be lossless (FORMAT.md 5.4), 1 for one whose GOPs choose its phase
+        whose GOPs may be lossless (FORMAT.md 5.2), 1 for one whose GOPs choose its phase
         (5.2), else 0."""
         if "lossless" in self.quantizer:
             return 2
