@@ -13,7 +13,8 @@ import tezip
 from tezip.abc import CodeSpace
 from tezip.errors import InputError, StreamError
 from tezip.inspection import describe_archive
-from tezip.pipeline import run_predictor, screen_windows
+from tezip.packing import prepare
+from tezip.pipeline import SCREEN_MARGIN, run_predictor, screen_windows
 from tezip_classic.motion import MotionPredictor
 from tezip_classic.motion_field import MAX_RANGE, decode_field, encode_field
 from tezip_classic.predictors import PreviousPredictor
@@ -228,6 +229,35 @@ def test_auto_leaves_motion_out_where_nothing_moves(tmp_path: Path) -> None:
     path = tmp_path / "still.tez"
     tezip.pack(frames, path)
     assert "tezip.motion" not in _chosen(path)
+
+
+@pytest.mark.parametrize(("behind", "kept"), [(1.2, True), (1.3, False)])
+def test_the_screen_lets_drafts_overrule_the_estimate_within_its_margin(
+    monkeypatch: pytest.MonkeyPatch, behind: float, kept: bool
+) -> None:
+    """The stage's estimate ranks less surely than its drafts (decoded camera video: motion
+    compensation 11% behind in the estimate, ahead in the drafts and over the GOP): up to
+    ``SCREEN_MARGIN`` behind, the drafts decide; further behind, no draft is spent."""
+    frames = panning(8, (96, 128), (2, -3))
+    packer, _ = prepare(frames)
+    pipeline = packer.pipeline
+    ids = [predictor.id for predictor in pipeline.predictors]
+    motion, previous = ids.index("tezip.motion"), ids.index("tezip.previous")
+    quantized = pipeline.quantizer.quantize(frames)
+    space = pipeline.quantizer.space(quantized.offset, 8, quantized.phase)
+    assert [len(bands) for bands in screen_windows(quantized.codes)] == [1]  # one estimate each
+    draft, plain, drafts = pipeline.entropy.draft, [], []
+
+    def estimate(pairs: np.ndarray) -> np.ndarray:  # motion: ``behind`` the plain estimate
+        plain.append(1.0 + pairs.size)
+        return np.array([plain[0] * behind ** (len(plain) - 1)])
+
+    monkeypatch.setattr(pipeline.entropy, "estimate", estimate)
+    monkeypatch.setattr(pipeline.entropy, "draft", lambda r: drafts.append(r) or draft(r))
+    assert SCREEN_MARGIN == 0.25
+    chosen = pipeline._screened(quantized.codes, space, previous, [motion])
+    assert chosen == ([motion] if kept else [])
+    assert len(drafts) == (2 if kept else 0)
 
 
 def test_screen_windows_sample_time_and_space() -> None:
